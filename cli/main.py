@@ -1,0 +1,40 @@
+"""The ``simledger`` command: a thin typer app; each module registers its commands.
+
+Every command maps the library's ``LedgerError`` tree to a one-line message and
+a non-zero exit code (see ``cli.common.handle_errors``); no user mistake ends in
+a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="simledger",
+    help="The sim-economy agent economy as an event-sourced, hash-chained, signed ledger.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Each module defines register(app). Order here is the order in --help.
+COMMAND_MODULES = ("study_commands", "log_commands", "serve_command", "sweep_command")
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(f"simledger.cli.{_name}")
+    except ModuleNotFoundError as _err:  # a command module not written yet
+        if _err.name != f"simledger.cli.{_name}":
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""What an agent may ask for in a turn: one typed Struct per action kind.
+
+An input arrives as loose JSON; :func:`parse_action` turns it into one of these
+or says why it cannot (the engine records that as a ``malformed`` rejection).
+Field shapes follow the study driver's requests exactly, so an orchestrator
+written for the original engine needs no change.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+Amount = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
+ContractType = Literal["service", "information_sale", "forward", "loan"]
+
+
+class _Action(msgspec.Struct, frozen=True, kw_only=True, tag_field="action"):
+    pass
+
+
+class Mine(_Action, tag="mine"):
+    pass
+
+
+class Job(_Action, tag="job"):
+    pass
+
+
+class Study(_Action, tag="study"):
+    pass
+
+
+class Stake(_Action, tag="stake"):
+    amount: Amount
+
+
+class Unstake(_Action, tag="unstake"):
+    amount: Amount
+
+
+class Burn(_Action, tag="burn"):
+    amount: Amount
+
+
+class Transfer(_Action, tag="transfer"):
+    to: str
+    amount: Amount
+    fee: Amount = 0
+
+
+class BidCore(_Action, tag="bid_core"):
+    core_id: str
+    amount: Amount
+
+
+class Terms(msgspec.Struct, frozen=True, kw_only=True):
+    description: str = ""
+    price: Amount
+    delivery_turn: Amount
+    condition: Any = None
+    pool_members: Any = None
+
+
+class Collateral(msgspec.Struct, frozen=True, kw_only=True):
+    proposer_locked: Amount = 0
+    counterparty_locked: Amount = 0
+    arbitrator_locked: Amount = 0
+
+
+class ContractOffer(msgspec.Struct, frozen=True, kw_only=True):
+    counterparty: str
+    arbitrator: str
+    contract_type: ContractType
+    terms: Terms
+    collateral: Collateral = Collateral()
+    settlement_type: Literal["attested"] = "attested"
+    penalty: Amount = 0
+    arbitrator_fee: Amount = 0
+    payload: Any = None
+
+
+class ProposeContract(_Action, tag="propose_contract"):
+    contract: ContractOffer
+
+
+class SignContract(_Action, tag="sign_contract"):
+    contract_id: str
+    role: Literal["counterparty", "arbitrator"]
+
+
+class ConfirmDelivery(_Action, tag="confirm_delivery"):
+    contract_id: str
+
+
+class DisputeDelivery(_Action, tag="dispute_delivery"):
+    contract_id: str
+
+
+class ArbitratorRuling(_Action, tag="arbitrator_ruling"):
+    contract_id: str
+    ruling_for: str
+
+
+Action = (
+    Mine | Job | Study | Stake | Unstake | Burn | Transfer | BidCore | ProposeContract
+    | SignContract | ConfirmDelivery | DisputeDelivery | ArbitratorRuling
+)
+
+ACTION_NAMES: tuple[str, ...] = tuple(cls.__struct_config__.tag for cls in Action.__args__)
+
+
+def parse_action(raw: Any) -> Action | str:
+    """Return the typed action, or a one-line reason why ``raw`` is not one."""
+    try:
+        return msgspec.convert(raw, Action, strict=True)
+    except msgspec.ValidationError as err:
+        return str(err)
+
+
+def action_name(raw: Any) -> str:
+    """Return the action's name as submitted, or ``"unknown"``."""
+    name = raw.get("action") if isinstance(raw, dict) else None
+    return name if isinstance(name, str) and name in ACTION_NAMES else "unknown"
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def to_plain_json(value: Any, depth: int = 0) -> Any:
+    """Return ``value`` reduced to what the canonical encoding can hold.
+
+    Agents may send anything. Integers outside int64, non-finite floats, and
+    nesting deeper than 32 are replaced by a marker string, so the input is still
+    recorded (and then rejected as malformed) instead of crashing the encoder.
+    """
+    if depth > 32:
+        return "<too deep>"
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value if value in _INT64 else f"<int out of range: {str(value)[:40]}>"
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else f"<float {value!r}>"
+    if isinstance(value, (list, tuple)):
+        return [to_plain_json(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {str(key): to_plain_json(item, depth + 1) for key, item in value.items()}
+    return f"<unsupported {type(value).__name__}>"
+
+
+class AgentInput(msgspec.Struct, frozen=True, kw_only=True):
+    """One agent's input for a turn, in the original engine's ``/turn`` shape.
+
+    ``signature`` (hex) is for non-custodial clients that sign their own input
+    (see ``events.keys.input_message``); without it the run signs with the
+    agent's key from its key source (custodial mode, as the original engine).
+    """
+
+    agent_id: str
+    action: Any = None
+    thinking: Any = ""
+    speech: Any = None
+    thinking_units: Any = 0
+    output_units: Any = 0
+    signature: str | None = None

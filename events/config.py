@@ -1,0 +1,93 @@
+"""The run's configuration: the 17 knobs the study's driver sends, and the engine's rules.
+
+Both are recorded in the genesis event, so a log always says what produced it.
+Fractional knobs stay floats in the log (msgpack stores the IEEE-754 bits, so
+the bytes are identical on every machine) and are turned into exact fractions
+with :func:`exact` before any arithmetic touches a balance.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+PositiveInt = Annotated[int, Meta(ge=1)]
+NonNegativeInt = Annotated[int, Meta(ge=0)]
+NonNegativeFloat = Annotated[float, Meta(ge=0)]
+PositiveFloat = Annotated[float, Meta(gt=0)]
+Rate = Annotated[float, Meta(ge=0, le=1)]
+
+
+class InvalidConfig(ValueError):
+    """Raised when a configuration value is out of range or of the wrong type."""
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The engine knobs of ``run_experiments.py``, with the baseline values as defaults."""
+
+    num_agents: PositiveInt = 8
+    num_cores: PositiveInt = 4
+    genesis_tokens_per_agent: NonNegativeInt = 1000
+    commons_threshold_per_turn: NonNegativeInt = 100
+    base_inference_rate: NonNegativeFloat = 1.0
+    thinking_layer_discount: Rate = 0.1
+    mine_base_weight: NonNegativeFloat = 10.0
+    stake_weight_per_token: NonNegativeFloat = 0.01
+    burn_weight_per_token: NonNegativeFloat = 0.05
+    burn_decay_rate: Rate = 0.02
+    burn_maturity_turns: NonNegativeInt = 3
+    unstake_delay_turns: NonNegativeInt = 5
+    interest_rate_per_turn: Rate = 0.01
+    signing_bonus: NonNegativeInt = 50
+    block_threshold: PositiveFloat = 20.0
+    attested_confirmation_window: NonNegativeInt = 3
+    slash_both_on_timeout: bool = True
+
+
+class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Engine constants the driver does not send; calibrated against the paper.
+
+    docs/mechanics.md gives the evidence for each default.
+    """
+
+    job_pay: NonNegativeInt = 20
+    block_reward: NonNegativeInt = 10
+    transfer_fee_min: NonNegativeInt = 0
+    study_cost: NonNegativeInt = 20
+    study_discount: Rate = 0.5
+    study_duration_turns: NonNegativeInt = 5
+    auction_winner_pays: bool = True
+    bill_rejected_actions: bool = True
+
+
+def load_struct(cls: type, data: Any, *, what: str):
+    """Return ``cls`` built from plain data, or raise InvalidConfig naming the field."""
+    if isinstance(data, cls):
+        return data
+    try:
+        return msgspec.convert(data if data is not None else {}, cls)
+    except msgspec.ValidationError as err:
+        raise InvalidConfig(f"invalid {what}: {err}") from None
+
+
+def load_config(data: Any) -> Config:
+    """Return a validated Config from a mapping (unknown or out-of-range fields refused)."""
+    return load_struct(Config, data, what="config")
+
+
+def load_rules(data: Any) -> Rules:
+    """Return validated engine rules from a mapping."""
+    return load_struct(Rules, data, what="rules")
+
+
+def exact(value: float | int) -> Fraction:
+    """Return the exact decimal a knob was written as (``0.1`` -> ``1/10``).
+
+    ``repr`` of a float is its shortest round-tripping decimal on every CPython
+    since 3.1, so this is machine-independent; ``Fraction(0.1)`` would instead
+    carry the binary approximation into the arithmetic.
+    """
+    return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)

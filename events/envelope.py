@@ -1,0 +1,124 @@
+"""The envelope: where an event sits in the log, and the bytes that are hashed.
+
+Canonical encoding is msgpack from one module-level Encoder with sorted map
+keys: integers and strings have one encoding, floats are stored as their
+IEEE-754 bits, so the same event gives the same bytes on every machine and
+Python version.
+
+    hash = SHA-256(msgpack([format_version, seq, turn, kind, actor, contract_id,
+                            payload_version, payload, prev_hash, signer]))
+
+The signature is over ``hash`` for engine events, and over the input message
+(see ``events.keys.input_message``) for an agent's ``action_submitted``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable
+
+import msgspec
+
+from .types import EVENT_TYPES, Event, actor_of, contract_of, kind_of
+
+FORMAT_VERSION = 1
+ZERO_HASH = bytes(32)
+ENGINE = "engine"
+
+ENCODER = msgspec.msgpack.Encoder(order="sorted")
+JSON_ENCODER = msgspec.json.Encoder(order="sorted")
+_EVENT_DECODER = msgspec.msgpack.Decoder(Event)
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """One stored event: position, payload bytes, chain link and signature."""
+
+    seq: int
+    turn: int
+    kind: str
+    actor: str
+    contract_id: str | None
+    payload_version: int
+    payload: bytes
+    prev_hash: bytes
+    signer: str
+    hash: bytes
+    signature: bytes
+    format_version: int = FORMAT_VERSION
+
+
+def encode_payload(event: Any) -> bytes:
+    """Return the canonical bytes of an event payload."""
+    return ENCODER.encode(event)
+
+
+def hashed_bytes(
+    *, format_version: int, seq: int, turn: int, kind: str, actor: str, contract_id: str | None,
+    payload_version: int, payload: bytes, prev_hash: bytes, signer: str,
+) -> bytes:
+    """Return the canonical bytes of an envelope without its hash and signature."""
+    return ENCODER.encode(
+        [format_version, seq, turn, kind, actor, contract_id, payload_version, payload, prev_hash, signer]
+    )
+
+
+def envelope_hash(env: Envelope) -> bytes:
+    """Return the SHA-256 the envelope's ``hash`` must equal."""
+    return hashlib.sha256(
+        hashed_bytes(
+            format_version=env.format_version, seq=env.seq, turn=env.turn, kind=env.kind,
+            actor=env.actor, contract_id=env.contract_id, payload_version=env.payload_version,
+            payload=env.payload, prev_hash=env.prev_hash, signer=env.signer,
+        )
+    ).digest()
+
+
+def seal_envelope(event: Any, *, seq: int, turn: int, prev_hash: bytes, signer: str) -> tuple[bytes, bytes, dict]:
+    """Return (payload bytes, hash, header fields) for a new event at ``seq``."""
+    payload = encode_payload(event)
+    header = dict(
+        format_version=FORMAT_VERSION, seq=seq, turn=turn, kind=kind_of(event), actor=actor_of(event),
+        contract_id=contract_of(event), payload_version=type(event).VERSION, payload=payload,
+        prev_hash=prev_hash, signer=signer,
+    )
+    return payload, hashlib.sha256(hashed_bytes(**header)).digest(), header
+
+
+# Upcasters: (kind, from_version) -> function(dict) -> dict of version + 1.
+# Empty while every kind is at version 1; a later version adds entries here and
+# never rewrites stored bytes.
+UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {}
+
+
+class PayloadError(ValueError):
+    """Raised when payload bytes do not decode to the event kind they claim."""
+
+
+def decode_payload(kind: str, version: int, payload: bytes) -> Any:
+    """Return the typed event for stored payload bytes, upcasting older versions."""
+    cls = EVENT_TYPES.get(kind)
+    if cls is None:
+        raise PayloadError(f"unknown event kind {kind!r}")
+    try:
+        if version == cls.VERSION:
+            event = _EVENT_DECODER.decode(payload)
+        else:
+            data = msgspec.msgpack.decode(payload)
+            while version < cls.VERSION:
+                step = UPCASTERS.get((kind, version))
+                if step is None:
+                    raise PayloadError(f"no upcaster for {kind} v{version}")
+                data, version = step(data), version + 1
+            if version != cls.VERSION:
+                raise PayloadError(f"{kind} payload version {version} is newer than this library reads")
+            event = msgspec.convert(data, Event)
+    except (msgspec.DecodeError, msgspec.ValidationError) as err:
+        raise PayloadError(f"payload does not decode as {kind}: {err}") from None
+    if kind_of(event) != kind:
+        raise PayloadError(f"payload is a {kind_of(event)}, envelope says {kind}")
+    return event
+
+
+def payload_json(event: Any) -> str:
+    """Return the readable JSON copy of a payload stored beside the bytes."""
+    return JSON_ENCODER.encode(event).decode()

@@ -1,0 +1,316 @@
+"""The event vocabulary: one frozen Struct per fact the ledger records.
+
+Each class has a stable type id (its ``tag``), never derived from the class
+name, so renaming a class never changes hashed bytes, and a ``VERSION`` that
+the envelope records. Schema evolution follows msgspec's rules: a later version
+may add fields with defaults, never change a field's type; older payloads are
+upcast after verification (see ``events.envelope.UPCASTERS``).
+
+Amounts are integer tokens. Fractions (weights) are integers in millionths.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import msgspec
+
+from .actions import ContractOffer
+from .config import Config, Rules
+
+
+class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    VERSION: ClassVar[int] = 1
+
+
+# --- run ---------------------------------------------------------------------
+
+
+class RunGenesis(_Event, tag="run_genesis"):
+    """The run's constitution: who takes part, their keys, the rules, the seed."""
+
+    run_id: str
+    seed: int
+    agents: list[str]
+    config: Config
+    rules: Rules
+    engine_key: str
+    agent_keys: dict[str, str]
+    key_source: str
+    library_version: str
+    identity: dict[str, Any] = {}
+
+
+class TurnSealed(_Event, tag="turn_sealed"):
+    """Closes a turn: commits to its events (Merkle root) and the state they produced."""
+
+    turn: int
+    first_seq: int
+    event_count: int
+    merkle_root: str
+    state_digest: str
+
+
+# --- actions -----------------------------------------------------------------
+
+
+class ActionSubmitted(_Event, tag="action_submitted"):
+    """An agent's input for a turn, exactly as received (signed by the agent)."""
+
+    agent: str
+    action: Any
+    thinking_units: Any = 0
+    output_units: Any = 0
+    thinking: Any = ""
+    speech: Any = None
+
+
+class ActionRejected(_Event, tag="action_rejected"):
+    """An input the engine refused; the action is lost, the run goes on."""
+
+    agent: str
+    action: str
+    reason: str
+    detail: str
+    input_seq: int
+
+
+class MiningEntered(_Event, tag="mining_entered"):
+    agent: str
+    input_seq: int
+
+
+class StakeLocked(_Event, tag="stake_locked"):
+    agent: str
+    amount: int
+    input_seq: int
+
+
+class UnstakeRequested(_Event, tag="unstake_requested"):
+    agent: str
+    amount: int
+    release_turn: int
+    input_seq: int
+
+
+class UnstakeReleased(_Event, tag="unstake_released"):
+    agent: str
+    amount: int
+
+
+class TokensBurned(_Event, tag="tokens_burned"):
+    agent: str
+    amount: int
+    matures_turn: int
+    input_seq: int
+
+
+class TokensTransferred(_Event, tag="tokens_transferred"):
+    sender: str
+    recipient: str
+    amount: int
+    fee: int
+    input_seq: int
+
+
+class JobPaid(_Event, tag="job_paid"):
+    agent: str
+    amount: int
+    input_seq: int
+
+
+class StudyCompleted(_Event, tag="study_completed"):
+    agent: str
+    cost: int
+    discount_until_turn: int
+    input_seq: int
+
+
+class CoreBidPlaced(_Event, tag="core_bid_placed"):
+    agent: str
+    core_id: str
+    amount: int
+    input_seq: int
+
+
+class CoreAward(msgspec.Struct, frozen=True, kw_only=True):
+    core_id: str
+    owner: str
+    price: int
+    proportion_ppm: int
+    by: str
+
+
+class CoreAuctionResolved(_Event, tag="core_auction_resolved"):
+    awards: list[CoreAward]
+
+
+# --- billing -----------------------------------------------------------------
+
+
+class InferenceFeeCharged(_Event, tag="inference_fee_charged"):
+    agent: str
+    thinking_units: int
+    output_units: int
+    fee: int
+    discounted: bool
+
+
+class DividendPaid(_Event, tag="dividend_paid"):
+    owner: str
+    core_id: str
+    amount: int
+
+
+class FeesRetained(_Event, tag="fees_retained"):
+    """The part of a turn's fees no core paid out: leaves the supply."""
+
+    amount: int
+
+
+class InterestCharged(_Event, tag="interest_charged"):
+    agent: str
+    amount: int
+
+
+# --- contracts ---------------------------------------------------------------
+
+
+class ContractProposed(_Event, tag="contract_proposed"):
+    contract_id: str
+    proposer: str
+    offer: ContractOffer
+    input_seq: int
+
+
+class ContractSigned(_Event, tag="contract_signed"):
+    contract_id: str
+    signer: str
+    role: str
+    status: str
+    input_seq: int
+
+
+class CollateralLocked(_Event, tag="collateral_locked"):
+    contract_id: str
+    agent: str
+    amount: int
+
+
+class ContractActivated(_Event, tag="contract_activated"):
+    contract_id: str
+
+
+class SigningBonusPaid(_Event, tag="signing_bonus_paid"):
+    contract_id: str
+    agent: str
+    amount: int
+
+
+class DeliveryConfirmed(_Event, tag="delivery_confirmed"):
+    contract_id: str
+    agent: str
+    input_seq: int
+
+
+class DeliveryDisputed(_Event, tag="delivery_disputed"):
+    contract_id: str
+    agent: str
+    input_seq: int
+
+
+class ArbitratorRuled(_Event, tag="arbitrator_ruled"):
+    contract_id: str
+    arbitrator: str
+    ruling_for: str
+    input_seq: int
+
+
+class ContractPayment(_Event, tag="contract_payment"):
+    """Tokens moved by a contract's terms: price, penalty or arbitrator fee."""
+
+    contract_id: str
+    payer: str
+    payee: str
+    amount: int
+    purpose: str
+
+
+class CollateralReleased(_Event, tag="collateral_released"):
+    contract_id: str
+    agent: str
+    amount: int
+
+
+class CollateralSlashed(_Event, tag="collateral_slashed"):
+    contract_id: str
+    agent: str
+    amount: int
+
+
+class ContractSettled(_Event, tag="contract_settled"):
+    contract_id: str
+    outcome: str
+
+
+class ContractDefaulted(_Event, tag="contract_defaulted"):
+    contract_id: str
+    reason: str
+
+
+# --- blocks ------------------------------------------------------------------
+
+
+class BlockEntry(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    agent: str
+    weight_ppm: int
+
+
+class BlockProduced(_Event, tag="block_produced"):
+    """A lottery block: everything needed to recheck the draw is here."""
+
+    height: int
+    winner: str
+    reward: int
+    entrants: list[BlockEntry]
+    total_weight_ppm: int
+    randomness: str
+    draw: int
+
+
+class BlockNotProduced(_Event, tag="block_not_produced"):
+    entrants: list[BlockEntry]
+    total_weight_ppm: int
+    threshold_ppm: int
+
+
+Event = (
+    RunGenesis | TurnSealed | ActionSubmitted | ActionRejected | MiningEntered | StakeLocked
+    | UnstakeRequested | UnstakeReleased | TokensBurned | TokensTransferred | JobPaid
+    | StudyCompleted | CoreBidPlaced | CoreAuctionResolved | InferenceFeeCharged | DividendPaid
+    | FeesRetained | InterestCharged | ContractProposed | ContractSigned | CollateralLocked
+    | ContractActivated | SigningBonusPaid | DeliveryConfirmed | DeliveryDisputed | ArbitratorRuled
+    | ContractPayment | CollateralReleased | CollateralSlashed | ContractSettled | ContractDefaulted
+    | BlockProduced | BlockNotProduced
+)
+
+EVENT_TYPES: dict[str, type] = {cls.__struct_config__.tag: cls for cls in Event.__args__}
+
+
+def kind_of(event: Any) -> str:
+    """Return the stable type id of ``event``."""
+    return event.__struct_config__.tag
+
+
+def actor_of(event: Any) -> str:
+    """Return who an event is about: the agent that acted or is affected, else ``engine``."""
+    for field in ("agent", "proposer", "sender", "owner", "signer", "winner", "arbitrator", "payer"):
+        value = getattr(event, field, None)
+        if isinstance(value, str):
+            return value
+    return "engine"
+
+
+def contract_of(event: Any) -> str | None:
+    """Return the contract an event concerns, if any (indexed for audits)."""
+    return getattr(event, "contract_id", None)

@@ -1,0 +1,578 @@
+"""The economy's turn transition, written as an executable spec.
+
+``process_turn`` is the paper's turn order (section 2.1), one step per line.
+Each step reads only the projected state and emits events through a
+``Recorder``, which folds every event into that state at once, so later steps
+see earlier ones. Guards come before effects; a failed guard is an
+``ActionRejected`` event with a reason code, never an exception.
+
+Naming: ``is_*`` predicates, ``compute_*`` pure arithmetic, ``get_*`` read-only
+accessors, ``process_*`` steps that emit events. Rule numbers (R1, R2, ...) refer
+to docs/mechanics.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from fractions import Fraction
+from typing import Any, Protocol
+
+from ..events import actions as act
+from ..events import types as ev
+from ..events.actions import AgentInput, action_name, parse_action, to_plain_json
+from ..events.config import Config, Rules, exact
+from ..events.envelope import ENCODER
+from ..events.merkle import merkle_root
+from ..projections.state import Account, Contract, State, state_digest
+
+PPM = 1_000_000
+MAX_UNITS = 10**9
+
+
+class Recorder(Protocol):
+    """Where the engine's events go: folded into ``state`` and appended to the log."""
+
+    state: State
+
+    def emit(self, event: Any, *, signature: bytes | None = None) -> int:
+        """Record ``event`` (an agent's input may carry its own signature); return its seq."""
+
+    def turn_hashes(self) -> list[bytes]:
+        """Return the hashes of the events recorded so far in the current turn."""
+
+
+class Rejection(Exception):
+    """A failed guard: the action is refused with ``reason`` (a code) and ``detail``."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+def require(condition: bool, reason: str, detail: str) -> None:
+    """Raise a Rejection unless ``condition`` holds."""
+    if not condition:
+        raise Rejection(reason, detail)
+
+
+# --- the turn ----------------------------------------------------------------
+
+
+def process_turn(rec: Recorder, turn: int, inputs: list[AgentInput]) -> None:
+    """Run one turn (R1): actions, billing, dividends, block, settlement, auction, seal."""
+    process_unstake_releases(rec, turn)
+    charges = process_actions(rec, turn, inputs)
+    process_inference_billing(rec, turn, charges)
+    process_interest(rec, turn)
+    process_dividends(rec, turn)
+    process_block_attempt(rec, turn)
+    process_contract_settlement(rec, turn)
+    process_core_auction(rec, turn)
+    process_seal(rec, turn)
+
+
+# --- R2: actions ---------------------------------------------------------------
+
+
+def process_actions(rec: Recorder, turn: int, inputs: list[AgentInput]) -> list[tuple[str, int, int, bool]]:
+    """Record and apply each input in order; return (agent, thinking, output, accepted) for billing."""
+    charges = []
+    for agent_input in inputs:
+        submitted = submitted_event(agent_input)
+        signature = bytes.fromhex(agent_input.signature) if agent_input.signature else None
+        seq = rec.emit(submitted, signature=signature)
+        accepted = process_action(rec, turn, seq, submitted)
+        charges.append((submitted.agent, *get_units(submitted), accepted))
+    return charges
+
+
+def submitted_event(agent_input: AgentInput) -> ev.ActionSubmitted:
+    """Return the event recording an input exactly as received (reduced to encodable JSON).
+
+    The engine then works from this recorded form only, so re-executing a log's
+    inputs reproduces every decision, down to the text of rejection details.
+    """
+    return ev.ActionSubmitted(
+        agent=agent_input.agent_id, action=to_plain_json(agent_input.action),
+        thinking_units=to_plain_json(agent_input.thinking_units), output_units=to_plain_json(agent_input.output_units),
+        thinking=to_plain_json(agent_input.thinking), speech=to_plain_json(agent_input.speech),
+    )
+
+
+def is_valid_units(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_UNITS
+
+
+def get_units(submitted: ev.ActionSubmitted) -> tuple[int, int]:
+    """Return the billable (thinking, output) units of an input; malformed counts bill as 0 (R5)."""
+    return tuple(v if is_valid_units(v) else 0 for v in (submitted.thinking_units, submitted.output_units))
+
+
+def process_action(rec: Recorder, turn: int, seq: int, submitted: ev.ActionSubmitted) -> bool:
+    """Apply one submitted action; on a failed guard record a rejection. Return whether accepted."""
+    state, agent = rec.state, submitted.agent
+    try:
+        # Verify the input as a whole before the action
+        require(agent in state.accounts, "unknown_agent", f"{agent!r} is not in this run")
+        require(sum(1 for a, _ in state.inputs.values() if a == agent) == 1, "duplicate",
+                f"{agent} already submitted an input this turn")
+        require(is_valid_units(submitted.thinking_units) and is_valid_units(submitted.output_units), "malformed",
+                f"thinking_units and output_units must be integers in 0..{MAX_UNITS}")
+        action = parse_action(submitted.action)
+        require(not isinstance(action, str), "malformed", str(action))
+        ACTION_STEPS[type(action)](rec, turn, seq, agent, action)
+        return True
+    except Rejection as rejection:
+        rec.emit(ev.ActionRejected(agent=agent, action=action_name(submitted.action), reason=rejection.reason,
+                                   detail=rejection.detail, input_seq=seq))
+        return False
+
+
+def get_account(state: State, agent: str) -> Account:
+    return state.accounts[agent]
+
+
+def require_amount(amount: int, what: str = "amount") -> None:
+    require(amount >= 1, "invalid_amount", f"{what} must be a positive integer, got {amount}")
+
+
+def require_funds(state: State, agent: str, amount: int, what: str) -> None:
+    balance = get_account(state, agent).balance
+    require(balance >= amount, "insufficient_funds", f"{agent} has {balance}, {what} needs {amount}")
+
+
+def require_known_agent(state: State, agent: str, role: str) -> None:
+    require(agent in state.accounts, "unknown_agent", f"{role} {agent!r} is not in this run")
+
+
+def process_mine(rec: Recorder, turn: int, seq: int, agent: str, action: act.Mine) -> None:
+    """Enter this turn's block lottery (R9)."""
+    rec.emit(ev.MiningEntered(agent=agent, input_seq=seq))
+
+
+def process_stake(rec: Recorder, turn: int, seq: int, agent: str, action: act.Stake) -> None:
+    """Lock tokens as stake (R7)."""
+    # Verify a positive amount the agent holds
+    require_amount(action.amount)
+    require_funds(rec.state, agent, action.amount, "stake")
+    rec.emit(ev.StakeLocked(agent=agent, amount=action.amount, input_seq=seq))
+
+
+def process_unstake(rec: Recorder, turn: int, seq: int, agent: str, action: act.Unstake) -> None:
+    """Start unlocking stake; it returns to the balance after unstake_delay_turns (R7)."""
+    # Verify a positive amount no larger than the stake
+    require_amount(action.amount)
+    staked = get_account(rec.state, agent).staked
+    require(action.amount <= staked, "insufficient_funds", f"{agent} has {staked} staked, unstake needs {action.amount}")
+    release = turn + rec.state.config.unstake_delay_turns
+    rec.emit(ev.UnstakeRequested(agent=agent, amount=action.amount, release_turn=release, input_seq=seq))
+
+
+def process_burn(rec: Recorder, turn: int, seq: int, agent: str, action: act.Burn) -> None:
+    """Destroy tokens for lottery weight that matures after burn_maturity_turns (R8)."""
+    # Verify a positive amount the agent holds
+    require_amount(action.amount)
+    require_funds(rec.state, agent, action.amount, "burn")
+    matures = turn + rec.state.config.burn_maturity_turns
+    rec.emit(ev.TokensBurned(agent=agent, amount=action.amount, matures_turn=matures, input_seq=seq))
+
+
+def process_transfer(rec: Recorder, turn: int, seq: int, agent: str, action: act.Transfer) -> None:
+    """Move tokens to another agent; the fee leaves the supply (R10)."""
+    # Verify the recipient, the amounts and the funds
+    require_known_agent(rec.state, action.to, "recipient")
+    require(action.to != agent, "self_dealing", "cannot transfer to oneself")
+    require_amount(action.amount)
+    require(action.fee >= rec.state.rules.transfer_fee_min, "invalid_amount",
+            f"fee must be >= {rec.state.rules.transfer_fee_min}, got {action.fee}")
+    require_funds(rec.state, agent, action.amount + action.fee, "transfer plus fee")
+    rec.emit(ev.TokensTransferred(sender=agent, recipient=action.to, amount=action.amount, fee=action.fee,
+                                  input_seq=seq))
+
+
+def process_job(rec: Recorder, turn: int, seq: int, agent: str, action: act.Job) -> None:
+    """Pay the agent for a job: newly minted tokens (R11)."""
+    rec.emit(ev.JobPaid(agent=agent, amount=rec.state.rules.job_pay, input_seq=seq))
+
+
+def process_study(rec: Recorder, turn: int, seq: int, agent: str, action: act.Study) -> None:
+    """Pay for study; the agent's inference fees are discounted for a while (R12)."""
+    # Verify the agent can pay for it
+    cost = rec.state.rules.study_cost
+    require_funds(rec.state, agent, cost, "study")
+    until = turn + rec.state.rules.study_duration_turns
+    rec.emit(ev.StudyCompleted(agent=agent, cost=cost, discount_until_turn=until, input_seq=seq))
+
+
+def process_bid_core(rec: Recorder, turn: int, seq: int, agent: str, action: act.BidCore) -> None:
+    """Bid for a core in the opening auction (R13)."""
+    state = rec.state
+    # Verify the auction is open, the core exists, and the bid is funded
+    require(not state.cores, "auction_closed", "the core auction was resolved after turn 1")
+    require(action.core_id in get_core_ids(state.config), "unknown_core", f"no core {action.core_id!r}")
+    require_amount(action.amount, "bid")
+    require_funds(state, agent, action.amount, "bid")
+    rec.emit(ev.CoreBidPlaced(agent=agent, core_id=action.core_id, amount=action.amount, input_seq=seq))
+
+
+def get_core_ids(config: Config) -> list[str]:
+    return [f"core_{i}" for i in range(config.num_cores)]
+
+
+# --- R14-R20: contracts ------------------------------------------------------
+
+
+def get_contract(state: State, contract_id: str) -> Contract:
+    contract = state.contracts.get(contract_id)
+    require(contract is not None, "unknown_contract", f"no contract {contract_id!r}")
+    return contract
+
+
+def process_propose_contract(rec: Recorder, turn: int, seq: int, agent: str, action: act.ProposeContract) -> None:
+    """Propose a three-party contract (R14); nothing is locked until it activates."""
+    state, offer = rec.state, action.contract
+    # Verify the parties: known, three distinct agents
+    require_known_agent(state, offer.counterparty, "counterparty")
+    require_known_agent(state, offer.arbitrator, "arbitrator")
+    require(len({agent, offer.counterparty, offer.arbitrator}) == 3, "self_dealing",
+            "proposer, counterparty and arbitrator must be three different agents")
+    # Verify the terms: a future delivery and non-negative amounts
+    require(offer.terms.delivery_turn > turn, "too_late", f"delivery_turn {offer.terms.delivery_turn} is not after turn {turn}")
+    amounts = {"price": offer.terms.price, "penalty": offer.penalty, "arbitrator_fee": offer.arbitrator_fee,
+               **{f"collateral.{k}": getattr(offer.collateral, k) for k in ("proposer_locked", "counterparty_locked", "arbitrator_locked")}}
+    for name, value in amounts.items():
+        require(value >= 0, "invalid_amount", f"{name} must be >= 0, got {value}")
+    contract_id = f"contract_{len(state.contracts) + 1}"
+    rec.emit(ev.ContractProposed(contract_id=contract_id, proposer=agent, offer=offer, input_seq=seq))
+
+
+def compute_collateral(contract: Contract) -> dict[str, int]:
+    """Return what each party locks at activation."""
+    c = contract.offer.collateral
+    return {contract.proposer: c.proposer_locked, contract.counterparty: c.counterparty_locked,
+            contract.arbitrator: c.arbitrator_locked}
+
+
+def process_sign_contract(rec: Recorder, turn: int, seq: int, agent: str, action: act.SignContract) -> None:
+    """Sign as counterparty (proposed -> countersigned) or arbitrator (countersigned -> active) (R15)."""
+    state = rec.state
+    contract = get_contract(state, action.contract_id)
+    # Verify the signer holds the role, has not signed, and the status admits the signature
+    expected = contract.counterparty if action.role == "counterparty" else contract.arbitrator
+    require(agent == expected, "wrong_role", f"{agent} is not the {action.role} of {contract.contract_id}")
+    require(action.role not in contract.signed_by, "duplicate", f"{agent} already signed {contract.contract_id}")
+    needed = "proposed" if action.role == "counterparty" else "countersigned"
+    require(contract.status == needed, "wrong_status",
+            f"{contract.contract_id} is {contract.status}; {action.role} signs when {needed}")
+    if action.role == "counterparty":
+        rec.emit(ev.ContractSigned(contract_id=contract.contract_id, signer=agent, role=action.role,
+                                   status="countersigned", input_seq=seq))
+        return
+    # Verify every party can lock its collateral before activating
+    for party, amount in compute_collateral(contract).items():
+        require_funds(state, party, amount, f"collateral of {contract.contract_id}")
+    rec.emit(ev.ContractSigned(contract_id=contract.contract_id, signer=agent, role=action.role, status="signed",
+                               input_seq=seq))
+    activate_contract(rec, contract)
+
+
+def activate_contract(rec: Recorder, contract: Contract) -> None:
+    """Lock all collateral, activate, and pay the signing bonus (R16)."""
+    for party, amount in compute_collateral(contract).items():
+        if amount:
+            rec.emit(ev.CollateralLocked(contract_id=contract.contract_id, agent=party, amount=amount))
+    rec.emit(ev.ContractActivated(contract_id=contract.contract_id))
+    bonus = rec.state.config.signing_bonus
+    if bonus:
+        rec.emit(ev.SigningBonusPaid(contract_id=contract.contract_id, agent=contract.proposer, amount=bonus))
+
+
+def require_principal(contract: Contract, agent: str) -> None:
+    require(agent in (contract.proposer, contract.counterparty), "wrong_role",
+            f"{agent} is neither proposer nor counterparty of {contract.contract_id}")
+
+
+def process_confirm_delivery(rec: Recorder, turn: int, seq: int, agent: str, action: act.ConfirmDelivery) -> None:
+    """Attest delivery of an active contract, from delivery_turn on (R17)."""
+    contract = get_contract(rec.state, action.contract_id)
+    # Verify role, status, timing, and that this party has not confirmed yet
+    require_principal(contract, agent)
+    require(contract.status == "active", "wrong_status", f"{contract.contract_id} is {contract.status}, not active")
+    require(turn >= contract.offer.terms.delivery_turn, "too_early",
+            f"delivery of {contract.contract_id} is due at turn {contract.offer.terms.delivery_turn}")
+    require(agent not in contract.confirmed_by, "duplicate", f"{agent} already confirmed {contract.contract_id}")
+    rec.emit(ev.DeliveryConfirmed(contract_id=contract.contract_id, agent=agent, input_seq=seq))
+
+
+def process_dispute_delivery(rec: Recorder, turn: int, seq: int, agent: str, action: act.DisputeDelivery) -> None:
+    """Dispute delivery of an active contract; the arbitrator must rule (R18)."""
+    contract = get_contract(rec.state, action.contract_id)
+    # Verify role, status and timing
+    require_principal(contract, agent)
+    require(contract.status == "active", "wrong_status", f"{contract.contract_id} is {contract.status}, not active")
+    require(turn >= contract.offer.terms.delivery_turn, "too_early",
+            f"delivery of {contract.contract_id} is due at turn {contract.offer.terms.delivery_turn}")
+    rec.emit(ev.DeliveryDisputed(contract_id=contract.contract_id, agent=agent, input_seq=seq))
+
+
+def process_arbitrator_ruling(rec: Recorder, turn: int, seq: int, agent: str, action: act.ArbitratorRuling) -> None:
+    """Rule a disputed contract for the proposer or the counterparty (R19)."""
+    contract = get_contract(rec.state, action.contract_id)
+    # Verify the arbitrator rules once, on a disputed contract, for a principal
+    require(agent == contract.arbitrator, "wrong_role", f"{agent} is not the arbitrator of {contract.contract_id}")
+    require(contract.status == "disputed", "wrong_status", f"{contract.contract_id} is {contract.status}, not disputed")
+    require(contract.ruling_for is None, "duplicate", f"{contract.contract_id} was already ruled")
+    require(action.ruling_for in (contract.proposer, contract.counterparty), "wrong_role",
+            f"ruling_for must be the proposer or the counterparty, got {action.ruling_for!r}")
+    rec.emit(ev.ArbitratorRuled(contract_id=contract.contract_id, arbitrator=agent, ruling_for=action.ruling_for,
+                                input_seq=seq))
+
+
+ACTION_STEPS = {
+    act.Mine: process_mine, act.Stake: process_stake, act.Unstake: process_unstake, act.Burn: process_burn,
+    act.Transfer: process_transfer, act.Job: process_job, act.Study: process_study, act.BidCore: process_bid_core,
+    act.ProposeContract: process_propose_contract, act.SignContract: process_sign_contract,
+    act.ConfirmDelivery: process_confirm_delivery, act.DisputeDelivery: process_dispute_delivery,
+    act.ArbitratorRuling: process_arbitrator_ruling,
+}
+
+
+# --- R7: unstake releases ------------------------------------------------------
+
+
+def process_unstake_releases(rec: Recorder, turn: int) -> None:
+    """Return matured unstakes to their owners' balances, oldest first."""
+    for agent in rec.state.agents:
+        for release_turn, amount in list(get_account(rec.state, agent).pending_unstakes):
+            if release_turn <= turn:
+                rec.emit(ev.UnstakeReleased(agent=agent, amount=amount))
+
+
+# --- R3-R6: billing, interest, dividends ----------------------------------------
+
+
+def compute_inference_fee(config: Config, thinking: int, output: int) -> int:
+    """Return rate x max(0, discount x thinking + output - threshold), rounded down (R3)."""
+    billable = exact(config.thinking_layer_discount) * thinking + output - config.commons_threshold_per_turn
+    return int(exact(config.base_inference_rate) * max(Fraction(0), billable))
+
+
+def compute_study_discount(rules: Rules, fee: int) -> int:
+    """Return the fee after the study discount, rounded down (R12)."""
+    return int(fee * (1 - exact(rules.study_discount)))
+
+
+def process_inference_billing(rec: Recorder, turn: int, charges: list[tuple[str, int, int, bool]]) -> None:
+    """Charge each agent that acted for its compute above the commons threshold (R3)."""
+    state = rec.state
+    for agent, thinking, output, accepted in charges:
+        if agent not in state.accounts or (not accepted and not state.rules.bill_rejected_actions):
+            continue
+        fee = compute_inference_fee(state.config, thinking, output)
+        discounted = get_account(state, agent).study_until >= turn
+        if discounted:
+            fee = compute_study_discount(state.rules, fee)
+        if fee:
+            rec.emit(ev.InferenceFeeCharged(agent=agent, thinking_units=thinking, output_units=output, fee=fee,
+                                            discounted=discounted))
+
+
+def compute_interest(rate: float, balance: int) -> int:
+    """Return the interest on a negative balance: rate x debt, rounded down (R4)."""
+    return math.floor(exact(rate) * -balance) if balance < 0 else 0
+
+
+def process_interest(rec: Recorder, turn: int) -> None:
+    """Charge interest on every negative balance (R4)."""
+    state = rec.state
+    for agent in state.agents:
+        interest = compute_interest(state.config.interest_rate_per_turn, get_account(state, agent).balance)
+        if interest:
+            rec.emit(ev.InterestCharged(agent=agent, amount=interest))
+
+
+def process_dividends(rec: Recorder, turn: int) -> None:
+    """Pay each core's owner floor(fees / num_cores) x proportion; retain the rest (R6)."""
+    state = rec.state
+    pool = state.fee_pool
+    share = pool // state.config.num_cores
+    for core_id in sorted(state.cores):
+        owner, proportion_ppm = state.cores[core_id]
+        amount = share * proportion_ppm // PPM
+        if amount:
+            rec.emit(ev.DividendPaid(owner=owner, core_id=core_id, amount=amount))
+    if state.fee_pool:
+        rec.emit(ev.FeesRetained(amount=state.fee_pool))
+
+
+# --- R9: the block lottery ------------------------------------------------------
+
+
+def compute_burn_weight_ppm(config: Config, burns: list[tuple[int, int]], turn: int) -> int:
+    """Return matured burn weight in ppm: amount x w x (1 - decay)^(turn - maturity), rounded down (R8)."""
+    keep = 1 - exact(config.burn_decay_rate)
+    per_token = exact(config.burn_weight_per_token)
+    total = Fraction(0)
+    for matures, amount in burns:
+        if turn >= matures:
+            total += amount * per_token * keep ** (turn - matures)
+    return int(total * PPM)
+
+
+def compute_weight_ppm(config: Config, account: Account, turn: int) -> int:
+    """Return a miner's lottery weight in ppm: base + stake x w + matured burns (R9)."""
+    base = exact(config.mine_base_weight) + exact(config.stake_weight_per_token) * account.staked
+    return int(base * PPM) + compute_burn_weight_ppm(config, account.burns, turn)
+
+
+def compute_randomness(state: State, turn: int) -> bytes:
+    """Return the draw's randomness: SHA-256 over the run seed and the previous seal (R9)."""
+    seal = state.last_seal or {"merkle_root": state.run_id, "state_digest": ""}
+    return hashlib.sha256(
+        ENCODER.encode(["simledger/block/v1", state.seed, turn, seal["merkle_root"], seal["state_digest"]])
+    ).digest()
+
+
+def process_block_attempt(rec: Recorder, turn: int) -> None:
+    """Produce a block when the miners' summed weight reaches block_threshold (R9)."""
+    state = rec.state
+    entrants = [ev.BlockEntry(agent=a, weight_ppm=compute_weight_ppm(state.config, get_account(state, a), turn))
+                for a in state.miners]
+    total = sum(e.weight_ppm for e in entrants)
+    threshold = exact(state.config.block_threshold) * PPM
+    if not entrants or total < threshold:
+        rec.emit(ev.BlockNotProduced(entrants=entrants, total_weight_ppm=total, threshold_ppm=int(threshold)))
+        return
+    randomness = compute_randomness(state, turn)
+    draw = int.from_bytes(randomness, "big") % total
+    winner = pick_weighted(entrants, draw)
+    rec.emit(ev.BlockProduced(height=state.block_height + 1, winner=winner, reward=state.rules.block_reward,
+                              entrants=entrants, total_weight_ppm=total, randomness=randomness.hex(), draw=draw))
+
+
+def pick_weighted(entrants: list[ev.BlockEntry], draw: int) -> str:
+    """Return the entrant whose cumulative weight interval contains ``draw``."""
+    for entry in entrants:
+        if draw < entry.weight_ppm:
+            return entry.agent
+        draw -= entry.weight_ppm
+    raise ValueError("draw beyond total weight")
+
+
+# --- R20: settlement and default --------------------------------------------------
+
+
+def is_confirmed(contract: Contract) -> bool:
+    return contract.proposer in contract.confirmed_by and contract.counterparty in contract.confirmed_by
+
+
+def get_deadline(state: State, contract: Contract) -> int:
+    """Return the last turn a contract may settle: delivery_turn + attested_confirmation_window."""
+    return contract.offer.terms.delivery_turn + state.config.attested_confirmation_window
+
+
+def process_contract_settlement(rec: Recorder, turn: int) -> None:
+    """Settle confirmed or ruled contracts; default those past their deadline (R20, R21)."""
+    state = rec.state
+    for contract in list(state.contracts.values()):
+        if contract.status == "active" and is_confirmed(contract):
+            settle_contract(rec, contract, winner=contract.counterparty, outcome="confirmed")
+        elif contract.status == "disputed" and contract.ruling_for is not None:
+            settle_contract(rec, contract, winner=contract.ruling_for, outcome=f"ruled_for_{get_role(contract, contract.ruling_for)}")
+        elif contract.status in ("active", "disputed") and turn >= get_deadline(state, contract):
+            default_contract(rec, contract)
+
+
+def get_role(contract: Contract, agent: str) -> str:
+    return "proposer" if agent == contract.proposer else "counterparty"
+
+
+def pay(rec: Recorder, contract: Contract, payer: str, payee: str, amount: int, purpose: str) -> None:
+    if amount:
+        rec.emit(ev.ContractPayment(contract_id=contract.contract_id, payer=payer, payee=payee, amount=amount,
+                                    purpose=purpose))
+
+
+def release_all(rec: Recorder, contract: Contract) -> None:
+    for party in contract.parties():
+        if contract.locked.get(party):
+            rec.emit(ev.CollateralReleased(contract_id=contract.contract_id, agent=party,
+                                           amount=contract.locked[party]))
+
+
+def settle_contract(rec: Recorder, contract: Contract, *, winner: str, outcome: str) -> None:
+    """Pay price (delivered) or penalty (not delivered), the arbitrator's fee if ruled, release collateral."""
+    offer = contract.offer
+    if winner == contract.counterparty:
+        pay(rec, contract, contract.proposer, contract.counterparty, offer.terms.price, "price")
+    else:
+        pay(rec, contract, contract.counterparty, contract.proposer, offer.penalty, "penalty")
+    if outcome != "confirmed":
+        loser = contract.proposer if winner == contract.counterparty else contract.counterparty
+        pay(rec, contract, loser, contract.arbitrator, offer.arbitrator_fee, "arbitrator_fee")
+    release_all(rec, contract)
+    rec.emit(ev.ContractSettled(contract_id=contract.contract_id, outcome=outcome))
+
+
+def default_contract(rec: Recorder, contract: Contract) -> None:
+    """Close a contract whose deadline passed: slash whoever failed its duty, release the rest (R21)."""
+    if contract.status == "disputed":
+        failed = {contract.arbitrator}
+    elif rec.state.config.slash_both_on_timeout:
+        failed = {contract.proposer, contract.counterparty}
+    else:
+        failed = {p for p in (contract.proposer, contract.counterparty) if p not in contract.confirmed_by}
+    for party in contract.parties():
+        amount = contract.locked.get(party, 0)
+        if amount:
+            event = ev.CollateralSlashed if party in failed else ev.CollateralReleased
+            rec.emit(event(contract_id=contract.contract_id, agent=party, amount=amount))
+    reason = "ruling_window_closed" if contract.status == "disputed" else "confirmation_window_closed"
+    rec.emit(ev.ContractDefaulted(contract_id=contract.contract_id, reason=reason))
+
+
+# --- R13: the core auction ----------------------------------------------------------
+
+
+def compute_auction(config: Config, agents: list[str], bids: list[tuple[str, str, int, int]],
+                    winner_pays: bool) -> list[ev.CoreAward]:
+    """Return the awards: highest bid per core (earliest bid wins ties); unbid cores to agents without one."""
+    best: dict[str, tuple[str, str, int, int]] = {}
+    for bid in bids:
+        core_id, _agent, amount, seq = bid
+        if core_id not in best or amount > best[core_id][2]:
+            best[core_id] = bid
+    owners = {bid[1] for bid in best.values()}
+    fill = [a for a in sorted(agents) if a not in owners] + sorted(agents)
+    awards, next_fill = [], 0
+    for core_id in get_core_ids(config):
+        if core_id in best:
+            _, owner, amount, _ = best[core_id]
+            awards.append(ev.CoreAward(core_id=core_id, owner=owner, price=amount if winner_pays else 0,
+                                       proportion_ppm=PPM, by="bid"))
+        else:
+            owner = fill[next_fill % len(fill)]
+            next_fill += 1
+            awards.append(ev.CoreAward(core_id=core_id, owner=owner, price=0, proportion_ppm=PPM, by="fill"))
+    return awards
+
+
+def process_core_auction(rec: Recorder, turn: int) -> None:
+    """Resolve the core auction at the end of turn 1, after that turn's dividends (R13)."""
+    state = rec.state
+    if turn != 1 or state.cores:
+        return
+    rec.emit(ev.CoreAuctionResolved(awards=compute_auction(state.config, state.agents, state.core_bids,
+                                                           state.rules.auction_winner_pays)))
+
+
+# --- R22: the seal -------------------------------------------------------------------
+
+
+def process_seal(rec: Recorder, turn: int) -> None:
+    """Close the turn: Merkle root of its events and the digest of the state they produced."""
+    hashes = rec.turn_hashes()
+    first_seq = rec.state.events - len(hashes)
+    rec.emit(ev.TurnSealed(turn=turn, first_seq=first_seq, event_count=len(hashes), merkle_root=merkle_root(hashes).hex(),
+                           state_digest=state_digest(rec.state)))

@@ -1,0 +1,36 @@
+"""The library's exceptions: one shallow tree the CLI and HTTP layers map to messages."""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base of every error simledger raises on purpose; its message is for the user."""
+
+
+class NotALog(LedgerError):
+    """Raised when a file is missing, not SQLite, or not a simledger log."""
+
+
+class UnsupportedFormat(LedgerError):
+    """Raised when a log was written by a format version this library cannot read."""
+
+
+class ChainError(LedgerError):
+    """Raised when an event does not verify: bad hash, link, signature, order or seal."""
+
+    def __init__(self, message: str, *, seq: int | None = None, turn: int | None = None, kind: str | None = None):
+        where = f"seq {seq}" + (f" (turn {turn}, {kind})" if turn is not None else "") if seq is not None else ""
+        super().__init__(f"{where}: {message}" if where else message)
+        self.seq, self.turn, self.kind, self.reason = seq, turn, kind, message
+
+
+class WriterBusy(LedgerError):
+    """Raised when another process already holds a log open for writing."""
+
+
+class RunStateError(LedgerError):
+    """Raised when a run is used out of order: a turn before genesis, a second genesis, ..."""
+
+
+class BadInput(LedgerError):
+    """Raised when a turn's inputs are malformed as a request (not as an action)."""

@@ -1,0 +1,46 @@
+"""Read-model tables kept for tools written against the original engine.
+
+``contracts(contract_id, status, data)`` and ``core_shares(core_id, owner,
+proportion)`` are views of the log: rewritten from the projection inside each
+turn's transaction, derived and rebuildable, never read back by the engine. A
+client that writes to them changes nothing in the economy, and its write is
+overwritten at the next turn.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from ..events.envelope import JSON_ENCODER
+from ..projections.state import Contract, State
+
+
+def contract_data(contract: Contract) -> dict:
+    """Return the contract as proposed, in the original engine's ``data`` JSON shape."""
+    offer = json.loads(JSON_ENCODER.encode(contract.offer))
+    return {"contract_id": contract.contract_id, "proposer": contract.proposer, **offer}
+
+
+def refresh_read_models(store, state: State, turn_events: Iterable[Any]) -> None:
+    """Rewrite the read-model rows the turn's events touched (call inside the turn's transaction)."""
+    touched = {cid for e in turn_events if (cid := getattr(e, "contract_id", None))}
+    if touched:
+        rows = []
+        for rank, (cid, contract) in enumerate(state.contracts.items()):
+            if cid in touched:
+                rows.append([cid, contract.status, JSON_ENCODER.encode(contract_data(contract)).decode(), rank])
+        store.conn.executemany(
+            "INSERT OR REPLACE INTO contracts(contract_id, status, data, rank) VALUES (?, ?, ?, ?)", rows
+        )
+    store.conn.execute("DELETE FROM core_shares")
+    store.conn.executemany(
+        "INSERT INTO core_shares(core_id, owner, proportion) VALUES (?, ?, ?)",
+        [[core, owner, ppm / 1_000_000] for core, (owner, ppm) in sorted(state.cores.items())],
+    )
+
+
+def rebuild_read_models(store, state: State) -> None:
+    """Rewrite both read-model tables from a projection (e.g. after a client wrote to them)."""
+    store.conn.execute("DELETE FROM contracts")
+    refresh_read_models(store, state, [type("Touch", (), {"contract_id": cid})() for cid in state.contracts])

@@ -1,0 +1,70 @@
+"""Fold a log into state, from genesis or from a verified checkpoint.
+
+A checkpoint is derived data: it is used only when its state digest equals the
+digest in the seal of its turn, read from the log itself; otherwise it is
+ignored and the fold starts earlier. Replay to turn N reads nothing after N.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from ..events.envelope import PayloadError, decode_payload
+from ..projections.reducers import fold
+from ..projections.state import State, snapshot_state, state_digest
+from .errors import ChainError, LedgerError
+from .store import Store, envelope_from_row
+
+
+def positioned_events(store: Store, **range_kwargs) -> Iterator[tuple[int, int, Any]]:
+    """Yield (seq, turn, event) from the store, decoding (and upcasting) payloads."""
+    for row in store.rows(**range_kwargs):
+        seq, turn, kind, pv, payload = row[0], row[1], row[2], row[5], row[6]
+        try:
+            if not isinstance(payload, bytes):
+                raise PayloadError("payload is not a blob")
+            yield seq, turn, decode_payload(kind, pv, payload)
+        except PayloadError as err:
+            raise ChainError(str(err), seq=seq, turn=turn, kind=kind) from None
+
+
+def last_turn(store: Store) -> int:
+    return store.head()[2]
+
+
+def best_checkpoint(store: Store, until_turn: int | None) -> State | None:
+    """Return the newest checkpoint at or before ``until_turn`` whose digest its seal confirms."""
+    sql = "SELECT turn, seq, state FROM checkpoints"
+    args: list = []
+    if until_turn is not None:
+        sql += " WHERE turn <= ?"
+        args.append(until_turn)
+    try:
+        rows = store.conn.execute(sql + " ORDER BY turn DESC", args).fetchall()
+    except Exception:
+        return None
+    for turn, seq, blob in rows:
+        try:
+            state = snapshot_state(blob)
+        except Exception:
+            continue
+        seal_rows = store.select("seq = ? AND kind = 'turn_sealed' AND turn = ?", [seq, turn])
+        if not seal_rows:
+            continue
+        seal = next(positioned_events(store, start_seq=seq, end_seq=seq))[2]
+        if state.sealed_turn == turn and state_digest(state) == seal.state_digest:
+            return state
+    return None
+
+
+def load_state(store: Store, until_turn: int | None = None, *, use_checkpoints: bool = True) -> State:
+    """Return the projection of the log up to the end of ``until_turn`` (None: the whole log)."""
+    if until_turn is not None:
+        last = last_turn(store)
+        if until_turn > last:
+            raise LedgerError(f"turn {until_turn} is beyond the log (last turn {last})")
+        if until_turn < 0:
+            raise LedgerError("turn must be >= 0")
+    state = best_checkpoint(store, until_turn) if use_checkpoints else None
+    start = state.events if state is not None else 0
+    return fold(positioned_events(store, start_seq=start, until_turn=until_turn), state)

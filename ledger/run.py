@@ -1,0 +1,216 @@
+"""A run: create it (genesis), step it turn by turn, reopen it to continue.
+
+This is the adapter between the pure engine and the store. Each turn's events
+are enveloped, hashed, signed and folded into the live state as the engine
+emits them, then written in one SQLite transaction together with the derived
+read models and checkpoint, so a turn is in the log whole or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Iterable
+
+import msgspec
+
+from ..events import types as ev
+from ..events.actions import AgentInput
+from ..events.config import Config, Rules, load_config, load_rules
+from ..events.envelope import ENGINE, Envelope, payload_json, seal_envelope
+from ..events.keys import Keystore, SeedKeys, input_message, key_id, load_public, public_hex, verify_signature
+from ..projections.reducers import apply_event
+from ..projections.state import State, TurnMetrics, snapshot_bytes
+from . import engine
+from .errors import BadInput, RunStateError
+from .readmodels import refresh_read_models
+from .replay import load_state
+from .store import Store, envelope_row, library_version
+
+CHECKPOINT_EVERY = 10
+
+
+class Recorder:
+    """Envelopes, signs and folds events for one turn; keeps them until the turn commits."""
+
+    def __init__(self, state: State, head_seq: int, head_hash: bytes, signers: dict[str, Any],
+                 engine_key_id: str, agent_key_ids: dict[str, str], turn: int) -> None:
+        self.state = state
+        self.seq, self.prev_hash, self.turn = head_seq, head_hash, turn
+        self._signers, self._engine_key_id, self._agent_key_ids = signers, engine_key_id, agent_key_ids
+        self.envelopes: list[Envelope] = []
+        self.events: list[Any] = []
+
+    def emit(self, event: Any, *, signature: bytes | None = None) -> int:
+        seq = self.seq + 1
+        is_input = isinstance(event, ev.ActionSubmitted)
+        signer = self._agent_key_ids[event.agent] if is_input else self._engine_key_id
+        payload, digest, header = seal_envelope(event, seq=seq, turn=self.turn, prev_hash=self.prev_hash, signer=signer)
+        if is_input:
+            message = input_message(self.state.run_id, self.turn, payload)
+            if signature is None:
+                signature = self._signers[event.agent].sign(message)
+        else:
+            signature = self._signers[ENGINE].sign(digest)
+        envelope = Envelope(**header, hash=digest, signature=signature)
+        apply_event(self.state, event, seq, self.turn)
+        self.envelopes.append(envelope)
+        self.events.append(event)
+        self.seq, self.prev_hash = seq, digest
+        return seq
+
+    def turn_hashes(self) -> list[bytes]:
+        return [e.hash for e in self.envelopes]
+
+
+class Run:
+    """A run.db open for writing: the live state and the log's head."""
+
+    def __init__(self, store: Store, state: State, keys) -> None:
+        self.store, self.state, self._keys = store, state, keys
+        self._seq, self._head, _ = store.head()
+        self._signers: dict[str, Any] = {}
+        self._agent_key_ids = {agent: key_id(pub) for agent, pub in state.agent_keys.items()}
+        self._engine_key_id = key_id(state.engine_key) if state.engine_key else ""
+        if state.engine_key:
+            self._load_signers()
+
+    # --- creating and opening -------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | Path, *, agents: list[str], seed: int, config: Config | dict | None = None,
+               rules: Rules | dict | None = None, keystore: str | Path | None = None,
+               identity: dict | None = None, run_id: str | None = None) -> "Run":
+        """Create ``path`` with its genesis (turn 0, sealed) and return the open run."""
+        config = load_config(config if config is not None else {"num_agents": len(agents)})
+        rules = load_rules(rules)
+        validate_agents(agents, config)
+        keys = Keystore(keystore) if keystore else SeedKeys(seed)
+        identity = dict(identity or {})
+        run_id = run_id or compute_run_id(seed, agents, config, rules, identity)
+        signers = {name: keys.private_key(name) for name in [ENGINE, *agents]}
+        genesis = ev.RunGenesis(
+            run_id=run_id, seed=seed, agents=list(agents), config=config, rules=rules,
+            engine_key=public_hex(signers[ENGINE]), agent_keys={a: public_hex(signers[a]) for a in agents},
+            key_source=keys.source, library_version=library_version(), identity=identity,
+        )
+        store = Store(path, create=True)
+        run = cls(store, State(), keys)
+        run._signers = signers
+        run._engine_key_id = key_id(genesis.engine_key)
+        run._commit_turn(0, lambda rec: (rec.emit(genesis), engine.process_seal(rec, 0)))
+        run._agent_key_ids = {agent: key_id(pub) for agent, pub in genesis.agent_keys.items()}
+        store.set_meta("run_id", run_id)
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path, *, keystore: str | Path | None = None) -> "Run":
+        """Reopen a run for writing; an unsealed last turn cannot exist (turns commit whole)."""
+        store = Store(path, write=True)
+        try:
+            state = load_state(store)
+            if not state.run_id:
+                raise RunStateError(f"{path} has no genesis")
+            keys = Keystore(keystore, create=False) if keystore else SeedKeys(state.seed)
+            return cls(store, state, keys)
+        except Exception:
+            store.close()
+            raise
+
+    def _load_signers(self) -> None:
+        self._signers = {name: self._keys.private_key(name) for name in [ENGINE, *self.state.agents]}
+        if public_hex(self._signers[ENGINE]) != self.state.engine_key:
+            raise RunStateError("the key source's engine key does not match the log's genesis")
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- stepping ---------------------------------------------------------------
+
+    @property
+    def next_turn(self) -> int:
+        return self.state.sealed_turn + 1
+
+    def step(self, inputs: Iterable[AgentInput | dict]) -> TurnMetrics:
+        """Run the next turn with these inputs, append it atomically, return its metrics."""
+        inputs = [coerce_input(i) for i in inputs]
+        turn = self.next_turn
+        self.check_inputs(turn, inputs)
+        self._commit_turn(turn, lambda rec: engine.process_turn(rec, turn, inputs))
+        return self.state.turns[-1]
+
+    def check_inputs(self, turn: int, inputs: list[AgentInput]) -> None:
+        """Raise BadInput for what cannot be recorded: unknown agents, bad signatures."""
+        for agent_input in inputs:
+            if agent_input.agent_id not in self.state.accounts:
+                raise BadInput(f"unknown agent {agent_input.agent_id!r}")
+            if agent_input.signature is not None:
+                if not verify_input_signature(self.state, turn, agent_input):
+                    raise BadInput(f"signature of {agent_input.agent_id}'s input does not verify")
+
+    def _commit_turn(self, turn: int, body) -> None:
+        rec = Recorder(self.state, self._seq, self._head, self._signers, self._engine_key_id,
+                       self._agent_key_ids, turn)
+        try:
+            body(rec)
+            rows = [envelope_row(env, payload_json(event)) for env, event in zip(rec.envelopes, rec.events)]
+            with self.store.transaction():
+                self.store.insert_events(rows)
+                refresh_read_models(self.store, self.state, rec.events)
+                if turn % CHECKPOINT_EVERY == 0:
+                    self.store.conn.execute("INSERT OR REPLACE INTO checkpoints(turn, seq, state) VALUES (?, ?, ?)",
+                                            [turn, rec.seq, snapshot_bytes(self.state)])
+        except BaseException:
+            # The turn did not land; rebuild the live state from the log.
+            self.state = load_state(self.store) if self._seq >= 0 else State()
+            raise
+        self._seq, self._head = rec.seq, rec.prev_hash
+
+    @property
+    def head_hash(self) -> bytes:
+        return self._head
+
+
+def coerce_input(value: AgentInput | dict) -> AgentInput:
+    """Return an AgentInput from a dict in the ``/turn`` shape (BadInput when it is not one)."""
+    if isinstance(value, AgentInput):
+        return value
+    try:
+        return msgspec.convert(value, AgentInput)
+    except msgspec.ValidationError as err:
+        raise BadInput(f"malformed input: {err}") from None
+
+
+def verify_input_signature(state: State, turn: int, agent_input: AgentInput) -> bool:
+    """Return whether a non-custodial input's signature is its agent's, for this run and turn."""
+    try:
+        signature = bytes.fromhex(agent_input.signature or "")
+        public = load_public(state.agent_keys[agent_input.agent_id])
+    except (ValueError, KeyError):
+        return False
+    payload = seal_envelope(engine.submitted_event(agent_input), seq=0, turn=turn, prev_hash=bytes(32), signer="")[0]
+    return verify_signature(public, signature, input_message(state.run_id, turn, payload))
+
+
+def validate_agents(agents: list[str], config: Config) -> None:
+    if len(agents) != config.num_agents:
+        raise BadInput(f"{len(agents)} agent ids given but config.num_agents is {config.num_agents}")
+    if len(set(agents)) != len(agents):
+        raise BadInput("agent ids must be unique")
+    for agent in agents:
+        if not isinstance(agent, str) or not agent or agent == ENGINE or len(agent) > 200 or "/" in agent:
+            raise BadInput(f"invalid agent id {agent!r}")
+
+
+def compute_run_id(seed: int, agents: list[str], config: Config, rules: Rules, identity: dict) -> str:
+    """Return a run id derived from what defines the run (no clock, no randomness)."""
+    from ..events.envelope import ENCODER
+
+    digest = hashlib.sha256(ENCODER.encode([seed, agents, config, rules, identity])).hexdigest()
+    return f"run-{digest[:16]}"

@@ -1,0 +1,180 @@
+"""The projected state: everything the engine decides from, folded from events.
+
+Plain mutable dataclasses for speed; only the reducers in ``projections.reducers``
+change them. State size is O(agents + contracts + cores + turns), never O(events).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from ..events.actions import ContractOffer
+from ..events.config import Config, Rules
+from ..events.envelope import ENCODER
+
+OPEN_STATUSES = ("proposed", "countersigned", "active", "disputed")
+FINAL_STATUSES = ("settled", "defaulted")
+
+
+@dataclass
+class Account:
+    balance: int = 0
+    staked: int = 0
+    locked: int = 0
+    pending_unstakes: list[tuple[int, int]] = field(default_factory=list)  # (release_turn, amount)
+    burns: list[tuple[int, int]] = field(default_factory=list)  # (matures_turn, amount)
+    study_until: int = 0
+
+    @property
+    def pending(self) -> int:
+        return sum(amount for _, amount in self.pending_unstakes)
+
+    @property
+    def wealth(self) -> int:
+        return self.balance + self.staked
+
+
+@dataclass
+class Contract:
+    contract_id: str
+    proposer: str
+    offer: ContractOffer
+    created_turn: int
+    status: str = "proposed"
+    signed_by: dict[str, str] = field(default_factory=dict)  # role -> agent
+    confirmed_by: list[str] = field(default_factory=list)
+    disputed_by: str | None = None
+    ruling_for: str | None = None
+    locked: dict[str, int] = field(default_factory=dict)
+    outcome: str | None = None
+    closed_turn: int | None = None
+    history: list[int] = field(default_factory=list)  # seqs of every event about it
+
+    @property
+    def counterparty(self) -> str:
+        return self.offer.counterparty
+
+    @property
+    def arbitrator(self) -> str:
+        return self.offer.arbitrator
+
+    def parties(self) -> tuple[str, str, str]:
+        return (self.proposer, self.offer.counterparty, self.offer.arbitrator)
+
+
+@dataclass
+class TurnMetrics:
+    """What the original engine's ``/turn`` response reported, per turn."""
+
+    turn: int
+    fees: int = 0
+    dividends: dict[str, int] = field(default_factory=dict)
+    interest: dict[str, int] = field(default_factory=dict)
+    settled: list[str] = field(default_factory=list)
+    defaulted: list[str] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    block_winner: str | None = None
+
+
+@dataclass
+class State:
+    run_id: str = ""
+    seed: int = 0
+    config: Config = field(default_factory=Config)
+    rules: Rules = field(default_factory=Rules)
+    agents: list[str] = field(default_factory=list)
+    agent_keys: dict[str, str] = field(default_factory=dict)
+    engine_key: str = ""
+    identity: dict[str, Any] = field(default_factory=dict)
+    turn: int = 0  # the turn being processed, or the last one sealed
+    sealed_turn: int = 0
+    accounts: dict[str, Account] = field(default_factory=dict)
+    contracts: dict[str, Contract] = field(default_factory=dict)  # creation order
+    cores: dict[str, tuple[str, int]] = field(default_factory=dict)  # core_id -> (owner, proportion ppm)
+    core_bids: list[tuple[str, str, int, int]] = field(default_factory=list)  # (core_id, agent, amount, seq)
+    submitted: set[str] = field(default_factory=set)  # agents with an input this turn
+    inputs: dict[int, tuple[str, str]] = field(default_factory=dict)  # this turn: seq -> (agent, action name)
+    miners: list[str] = field(default_factory=list)  # this turn's mining entrants, in order
+    fee_pool: int = 0
+    genesis_supply: int = 0
+    minted: int = 0
+    sunk: int = 0
+    block_height: int = 0
+    last_block: dict[str, Any] | None = None
+    winner_counts: dict[str, int] = field(default_factory=dict)
+    action_counts: dict[str, int] = field(default_factory=dict)
+    rejection_counts: dict[str, int] = field(default_factory=dict)  # "action/reason" -> n
+    turns: list[TurnMetrics] = field(default_factory=list)
+    last_seal: dict[str, Any] | None = None
+    events: int = 0
+
+    # --- read-only accessors -------------------------------------------------
+
+    def token_supply(self) -> int:
+        """Return the original engine's token supply: the sum of balances, negatives included."""
+        return sum(account.balance for account in self.accounts.values())
+
+    def held_tokens(self) -> int:
+        """Return every token the ledger holds anywhere: balances, stakes, collateral, pools."""
+        return self.fee_pool + sum(a.balance + a.staked + a.locked + a.pending for a in self.accounts.values())
+
+    def expected_tokens(self) -> int:
+        """Return what the mint and sink events say the ledger should hold."""
+        return self.genesis_supply + self.minted - self.sunk
+
+    def current_metrics(self) -> TurnMetrics:
+        return self.turns[-1]
+
+    def copy(self) -> "State":
+        return copy.deepcopy(self)
+
+
+def state_digest(state: State) -> str:
+    """Return the SHA-256 (hex) of the economic state, the digest each seal commits to.
+
+    Covers accounts, contracts' statuses and parties' marks, core shares, the
+    chain height and the mint/sink totals, encoded canonically (sorted keys).
+    """
+    doc = {
+        "turn": state.turn,
+        "accounts": {
+            agent: [a.balance, a.staked, a.locked, a.pending_unstakes, a.burns, a.study_until]
+            for agent, a in state.accounts.items()
+        },
+        "contracts": {
+            cid: [c.status, sorted(c.signed_by.items()), c.confirmed_by, c.disputed_by, c.ruling_for,
+                  sorted(c.locked.items())]
+            for cid, c in state.contracts.items()
+        },
+        "cores": {core: list(owner) for core, owner in state.cores.items()},
+        "supply": [state.genesis_supply, state.minted, state.sunk, state.fee_pool],
+        "blocks": state.block_height,
+    }
+    return hashlib.sha256(ENCODER.encode(doc)).hexdigest()
+
+
+_SNAPSHOT_DECODER = msgspec.msgpack.Decoder(State)
+
+
+def snapshot_bytes(state: State) -> bytes:
+    """Return an exact msgpack serialisation of the state, for checkpoints.
+
+    msgpack, not pickle: a checkpoint read from a hostile file must not be able
+    to run code. A checkpoint is still only trusted once its digest matches the
+    seal of its turn in the verified log.
+    """
+    return ENCODER.encode(state)
+
+
+def snapshot_state(blob: bytes) -> State:
+    """Return the State in a checkpoint blob (raises msgspec errors when malformed)."""
+    return _SNAPSHOT_DECODER.decode(blob)
+
+
+__all__ = ["Account", "Contract", "TurnMetrics", "State", "state_digest", "snapshot_bytes", "snapshot_state",
+           "OPEN_STATUSES", "FINAL_STATUSES"]

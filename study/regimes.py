@@ -1,0 +1,64 @@
+"""The study's regimes, shipped as data: engine config plus policy parameters.
+
+``study/data/regimes.json`` holds the paper's three regimes. Users may pass
+their own file of the same shape; it is validated with messages naming the
+offending regime and field.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..events.config import InvalidConfig, load_config
+
+POLICY_KEYS = (
+    "num_cores", "core_bid_mean", "core_bid_std", "low_balance_threshold", "mine_prob", "stake_prob", "burn_prob",
+    "transfer_prob", "propose_prob", "study_prob", "sign_prob", "arb_sign_prob", "confirm_prob", "dispute_prob",
+)
+DEFAULT_REGIMES = ("baseline", "coordination_push", "high_compute_cost")
+
+
+def load_regimes(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """Return {name: {"config": {...}, "policy": {...}}}, validated."""
+    try:
+        if path is None:
+            text = resources.files("simledger.study").joinpath("data/regimes.json").read_text()
+        else:
+            text = Path(path).read_text()
+        data = json.loads(text)
+    except FileNotFoundError:
+        raise InvalidConfig(f"regimes file {path} not found") from None
+    except json.JSONDecodeError as err:
+        raise InvalidConfig(f"regimes file {path or 'regimes.json'} is not valid JSON: {err}") from None
+    regimes = data.get("regimes") if isinstance(data, dict) else None
+    if not isinstance(regimes, dict) or not regimes:
+        raise InvalidConfig("a regimes file needs a non-empty object under \"regimes\"")
+    for name, regime in regimes.items():
+        validate_regime(name, regime)
+    return regimes
+
+
+def validate_regime(name: str, regime: Any) -> None:
+    if not isinstance(regime, dict) or not isinstance(regime.get("policy"), dict):
+        raise InvalidConfig(f"regime {name!r}: needs \"config\" and \"policy\" objects")
+    try:
+        load_config({**regime.get("config", {}), "num_agents": 8})
+    except InvalidConfig as err:
+        raise InvalidConfig(f"regime {name!r}: {err}") from None
+    policy = regime["policy"]
+    for key in POLICY_KEYS:
+        value = policy.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise InvalidConfig(f"regime {name!r}: policy.{key} must be a number, got {value!r}")
+        if key.endswith("_prob") and not 0 <= value <= 1:
+            raise InvalidConfig(f"regime {name!r}: policy.{key} must be within 0..1, got {value}")
+    if policy["num_cores"] < 1:
+        raise InvalidConfig(f"regime {name!r}: policy.num_cores must be >= 1")
+
+
+def engine_config(regime: dict[str, Any], num_agents: int) -> dict[str, Any]:
+    """Return the /init config the driver sends for this regime."""
+    return {"num_agents": num_agents, **regime["config"]}
