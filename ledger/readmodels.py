@@ -31,7 +31,10 @@ def refresh_read_models(store, state: State, turn_events: Iterable[Any]) -> None
             if cid in touched:
                 rows.append([cid, contract.status, JSON_ENCODER.encode(contract_data(contract)).decode(), rank])
         store.conn.executemany(
-            "INSERT OR REPLACE INTO contracts(contract_id, status, data, rank) VALUES (?, ?, ?, ?)", rows
+            # Update in place (not INSERT OR REPLACE, which moves the row): a plain
+            # ``SELECT ... FROM contracts``, as the study driver runs, lists contracts in creation order.
+            "INSERT INTO contracts(contract_id, status, data, rank) VALUES (?, ?, ?, ?) ON CONFLICT(contract_id)"
+            " DO UPDATE SET status = excluded.status, data = excluded.data, rank = excluded.rank", rows
         )
     store.conn.execute("DELETE FROM core_shares")
     store.conn.executemany(

@@ -1,0 +1,304 @@
+"""The engine behind the HTTP API: one writer per log, turns serialized.
+
+``LedgerService`` owns the run.db for as long as the server lives. It holds the
+log's writer lock from startup (before ``/init`` too), so a second server on
+the same db fails at start, and a lock around every use of the live run, so
+concurrent requests never interleave a turn. Read-only endpoints (events,
+history, verify, replay) open their own read-only connection and never wait
+for a turn. Nothing here speaks HTTP: errors are the library's exceptions and
+``app.py`` maps them to status codes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ..events.actions import AgentInput
+from ..events.config import Config, load_config, load_rules
+from ..ledger.errors import BadInput, LedgerError, WriterBusy
+from ..ledger.readmodels import contract_data
+from ..ledger.replay import load_state
+from ..ledger.run import Run, validate_agents
+from ..ledger.store import Store
+from ..projections.state import OPEN_STATUSES, State, TurnMetrics, state_digest
+
+MAX_EVENTS_PAGE = 1000
+DEFAULT_EVENTS_PAGE = 100
+
+
+class Conflict(LedgerError):
+    """Raised when a request does not fit the run's lifecycle: a turn before /init, a second /init."""
+
+
+class NotFound(LedgerError):
+    """Raised when a request names something the log does not hold (a contract id)."""
+
+
+class Unavailable(LedgerError):
+    """Raised when an optional part of simledger (e.g. the verifier) is not installed."""
+
+
+# --- the writer lock before there is a log -----------------------------------------
+
+
+def writer_lock_path(db_path: Path) -> Path:
+    """Return the lock file ``ledger.store.Store`` takes for writers (the same one, on purpose)."""
+    return db_path.with_name(db_path.name + ".writer-lock")
+
+
+def take_writer_lock(db_path: Path):
+    """Hold the log's writer lock (as a Store opened for writing would); raise WriterBusy if taken."""
+    handle = open(writer_lock_path(db_path), "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise WriterBusy(f"{db_path} is already open for writing by another process (another server?)") from None
+    return handle
+
+
+def release_writer_lock(handle) -> None:
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()
+
+
+def is_existing_log(db_path: Path) -> bool:
+    """Return whether ``db_path`` holds something to reopen (an empty file waits for /init)."""
+    return db_path.is_file() and db_path.stat().st_size > 0
+
+
+# --- views: what the endpoints return ------------------------------------------------
+
+
+def agent_view(state: State, agent: str) -> dict[str, Any]:
+    """Return one agent as ``GET /state`` lists it (the original's fields first)."""
+    account = state.accounts[agent]
+    return {
+        "agent_id": agent, "balance": account.balance, "staked": account.staked, "locked": account.locked,
+        "pending_unstake": account.pending, "burned": sum(amount for _, amount in account.burns),
+        "wealth": account.wealth, "study_until": account.study_until,
+    }
+
+
+def state_view(state: State, *, head: tuple[int, bytes, int] | None = None) -> dict[str, Any]:
+    """Return the ``GET /state`` document of a projection."""
+    view = {
+        "run_id": state.run_id,
+        "turn": state.sealed_turn,
+        "next_turn": state.sealed_turn + 1,
+        "agents": [agent_view(state, agent) for agent in state.agents],
+        "token_supply": state.token_supply(),
+        "block_height": state.block_height,
+        "cores": [{"core_id": core, "owner": owner, "proportion": ppm / 1_000_000}
+                  for core, (owner, ppm) in sorted(state.cores.items())],
+        "contracts_total": len(state.contracts),
+        "contracts_open": sum(1 for c in state.contracts.values() if c.status in OPEN_STATUSES),
+        "events": state.events,
+        "last_seal": state.last_seal,
+    }
+    if head is not None:
+        view["head_seq"], view["head_hash"] = head[0], head[1].hex()
+    return view
+
+
+def turn_view(metrics: TurnMetrics) -> dict[str, Any]:
+    """Return the original engine's ``/turn`` data from a turn's metrics."""
+    return {
+        "turn": metrics.turn,
+        "block_winner": metrics.block_winner,
+        "inference_fees_collected": metrics.fees,
+        "contracts_settled": list(metrics.settled),
+        "contracts_defaulted": list(metrics.defaulted),
+        "errors": [dict(error) for error in metrics.errors],
+        "dividends_paid": dict(metrics.dividends),
+        "interest_charged": dict(metrics.interest),
+    }
+
+
+def contract_view(contract) -> dict[str, Any]:
+    """Return a contract as proposed plus where it stands now."""
+    return {
+        **contract_data(contract), "status": contract.status, "created_turn": contract.created_turn,
+        "signed_by": dict(contract.signed_by), "confirmed_by": list(contract.confirmed_by),
+        "disputed_by": contract.disputed_by, "ruling_for": contract.ruling_for, "locked": dict(contract.locked),
+        "outcome": contract.outcome, "closed_turn": contract.closed_turn, "event_seqs": list(contract.history),
+    }
+
+
+def event_view(row: tuple) -> dict[str, Any]:
+    """Return an ``events`` row as JSON: position, readable payload, chain link and signature."""
+    seq, turn, kind, actor, contract_id, pv, _payload, payload_json, prev, digest, signer, signature, fv = row
+    return {
+        "seq": seq, "turn": turn, "kind": kind, "actor": actor, "contract_id": contract_id, "payload_version": pv,
+        "payload": json.loads(payload_json) if payload_json else None, "prev_hash": prev, "hash": digest,
+        "signer": signer, "signature": signature, "format_version": fv,
+    }
+
+
+def plain(value: Any) -> Any:
+    """Return ``value`` (a Struct, dataclass, bytes...) as JSON-ready builtins."""
+    return msgspec.to_builtins(value, enc_hook=lambda obj: obj.hex() if isinstance(obj, bytes) else str(obj))
+
+
+# --- the service ------------------------------------------------------------------------
+
+
+class LedgerService:
+    """The server's hold on one run.db: the live run (or the lock awaiting /init)."""
+
+    def __init__(self, db_path: str | Path, *, keystore: str | Path | None = None) -> None:
+        self.db_path = Path(db_path)
+        self.keystore = keystore
+        self.run: Run | None = None
+        self._pre_init_lock = None
+        self._lock = threading.Lock()
+        if not self.db_path.parent.is_dir():
+            raise LedgerError(f"{self.db_path.parent}: no such directory")
+        if is_existing_log(self.db_path):
+            self.run = Run.open(self.db_path, keystore=keystore)
+        else:
+            self._pre_init_lock = take_writer_lock(self.db_path)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.run is not None:
+                self.run.close()
+                self.run = None
+            if self._pre_init_lock is not None:
+                release_writer_lock(self._pre_init_lock)
+                self._pre_init_lock = None
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def require_run(self) -> Run:
+        if self.run is None:
+            raise Conflict("no run yet: POST /init first")
+        return self.run
+
+    def init(self, *, agent_ids: list[str], config: dict | None, seed: int, identity: dict | None,
+             rules: dict | None) -> dict[str, Any]:
+        """Create the run (genesis); refused when the log already holds one."""
+        with self._lock:
+            if self.run is not None:
+                raise Conflict(f"the log already holds run {self.run.state.run_id}; /init needs an empty log")
+            # Verify everything that can be refused before letting go of the lock for Run.create
+            checked = load_config(config if config is not None else {"num_agents": len(agent_ids)})
+            load_rules(rules)
+            validate_agents(agent_ids, checked)
+            release_writer_lock(self._pre_init_lock)
+            self._pre_init_lock = None
+            try:
+                self.run = Run.create(self.db_path, agents=agent_ids, seed=seed, config=checked, rules=rules,
+                                      keystore=self.keystore, identity=identity)
+            except BaseException:
+                self._pre_init_lock = take_writer_lock(self.db_path)
+                raise
+            state = self.run.state
+            return {"run_id": state.run_id, "turn": state.sealed_turn, "agents": list(state.agents),
+                    "agent_keys": dict(state.agent_keys), "engine_key": state.engine_key,
+                    "head_hash": self.run.head_hash.hex()}
+
+    # --- turns ----------------------------------------------------------------------
+
+    def step(self, inputs: list[AgentInput]) -> dict[str, Any]:
+        """Run the next turn; nothing is appended when the request itself is bad."""
+        with self._lock:
+            run = self.require_run()
+            check_one_input_per_agent(inputs)
+            return turn_view(run.step(inputs))
+
+    # --- reads of the live projection ---------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        with self._lock:
+            return plain(self.run.state.config if self.run is not None else Config())
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            run = self.require_run()
+            return state_view(run.state, head=(run.store.head()))
+
+    def contracts(self, status: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            contracts = self.require_run().state.contracts.values()
+            return [contract_view(c) for c in contracts if status is None or c.status == status]
+
+    def has_contract(self, contract_id: str) -> bool:
+        with self._lock:
+            return contract_id in self.require_run().state.contracts
+
+    # --- reads of the log (own read-only connection, no waiting on turns) -----------------
+
+    def reader(self) -> Store:
+        """Return a read-only Store on the log (the caller closes it)."""
+        self.require_run()
+        return Store(self.db_path)
+
+    def events(self, after_seq: int = -1, limit: int = DEFAULT_EVENTS_PAGE) -> dict[str, Any]:
+        """Return up to ``limit`` events after ``after_seq``, and where the next page starts."""
+        if limit < 1:
+            raise BadInput("limit must be >= 1")
+        limit = min(limit, MAX_EVENTS_PAGE)
+        with self.reader() as store:
+            rows = store.select("seq > ?", [after_seq], limit=limit)
+            head_seq = store.head()[0]
+        events = [event_view(row) for row in rows]
+        last = events[-1]["seq"] if events else after_seq
+        return {"events": events, "next_after_seq": last, "head_seq": head_seq, "more": last < head_seq}
+
+    def contract_history(self, contract_id: str) -> dict[str, Any]:
+        """Return a contract's events in log order (the richer audit when ledger.audit provides one)."""
+        if not self.has_contract(contract_id):
+            raise NotFound(f"no contract {contract_id!r} in this run")
+        audit = find_audit()
+        with self.reader() as store:
+            if audit is not None:
+                history = audit(store, contract_id)
+                return plain(history.to_dict() if hasattr(history, "to_dict") else history)
+            rows = store.select("contract_id = ?", [contract_id])
+        return {"contract_id": contract_id, "events": [event_view(row) for row in rows]}
+
+    def verify(self) -> dict[str, Any]:
+        """Return the verifier's verdict on the whole log (chain, signatures, seals)."""
+        self.require_run()
+        try:
+            verify_log = importlib.import_module("simledger.ledger.verify").verify_log
+        except (ModuleNotFoundError, AttributeError):
+            raise Unavailable("this simledger has no ledger.verify module") from None
+        result = verify_log(self.db_path, workers=1)
+        fields = ("ok", "events", "turns", "head_seq", "head_hash", "error", "message")
+        return {name: plain(getattr(result, name, None)) for name in fields}
+
+    def replay(self, until_turn: int | None = None) -> dict[str, Any]:
+        """Return the state refolded from the log up to the end of ``until_turn`` (None: all)."""
+        with self.reader() as store:
+            state = load_state(store, until_turn)
+        return {**state_view(state), "state_digest": state_digest(state)}
+
+
+def check_one_input_per_agent(inputs: list[AgentInput]) -> None:
+    """Raise BadInput when an agent has more than one input in the request."""
+    seen: set[str] = set()
+    for agent_input in inputs:
+        if agent_input.agent_id in seen:
+            raise BadInput(f"two inputs from {agent_input.agent_id!r} in one turn; send one input per agent")
+        seen.add(agent_input.agent_id)
+
+
+def find_audit():
+    """Return ledger.audit's contract_history(store, contract_id) when that module offers it, else None.
+
+    Its entries add per-event checks (hash, signatures, Merkle inclusion) and the tokens each moved.
+    """
+    try:
+        module = importlib.import_module("simledger.ledger.audit")
+    except ModuleNotFoundError:
+        return None
+    return getattr(module, "contract_history", None)

@@ -1,0 +1,151 @@
+"""``simledger experiment``, ``summarize`` and ``run``: the study and single runs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..study.experiment import DEFAULT_SEEDS, default_workers, execute_specs, study_specs
+from ..study.regimes import DEFAULT_REGIMES, load_regimes
+from .common import console, fail, handle_errors
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Return seeds from ``101-112`` or ``101,105,110`` (ranges inclusive)."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part[1:]:
+                low, high = part.split("-", 1) if not part.startswith("-") else (part, part)
+                seeds.extend(range(int(low), int(high) + 1))
+            elif part:
+                seeds.append(int(part))
+    except ValueError:
+        fail(f"--seeds must look like 101-112 or 101,102 (got {text!r})")
+    if not seeds:
+        fail("--seeds names no seed")
+    return seeds
+
+
+def print_regime_table(rows: list[dict]) -> None:
+    table = Table(title="Regime means (Table 4.1)", show_lines=False)
+    table.add_column("metric")
+    for row in rows:
+        table.add_column(row["regime"], justify="right")
+    for key in rows[0]:
+        if key == "regime":
+            continue
+        cells = [f"{row[key]:,.3f}" if isinstance(row[key], float) else str(row[key]) for row in rows]
+        table.add_row(key, *cells)
+    console.print(table)
+
+
+def study_progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+
+
+@handle_errors
+def experiment(
+    regimes: Annotated[str, typer.Option(help="Comma-separated regime names.")] = ",".join(DEFAULT_REGIMES),
+    seeds: Annotated[str, typer.Option(help="Seeds, e.g. 101-112 or 101,104.")] = f"{DEFAULT_SEEDS[0]}-{DEFAULT_SEEDS[-1]}",
+    agents: Annotated[int, typer.Option(min=3, help="Agents per run.")] = 8,
+    turns: Annotated[int, typer.Option(min=1, help="Turns per run.")] = 40,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results"),
+    workers: Annotated[int, typer.Option(min=0, help="Worker processes (0 = all cores).")] = 0,
+    regimes_file: Annotated[Optional[Path], typer.Option(help="Your own regimes JSON (same shape as the shipped one).")] = None,
+    report: Annotated[bool, typer.Option(help="Also write report.md and plots.")] = True,
+) -> None:
+    """Run the paper's study: every run a verified log in OUT/runs, summaries and report in OUT.
+
+    Example: simledger experiment --seeds 101-104 --turns 20 --out results
+    """
+    specs = study_specs([r.strip() for r in regimes.split(",") if r.strip()], parse_seeds(seeds), agents, turns,
+                        regimes_file)
+    runs_dir = out / "runs"
+    workers = workers or default_workers()
+    started, events = time.perf_counter(), 0
+    with study_progress() as progress:
+        task = progress.add_task("runs", total=len(specs), rate="")
+
+        def done(outcome) -> None:
+            nonlocal events
+            events += outcome.events
+            rate = events / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, advance=1, rate=f"{rate:,.0f} events/s")
+
+        execute_specs(specs, runs_dir, workers=workers, on_done=done)
+    summarize_folder([runs_dir / f"{s.name}.db" for s in specs], out, report=report)
+    console.print(f"{len(specs)} runs, {events:,} events in {time.perf_counter() - started:.1f} s "
+                  f"with {workers} worker(s) -> {out}/")
+
+
+def summarize_folder(paths: list[Path], out: Path, *, report: bool) -> None:
+    from ..study.summary import summarize as write_summary_files
+
+    runs, rows = write_summary_files(paths, out)
+    print_regime_table(rows)
+    if report:
+        try:
+            from ..study.report import write_report
+        except ModuleNotFoundError:
+            return
+        write_report(out, runs, rows)
+
+
+@handle_errors
+def summarize(
+    logs: Annotated[list[Path], typer.Argument(help="Run logs (*.db).")],
+    out: Annotated[Path, typer.Option(help="Where to write the summary files.")] = Path("results"),
+    report: Annotated[bool, typer.Option(help="Also write report.md and plots.")] = True,
+) -> None:
+    """Recompute the four summary files (and the report) from stored logs alone, after verifying each.
+
+    Example: simledger summarize results/runs/*.db --out results
+    """
+    missing = [str(p) for p in logs if not p.is_file()]
+    if missing:
+        fail(f"no such log: {missing[0]}")
+    summarize_folder(logs, out, report=report)
+
+
+@handle_errors
+def run(
+    db: Annotated[Path, typer.Argument(help="The log to create (or continue with --resume).")],
+    regime: Annotated[str, typer.Option(help="Regime name.")] = "baseline",
+    seed: Annotated[int, typer.Option(help="Seed of the run.")] = 101,
+    agents: Annotated[int, typer.Option(min=3)] = 8,
+    turns: Annotated[int, typer.Option(min=1, help="Total turns of the run.")] = 40,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run (regime, seed, turns come from its log).")] = False,
+    regimes_file: Annotated[Optional[Path], typer.Option()] = None,
+) -> None:
+    """Play one study run into DB; --resume continues an interrupted one to the same final head.
+
+    Example: simledger run baseline_101.db --regime baseline --seed 101 --turns 40
+    """
+    from ..study.runner import execute_run, resume_run
+
+    catalogue = load_regimes(regimes_file)
+    if resume and db.exists() and db.stat().st_size > 0:
+        finished = resume_run(db, catalogue)
+    else:
+        if regime not in catalogue:
+            fail(f"unknown regime {regime!r}; known: {', '.join(catalogue)}")
+        if db.exists() and db.stat().st_size > 0:
+            fail(f"{db} exists; use --resume to continue it or remove it")
+        finished = execute_run(db, regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents, turns=turns)
+    head, last = finished.head_hash.hex(), finished.state.sealed_turn
+    finished.close()
+    console.print(f"{db}: {last} turns, head {head}", soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(experiment)
+    app.command()(summarize)
+    app.command()(run)

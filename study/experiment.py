@@ -1,0 +1,128 @@
+"""The study: many runs, each its own verified log, executed on any Executor.
+
+A run is described by a picklable ``RunSpec`` and executed by ``execute_spec``
+(a top-level function, so process pools and Dask workers can run it). The
+bytes of a log depend only on its spec, never on which worker ran it or when.
+Summaries are always recomputed from the stored logs (``study.summary``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .regimes import DEFAULT_REGIMES, load_regimes
+from .runner import execute_run, run_name
+
+DEFAULT_SEEDS = tuple(range(101, 113))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines one run; its log is a pure function of this."""
+
+    regime_name: str
+    regime: dict[str, Any]
+    seed: int
+    agents: int = 8
+    turns: int = 40
+    rules: dict[str, Any] | None = None
+    identity: dict[str, Any] = field(default_factory=dict)
+    file_name: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.file_name or run_name(self.regime_name, self.seed)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    name: str
+    path: str
+    events: int
+    head_hash: str
+    seconds: float
+
+
+def execute_spec(spec: RunSpec, runs_dir: str) -> RunOutcome:
+    """Run ``spec`` into ``runs_dir/<name>.db`` (replacing a partial file) and return what was written."""
+    path = Path(runs_dir) / f"{spec.name}.db"
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    started = time.perf_counter()
+    run = execute_run(path, regime_name=spec.regime_name, regime=spec.regime, seed=spec.seed, agents=spec.agents,
+                      turns=spec.turns, identity=spec.identity, rules=spec.rules)
+    try:
+        events, head = run.state.events, run.head_hash.hex()
+    finally:
+        run.close()
+    return RunOutcome(name=spec.name, path=str(path), events=events, head_hash=head,
+                      seconds=time.perf_counter() - started)
+
+
+def study_specs(regimes: Iterable[str] = DEFAULT_REGIMES, seeds: Iterable[int] = DEFAULT_SEEDS, agents: int = 8,
+                turns: int = 40, regimes_file: str | Path | None = None) -> list[RunSpec]:
+    """Return the study's runs in the driver's order (regime, then seed)."""
+    catalogue = load_regimes(regimes_file)
+    specs = []
+    for name in regimes:
+        if name not in catalogue:
+            from ..events.config import InvalidConfig
+
+            raise InvalidConfig(f"unknown regime {name!r}; known: {', '.join(catalogue)}")
+        specs.extend(RunSpec(regime_name=name, regime=catalogue[name], seed=seed, agents=agents, turns=turns)
+                     for seed in seeds)
+    return specs
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def execute_specs(specs: list[RunSpec], runs_dir: str | Path, *, executor: Executor | None = None, workers: int = 1,
+                  on_done: Callable[[RunOutcome], None] | None = None,
+                  on_error: Callable[[RunSpec, BaseException], None] | None = None) -> list[RunOutcome]:
+    """Execute specs on ``executor`` (default: a process pool of ``workers``); return outcomes in spec order.
+
+    A run that raises is reported to ``on_error`` (when given) and left out;
+    without ``on_error`` the first failure is raised after the others finish.
+    """
+    Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    outcomes: dict[str, RunOutcome] = {}
+    failures: list[BaseException] = []
+    if executor is None and workers <= 1:
+        for spec in specs:
+            _collect(spec, lambda s=spec: execute_spec(s, str(runs_dir)), outcomes, failures, on_done, on_error)
+    else:
+        own = executor is None
+        pool = executor or ProcessPoolExecutor(max_workers=workers)
+        try:
+            futures: dict[Future, RunSpec] = {pool.submit(execute_spec, spec, str(runs_dir)): spec for spec in specs}
+            for future in as_completed(futures):
+                _collect(futures[future], future.result, outcomes, failures, on_done, on_error)
+        finally:
+            if own:
+                pool.shutdown()
+    if failures and on_error is None:
+        raise failures[0]
+    return [outcomes[s.name] for s in specs if s.name in outcomes]
+
+
+def _collect(spec, result, outcomes, failures, on_done, on_error) -> None:
+    try:
+        outcome = result()
+    except Exception as err:  # noqa: BLE001 - a failed run is reported, the study goes on
+        failures.append(err)
+        if on_error is not None:
+            on_error(spec, err)
+        return
+    outcomes[spec.name] = outcome
+    if on_done is not None:
+        on_done(outcome)
+
+
+__all__ = ["RunSpec", "RunOutcome", "execute_spec", "execute_specs", "study_specs", "default_workers", "asdict"]
