@@ -48,19 +48,21 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 
 class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Engine constants the driver does not send; calibrated against the paper.
+    """Engine constants the driver does not send, calibrated against the paper.
 
-    docs/mechanics.md gives the evidence for each default.
+    docs/mechanics.md gives the evidence for each default (rules R11, R12, R9).
     """
 
-    job_pay: NonNegativeInt = 20
-    block_reward: NonNegativeInt = 10
+    job_pay_units: NonNegativeInt = 25
+    """A job pays this many compute units at the current inference rate (R11)."""
+    job_cooldown_turns: NonNegativeInt = 1
+    """Turns an agent must wait after a job before the next one (R11)."""
+    block_reward: NonNegativeInt = 0
+    """Tokens minted to a block's winner (R9)."""
     transfer_fee_min: NonNegativeInt = 0
     study_cost: NonNegativeInt = 20
     study_discount: Rate = 0.5
     study_duration_turns: NonNegativeInt = 5
-    auction_winner_pays: bool = True
-    bill_rejected_actions: bool = True
 
 
 def load_struct(cls: type, data: Any, *, what: str):

@@ -134,6 +134,8 @@ class CoreBidPlaced(_Event, tag="core_bid_placed"):
 
 
 class CoreAward(msgspec.Struct, frozen=True, kw_only=True):
+    """One core's owner; ``price`` is the winning bid (already spent when placed), 0 for a fill."""
+
     core_id: str
     owner: str
     price: int
@@ -170,6 +172,14 @@ class FeesRetained(_Event, tag="fees_retained"):
 
 class InterestCharged(_Event, tag="interest_charged"):
     agent: str
+    amount: int
+
+
+class InterestPaid(_Event, tag="interest_paid"):
+    """Interest collected this turn, paid to a core owner (the lenders of compute credit)."""
+
+    owner: str
+    core_id: str
     amount: int
 
 
@@ -258,6 +268,12 @@ class ContractDefaulted(_Event, tag="contract_defaulted"):
     reason: str
 
 
+class ContractExpired(_Event, tag="contract_expired"):
+    """An offer not fully signed by its delivery turn lapses; nothing was locked."""
+
+    contract_id: str
+
+
 # --- blocks ------------------------------------------------------------------
 
 
@@ -288,9 +304,9 @@ Event = (
     RunGenesis | TurnSealed | ActionSubmitted | ActionRejected | MiningEntered | StakeLocked
     | UnstakeRequested | UnstakeReleased | TokensBurned | TokensTransferred | JobPaid
     | StudyCompleted | CoreBidPlaced | CoreAuctionResolved | InferenceFeeCharged | DividendPaid
-    | FeesRetained | InterestCharged | ContractProposed | ContractSigned | CollateralLocked
+    | FeesRetained | InterestCharged | InterestPaid | ContractProposed | ContractSigned | CollateralLocked
     | ContractActivated | SigningBonusPaid | DeliveryConfirmed | DeliveryDisputed | ArbitratorRuled
-    | ContractPayment | CollateralReleased | CollateralSlashed | ContractSettled | ContractDefaulted
+    | ContractPayment | CollateralReleased | CollateralSlashed | ContractSettled | ContractDefaulted | ContractExpired
     | BlockProduced | BlockNotProduced
 )
 

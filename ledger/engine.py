@@ -61,10 +61,11 @@ def require(condition: bool, reason: str, detail: str) -> None:
 
 def process_turn(rec: Recorder, turn: int, inputs: list[AgentInput]) -> None:
     """Run one turn (R1): actions, billing, dividends, block, settlement, auction, seal."""
+    opening = get_opening_debts(rec.state)
     process_unstake_releases(rec, turn)
     charges = process_actions(rec, turn, inputs)
     process_inference_billing(rec, turn, charges)
-    process_interest(rec, turn)
+    process_interest(rec, turn, opening)
     process_dividends(rec, turn)
     process_block_attempt(rec, turn)
     process_contract_settlement(rec, turn)
@@ -76,14 +77,15 @@ def process_turn(rec: Recorder, turn: int, inputs: list[AgentInput]) -> None:
 
 
 def process_actions(rec: Recorder, turn: int, inputs: list[AgentInput]) -> list[tuple[str, int, int, bool]]:
-    """Record and apply each input in order; return (agent, thinking, output, accepted) for billing."""
+    """Record and apply each input in order; return (agent, thinking, output, billed) for billing."""
     charges = []
     for agent_input in inputs:
         submitted = submitted_event(agent_input)
         signature = bytes.fromhex(agent_input.signature) if agent_input.signature else None
         seq = rec.emit(submitted, signature=signature)
         accepted = process_action(rec, turn, seq, submitted)
-        charges.append((submitted.agent, *get_units(submitted), accepted))
+        billed = not (accepted and action_name(submitted.action) == "job")
+        charges.append((submitted.agent, *get_units(submitted), billed))
     return charges
 
 
@@ -105,7 +107,7 @@ def is_valid_units(value: Any) -> bool:
 
 
 def get_units(submitted: ev.ActionSubmitted) -> tuple[int, int]:
-    """Return the billable (thinking, output) units of an input; malformed counts bill as 0 (R5)."""
+    """Return the billable (thinking, output) units of an input; malformed counts bill as 0 (R3)."""
     return tuple(v if is_valid_units(v) else 0 for v in (submitted.thinking_units, submitted.output_units))
 
 
@@ -191,9 +193,19 @@ def process_transfer(rec: Recorder, turn: int, seq: int, agent: str, action: act
                                   input_seq=seq))
 
 
+def compute_job_pay(config: Config, rules: Rules) -> int:
+    """Return a job's pay: job_pay_units of compute at the current rate, rounded down (R11)."""
+    return int(rules.job_pay_units * exact(config.base_inference_rate))
+
+
 def process_job(rec: Recorder, turn: int, seq: int, agent: str, action: act.Job) -> None:
-    """Pay the agent for a job: newly minted tokens (R11)."""
-    rec.emit(ev.JobPaid(agent=agent, amount=rec.state.rules.job_pay, input_seq=seq))
+    """Pay the agent for a job: newly minted tokens, at most one job per cooldown (R11)."""
+    state = rec.state
+    # Verify the agent is not still in its cooldown after its last job
+    last = get_account(state, agent).last_job_turn
+    cooldown = state.rules.job_cooldown_turns
+    require(turn - last > cooldown, "too_early", f"{agent} took a job at turn {last}; next job from turn {last + cooldown + 1}")
+    rec.emit(ev.JobPaid(agent=agent, amount=compute_job_pay(state.config, state.rules), input_seq=seq))
 
 
 def process_study(rec: Recorder, turn: int, seq: int, agent: str, action: act.Study) -> None:
@@ -206,7 +218,7 @@ def process_study(rec: Recorder, turn: int, seq: int, agent: str, action: act.St
 
 
 def process_bid_core(rec: Recorder, turn: int, seq: int, agent: str, action: act.BidCore) -> None:
-    """Bid for a core in the opening auction (R13)."""
+    """Bid for a core in the opening all-pay auction: the bid is spent when placed (R13)."""
     state = rec.state
     # Verify the auction is open, the core exists, and the bid is funded
     require(not state.cores, "auction_closed", "the core auction was resolved after turn 1")
@@ -220,7 +232,7 @@ def get_core_ids(config: Config) -> list[str]:
     return [f"core_{i}" for i in range(config.num_cores)]
 
 
-# --- R14-R20: contracts ------------------------------------------------------
+# --- R14-R21: contracts ------------------------------------------------------
 
 
 def get_contract(state: State, contract_id: str) -> Contract:
@@ -229,8 +241,20 @@ def get_contract(state: State, contract_id: str) -> Contract:
     return contract
 
 
+def compute_collateral(contract: Contract) -> dict[str, int]:
+    """Return what each party locks when it signs (the proposer when it proposes)."""
+    c = contract.offer.collateral
+    return {contract.proposer: c.proposer_locked, contract.counterparty: c.counterparty_locked,
+            contract.arbitrator: c.arbitrator_locked}
+
+
+def lock_collateral(rec: Recorder, contract_id: str, agent: str, amount: int) -> None:
+    if amount:
+        rec.emit(ev.CollateralLocked(contract_id=contract_id, agent=agent, amount=amount))
+
+
 def process_propose_contract(rec: Recorder, turn: int, seq: int, agent: str, action: act.ProposeContract) -> None:
-    """Propose a three-party contract (R14); nothing is locked until it activates."""
+    """Propose a three-party contract and lock the proposer's collateral (R14)."""
     state, offer = rec.state, action.contract
     # Verify the parties: known, three distinct agents
     require_known_agent(state, offer.counterparty, "counterparty")
@@ -238,71 +262,69 @@ def process_propose_contract(rec: Recorder, turn: int, seq: int, agent: str, act
     require(len({agent, offer.counterparty, offer.arbitrator}) == 3, "self_dealing",
             "proposer, counterparty and arbitrator must be three different agents")
     # Verify the terms: a future delivery and non-negative amounts
-    require(offer.terms.delivery_turn > turn, "too_late", f"delivery_turn {offer.terms.delivery_turn} is not after turn {turn}")
+    require(offer.terms.delivery_turn > turn, "too_late",
+            f"delivery_turn {offer.terms.delivery_turn} is not after turn {turn}")
     amounts = {"price": offer.terms.price, "penalty": offer.penalty, "arbitrator_fee": offer.arbitrator_fee,
-               **{f"collateral.{k}": getattr(offer.collateral, k) for k in ("proposer_locked", "counterparty_locked", "arbitrator_locked")}}
+               **{f"collateral.{k}": getattr(offer.collateral, k)
+                  for k in ("proposer_locked", "counterparty_locked", "arbitrator_locked")}}
     for name, value in amounts.items():
         require(value >= 0, "invalid_amount", f"{name} must be >= 0, got {value}")
+    # Verify the proposer can post its collateral
+    require_funds(state, agent, offer.collateral.proposer_locked, "proposer collateral")
     contract_id = f"contract_{len(state.contracts) + 1}"
     rec.emit(ev.ContractProposed(contract_id=contract_id, proposer=agent, offer=offer, input_seq=seq))
-
-
-def compute_collateral(contract: Contract) -> dict[str, int]:
-    """Return what each party locks at activation."""
-    c = contract.offer.collateral
-    return {contract.proposer: c.proposer_locked, contract.counterparty: c.counterparty_locked,
-            contract.arbitrator: c.arbitrator_locked}
+    lock_collateral(rec, contract_id, agent, offer.collateral.proposer_locked)
 
 
 def process_sign_contract(rec: Recorder, turn: int, seq: int, agent: str, action: act.SignContract) -> None:
-    """Sign as counterparty (proposed -> countersigned) or arbitrator (countersigned -> active) (R15)."""
+    """Sign a contract once, locking one's collateral (R15).
+
+    The counterparty signs the proposal (proposed -> countersigned); the
+    arbitrator's signature on the countersigned contract activates it. An
+    arbitrator who signs the bare proposal is recorded but has not signed the
+    countersigned terms, and cannot sign again: that contract lapses (R20).
+    """
     state = rec.state
     contract = get_contract(state, action.contract_id)
-    # Verify the signer holds the role, has not signed, and the status admits the signature
+    # Verify the signer holds the role and signs once, in time, with its collateral at hand
     expected = contract.counterparty if action.role == "counterparty" else contract.arbitrator
     require(agent == expected, "wrong_role", f"{agent} is not the {action.role} of {contract.contract_id}")
     require(action.role not in contract.signed_by, "duplicate", f"{agent} already signed {contract.contract_id}")
-    needed = "proposed" if action.role == "counterparty" else "countersigned"
-    require(contract.status == needed, "wrong_status",
-            f"{contract.contract_id} is {contract.status}; {action.role} signs when {needed}")
-    if action.role == "counterparty":
-        rec.emit(ev.ContractSigned(contract_id=contract.contract_id, signer=agent, role=action.role,
-                                   status="countersigned", input_seq=seq))
-        return
-    # Verify every party can lock its collateral before activating
-    for party, amount in compute_collateral(contract).items():
-        require_funds(state, party, amount, f"collateral of {contract.contract_id}")
-    rec.emit(ev.ContractSigned(contract_id=contract.contract_id, signer=agent, role=action.role, status="signed",
+    require(turn < contract.offer.terms.delivery_turn, "too_late",
+            f"{contract.contract_id} was due for delivery at turn {contract.offer.terms.delivery_turn}")
+    allowed = ("proposed",) if action.role == "counterparty" else ("proposed", "countersigned")
+    require(contract.status in allowed, "wrong_status", f"{contract.contract_id} is {contract.status}")
+    own = compute_collateral(contract)[agent]
+    require_funds(state, agent, own, f"collateral of {contract.contract_id}")
+    activates = action.role == "arbitrator" and contract.status == "countersigned"
+    status = "countersigned" if action.role == "counterparty" else ("active" if activates else contract.status)
+    rec.emit(ev.ContractSigned(contract_id=contract.contract_id, signer=agent, role=action.role, status=status,
                                input_seq=seq))
-    activate_contract(rec, contract)
+    lock_collateral(rec, contract.contract_id, agent, own)
+    if activates:
+        activate_contract(rec, contract)
 
 
 def activate_contract(rec: Recorder, contract: Contract) -> None:
-    """Lock all collateral, activate, and pay the signing bonus (R16)."""
-    for party, amount in compute_collateral(contract).items():
-        if amount:
-            rec.emit(ev.CollateralLocked(contract_id=contract.contract_id, agent=party, amount=amount))
+    """Activate; the proposer pays the counterparty the signing bonus (R16)."""
     rec.emit(ev.ContractActivated(contract_id=contract.contract_id))
-    bonus = rec.state.config.signing_bonus
-    if bonus:
-        rec.emit(ev.SigningBonusPaid(contract_id=contract.contract_id, agent=contract.proposer, amount=bonus))
+    pay(rec, contract, contract.proposer, contract.counterparty, rec.state.config.signing_bonus, "signing_bonus")
+
+
+def process_confirm_delivery(rec: Recorder, turn: int, seq: int, agent: str, action: act.ConfirmDelivery) -> None:
+    """Attest delivery of an active contract, from delivery_turn on; repeats are harmless (R17)."""
+    contract = get_contract(rec.state, action.contract_id)
+    # Verify role (any party: the arbitrator's confirmation is the attestation), status and timing
+    require(agent in contract.parties(), "wrong_role", f"{agent} is not a party of {contract.contract_id}")
+    require(contract.status == "active", "wrong_status", f"{contract.contract_id} is {contract.status}, not active")
+    require(turn >= contract.offer.terms.delivery_turn, "too_early",
+            f"delivery of {contract.contract_id} is due at turn {contract.offer.terms.delivery_turn}")
+    rec.emit(ev.DeliveryConfirmed(contract_id=contract.contract_id, agent=agent, input_seq=seq))
 
 
 def require_principal(contract: Contract, agent: str) -> None:
     require(agent in (contract.proposer, contract.counterparty), "wrong_role",
             f"{agent} is neither proposer nor counterparty of {contract.contract_id}")
-
-
-def process_confirm_delivery(rec: Recorder, turn: int, seq: int, agent: str, action: act.ConfirmDelivery) -> None:
-    """Attest delivery of an active contract, from delivery_turn on (R17)."""
-    contract = get_contract(rec.state, action.contract_id)
-    # Verify role, status, timing, and that this party has not confirmed yet
-    require_principal(contract, agent)
-    require(contract.status == "active", "wrong_status", f"{contract.contract_id} is {contract.status}, not active")
-    require(turn >= contract.offer.terms.delivery_turn, "too_early",
-            f"delivery of {contract.contract_id} is due at turn {contract.offer.terms.delivery_turn}")
-    require(agent not in contract.confirmed_by, "duplicate", f"{agent} already confirmed {contract.contract_id}")
-    rec.emit(ev.DeliveryConfirmed(contract_id=contract.contract_id, agent=agent, input_seq=seq))
 
 
 def process_dispute_delivery(rec: Recorder, turn: int, seq: int, agent: str, action: act.DisputeDelivery) -> None:
@@ -366,8 +388,8 @@ def compute_study_discount(rules: Rules, fee: int) -> int:
 def process_inference_billing(rec: Recorder, turn: int, charges: list[tuple[str, int, int, bool]]) -> None:
     """Charge each agent that acted for its compute above the commons threshold (R3)."""
     state = rec.state
-    for agent, thinking, output, accepted in charges:
-        if agent not in state.accounts or (not accepted and not state.rules.bill_rejected_actions):
+    for agent, thinking, output, billed in charges:
+        if not billed or agent not in state.accounts:
             continue
         fee = compute_inference_fee(state.config, thinking, output)
         discounted = get_account(state, agent).study_until >= turn
@@ -378,25 +400,34 @@ def process_inference_billing(rec: Recorder, turn: int, charges: list[tuple[str,
                                             discounted=discounted))
 
 
-def compute_interest(rate: float, balance: int) -> int:
-    """Return the interest on a negative balance: rate x debt, rounded down (R4)."""
-    return math.floor(exact(rate) * -balance) if balance < 0 else 0
+def get_opening_debts(state: State) -> dict[str, int]:
+    """Return each agent's principal debt at the start of the turn (interest already charged excluded)."""
+    return {agent: max(0, -(a.balance + a.interest_paid)) for agent, a in state.accounts.items()}
 
 
-def process_interest(rec: Recorder, turn: int) -> None:
-    """Charge interest on every negative balance (R4)."""
+def compute_interest(rate: float, debt: int) -> int:
+    """Return simple interest on a principal debt: rate x debt, rounded down (R4)."""
+    return math.floor(exact(rate) * debt)
+
+
+def process_interest(rec: Recorder, turn: int, opening_debts: dict[str, int]) -> None:
+    """Charge interest on opening debts and pay it to the core owners in equal shares (R4)."""
     state = rec.state
+    collected = 0
     for agent in state.agents:
-        interest = compute_interest(state.config.interest_rate_per_turn, get_account(state, agent).balance)
+        interest = compute_interest(state.config.interest_rate_per_turn, opening_debts.get(agent, 0))
         if interest:
             rec.emit(ev.InterestCharged(agent=agent, amount=interest))
+            collected += interest
+    share = collected // len(state.cores) if state.cores else 0
+    for core_id in sorted(state.cores) if share else ():
+        rec.emit(ev.InterestPaid(owner=state.cores[core_id][0], core_id=core_id, amount=share))
 
 
 def process_dividends(rec: Recorder, turn: int) -> None:
     """Pay each core's owner floor(fees / num_cores) x proportion; retain the rest (R6)."""
     state = rec.state
-    pool = state.fee_pool
-    share = pool // state.config.num_cores
+    share = state.fee_pool // state.config.num_cores
     for core_id in sorted(state.cores):
         owner, proportion_ppm = state.cores[core_id]
         amount = share * proportion_ppm // PPM
@@ -442,13 +473,13 @@ def process_block_attempt(rec: Recorder, turn: int) -> None:
     total = sum(e.weight_ppm for e in entrants)
     threshold = exact(state.config.block_threshold) * PPM
     if not entrants or total < threshold:
-        rec.emit(ev.BlockNotProduced(entrants=entrants, total_weight_ppm=total, threshold_ppm=int(threshold)))
+        rec.emit(ev.BlockNotProduced(entrants=entrants, total_weight_ppm=total, threshold_ppm=math.ceil(threshold)))
         return
     randomness = compute_randomness(state, turn)
     draw = int.from_bytes(randomness, "big") % total
-    winner = pick_weighted(entrants, draw)
-    rec.emit(ev.BlockProduced(height=state.block_height + 1, winner=winner, reward=state.rules.block_reward,
-                              entrants=entrants, total_weight_ppm=total, randomness=randomness.hex(), draw=draw))
+    rec.emit(ev.BlockProduced(height=state.block_height + 1, winner=pick_weighted(entrants, draw),
+                              reward=state.rules.block_reward, entrants=entrants, total_weight_ppm=total,
+                              randomness=randomness.hex(), draw=draw))
 
 
 def pick_weighted(entrants: list[ev.BlockEntry], draw: int) -> str:
@@ -460,28 +491,33 @@ def pick_weighted(entrants: list[ev.BlockEntry], draw: int) -> str:
     raise ValueError("draw beyond total weight")
 
 
-# --- R20: settlement and default --------------------------------------------------
+# --- R17-R21: settlement, default, lapse --------------------------------------------
 
 
-def is_confirmed(contract: Contract) -> bool:
-    return contract.proposer in contract.confirmed_by and contract.counterparty in contract.confirmed_by
+def is_attested(contract: Contract) -> bool:
+    """Return whether proposer, counterparty and arbitrator have all confirmed delivery."""
+    return all(party in contract.confirmed_by for party in contract.parties())
 
 
 def get_deadline(state: State, contract: Contract) -> int:
-    """Return the last turn a contract may settle: delivery_turn + attested_confirmation_window."""
+    """Return the turn a contract defaults at: delivery_turn + attested_confirmation_window."""
     return contract.offer.terms.delivery_turn + state.config.attested_confirmation_window
 
 
 def process_contract_settlement(rec: Recorder, turn: int) -> None:
-    """Settle confirmed or ruled contracts; default those past their deadline (R20, R21)."""
+    """Settle attested or ruled contracts; default late ones; let unsigned offers lapse (R17-R21)."""
     state = rec.state
     for contract in list(state.contracts.values()):
-        if contract.status == "active" and is_confirmed(contract):
-            settle_contract(rec, contract, winner=contract.counterparty, outcome="confirmed")
+        if contract.status == "active" and is_attested(contract):
+            settle_contract(rec, contract, winner=contract.counterparty, outcome="attested")
         elif contract.status == "disputed" and contract.ruling_for is not None:
-            settle_contract(rec, contract, winner=contract.ruling_for, outcome=f"ruled_for_{get_role(contract, contract.ruling_for)}")
+            settle_contract(rec, contract, winner=contract.ruling_for,
+                            outcome=f"ruled_for_{get_role(contract, contract.ruling_for)}")
         elif contract.status in ("active", "disputed") and turn >= get_deadline(state, contract):
             default_contract(rec, contract)
+        elif contract.status in ("proposed", "countersigned") and turn >= contract.offer.terms.delivery_turn:
+            release_all(rec, contract)
+            rec.emit(ev.ContractExpired(contract_id=contract.contract_id))
 
 
 def get_role(contract: Contract, agent: str) -> str:
@@ -502,13 +538,13 @@ def release_all(rec: Recorder, contract: Contract) -> None:
 
 
 def settle_contract(rec: Recorder, contract: Contract, *, winner: str, outcome: str) -> None:
-    """Pay price (delivered) or penalty (not delivered), the arbitrator's fee if ruled, release collateral."""
+    """Pay price (delivered) or penalty (not delivered), the arbitrator's fee if ruled, release collateral (R19)."""
     offer = contract.offer
     if winner == contract.counterparty:
         pay(rec, contract, contract.proposer, contract.counterparty, offer.terms.price, "price")
     else:
         pay(rec, contract, contract.counterparty, contract.proposer, offer.penalty, "penalty")
-    if outcome != "confirmed":
+    if outcome != "attested":
         loser = contract.proposer if winner == contract.counterparty else contract.counterparty
         pay(rec, contract, loser, contract.arbitrator, offer.arbitrator_fee, "arbitrator_fee")
     release_all(rec, contract)
@@ -516,7 +552,7 @@ def settle_contract(rec: Recorder, contract: Contract, *, winner: str, outcome: 
 
 
 def default_contract(rec: Recorder, contract: Contract) -> None:
-    """Close a contract whose deadline passed: slash whoever failed its duty, release the rest (R21)."""
+    """Close a contract past its deadline: slash whoever failed its duty, release the rest (R21)."""
     if contract.status == "disputed":
         failed = {contract.arbitrator}
     elif rec.state.config.slash_both_on_timeout:
@@ -535,12 +571,11 @@ def default_contract(rec: Recorder, contract: Contract) -> None:
 # --- R13: the core auction ----------------------------------------------------------
 
 
-def compute_auction(config: Config, agents: list[str], bids: list[tuple[str, str, int, int]],
-                    winner_pays: bool) -> list[ev.CoreAward]:
-    """Return the awards: highest bid per core (earliest bid wins ties); unbid cores to agents without one."""
+def compute_auction(config: Config, agents: list[str], bids: list[tuple[str, str, int, int]]) -> list[ev.CoreAward]:
+    """Return the awards: highest bid per core (earliest wins ties); unbid cores to agents without one."""
     best: dict[str, tuple[str, str, int, int]] = {}
     for bid in bids:
-        core_id, _agent, amount, seq = bid
+        core_id, _agent, amount, _seq = bid
         if core_id not in best or amount > best[core_id][2]:
             best[core_id] = bid
     owners = {bid[1] for bid in best.values()}
@@ -549,8 +584,7 @@ def compute_auction(config: Config, agents: list[str], bids: list[tuple[str, str
     for core_id in get_core_ids(config):
         if core_id in best:
             _, owner, amount, _ = best[core_id]
-            awards.append(ev.CoreAward(core_id=core_id, owner=owner, price=amount if winner_pays else 0,
-                                       proportion_ppm=PPM, by="bid"))
+            awards.append(ev.CoreAward(core_id=core_id, owner=owner, price=amount, proportion_ppm=PPM, by="bid"))
         else:
             owner = fill[next_fill % len(fill)]
             next_fill += 1
@@ -563,8 +597,7 @@ def process_core_auction(rec: Recorder, turn: int) -> None:
     state = rec.state
     if turn != 1 or state.cores:
         return
-    rec.emit(ev.CoreAuctionResolved(awards=compute_auction(state.config, state.agents, state.core_bids,
-                                                           state.rules.auction_winner_pays)))
+    rec.emit(ev.CoreAuctionResolved(awards=compute_auction(state.config, state.agents, state.core_bids)))
 
 
 # --- R22: the seal -------------------------------------------------------------------
@@ -574,5 +607,5 @@ def process_seal(rec: Recorder, turn: int) -> None:
     """Close the turn: Merkle root of its events and the digest of the state they produced."""
     hashes = rec.turn_hashes()
     first_seq = rec.state.events - len(hashes)
-    rec.emit(ev.TurnSealed(turn=turn, first_seq=first_seq, event_count=len(hashes), merkle_root=merkle_root(hashes).hex(),
-                           state_digest=state_digest(rec.state)))
+    rec.emit(ev.TurnSealed(turn=turn, first_seq=first_seq, event_count=len(hashes),
+                           merkle_root=merkle_root(hashes).hex(), state_digest=state_digest(rec.state)))

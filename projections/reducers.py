@@ -112,7 +112,9 @@ def apply_tokens_transferred(state: State, e: ev.TokensTransferred, seq: int, tu
 
 
 def apply_job_paid(state: State, e: ev.JobPaid, seq: int, turn: int) -> None:
-    state.accounts[e.agent].balance += e.amount
+    account = state.accounts[e.agent]
+    account.balance += e.amount
+    account.last_job_turn = turn
     state.minted += e.amount
 
 
@@ -125,13 +127,13 @@ def apply_study_completed(state: State, e: ev.StudyCompleted, seq: int, turn: in
 
 def apply_core_bid_placed(state: State, e: ev.CoreBidPlaced, seq: int, turn: int) -> None:
     state.core_bids.append((e.core_id, e.agent, e.amount, seq))
+    state.accounts[e.agent].balance -= e.amount  # all-pay: every bid is spent when placed
+    state.sunk += e.amount
 
 
 def apply_core_auction_resolved(state: State, e: ev.CoreAuctionResolved, seq: int, turn: int) -> None:
     for award in e.awards:
         state.cores[award.core_id] = (award.owner, award.proportion_ppm)
-        state.accounts[award.owner].balance -= award.price
-        state.sunk += award.price
     state.core_bids = []
 
 
@@ -156,9 +158,16 @@ def apply_fees_retained(state: State, e: ev.FeesRetained, seq: int, turn: int) -
 
 
 def apply_interest_charged(state: State, e: ev.InterestCharged, seq: int, turn: int) -> None:
-    state.accounts[e.agent].balance -= e.amount
+    account = state.accounts[e.agent]
+    account.balance -= e.amount
+    account.interest_paid += e.amount
     state.sunk += e.amount
     _bump(_metrics(state, turn).interest, e.agent, e.amount)
+
+
+def apply_interest_paid(state: State, e: ev.InterestPaid, seq: int, turn: int) -> None:
+    state.accounts[e.owner].balance += e.amount
+    state.minted += e.amount
 
 
 # --- contracts ---------------------------------------------------------------
@@ -195,7 +204,9 @@ def apply_signing_bonus_paid(state: State, e: ev.SigningBonusPaid, seq: int, tur
 
 
 def apply_delivery_confirmed(state: State, e: ev.DeliveryConfirmed, seq: int, turn: int) -> None:
-    _contract_event(state, e.contract_id, seq).confirmed_by.append(e.agent)
+    contract = _contract_event(state, e.contract_id, seq)
+    if e.agent not in contract.confirmed_by:
+        contract.confirmed_by.append(e.agent)
 
 
 def apply_delivery_disputed(state: State, e: ev.DeliveryDisputed, seq: int, turn: int) -> None:
@@ -243,6 +254,11 @@ def apply_contract_defaulted(state: State, e: ev.ContractDefaulted, seq: int, tu
     _metrics(state, turn).defaulted.append(e.contract_id)
 
 
+def apply_contract_expired(state: State, e: ev.ContractExpired, seq: int, turn: int) -> None:
+    contract = _contract_event(state, e.contract_id, seq)
+    contract.status, contract.outcome, contract.closed_turn = "expired", "expired", turn
+
+
 # --- blocks ------------------------------------------------------------------
 
 
@@ -270,13 +286,14 @@ REDUCERS: dict[type, Callable[[State, Any, int, int], None]] = {
     ev.CoreBidPlaced: apply_core_bid_placed, ev.CoreAuctionResolved: apply_core_auction_resolved,
     ev.InferenceFeeCharged: apply_inference_fee_charged, ev.DividendPaid: apply_dividend_paid,
     ev.FeesRetained: apply_fees_retained, ev.InterestCharged: apply_interest_charged,
+    ev.InterestPaid: apply_interest_paid,
     ev.ContractProposed: apply_contract_proposed, ev.ContractSigned: apply_contract_signed,
     ev.CollateralLocked: apply_collateral_locked, ev.ContractActivated: apply_contract_activated,
     ev.SigningBonusPaid: apply_signing_bonus_paid, ev.DeliveryConfirmed: apply_delivery_confirmed,
     ev.DeliveryDisputed: apply_delivery_disputed, ev.ArbitratorRuled: apply_arbitrator_ruled,
     ev.ContractPayment: apply_contract_payment, ev.CollateralReleased: apply_collateral_released,
     ev.CollateralSlashed: apply_collateral_slashed, ev.ContractSettled: apply_contract_settled,
-    ev.ContractDefaulted: apply_contract_defaulted, ev.BlockProduced: apply_block_produced,
+    ev.ContractDefaulted: apply_contract_defaulted, ev.ContractExpired: apply_contract_expired, ev.BlockProduced: apply_block_produced,
     ev.BlockNotProduced: apply_block_not_produced,
 }
 assert set(REDUCERS) == set(ev.Event.__args__), "every event kind needs a reducer"

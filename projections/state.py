@@ -29,6 +29,8 @@ class Account:
     pending_unstakes: list[tuple[int, int]] = field(default_factory=list)  # (release_turn, amount)
     burns: list[tuple[int, int]] = field(default_factory=list)  # (matures_turn, amount)
     study_until: int = 0
+    last_job_turn: int = -1000
+    interest_paid: int = 0
 
     @property
     def pending(self) -> int:
@@ -116,8 +118,8 @@ class State:
     # --- read-only accessors -------------------------------------------------
 
     def token_supply(self) -> int:
-        """Return the original engine's token supply: the sum of balances, negatives included."""
-        return sum(account.balance for account in self.accounts.values())
+        """Return the tokens in existence: balances (negatives included), stakes, collateral, pools."""
+        return self.held_tokens()
 
     def held_tokens(self) -> int:
         """Return every token the ledger holds anywhere: balances, stakes, collateral, pools."""

@@ -149,9 +149,9 @@ def test_existing_log_is_reopened_and_continued(tmp_path):
 
 
 def test_init_records_seed_identity_and_rules_in_the_genesis(api):
-    api.init(identity={"regime": "custom", "turns": 3}, rules={"job_pay": 33})
+    api.init(identity={"regime": "custom", "turns": 3}, rules={"job_pay_units": 33})
     state = api.service.run.state
-    assert (state.seed, state.identity, state.rules.job_pay) == (SEED, {"regime": "custom", "turns": 3}, 33)
+    assert (state.seed, state.identity, state.rules.job_pay_units) == (SEED, {"regime": "custom", "turns": 3}, 33)
     assert state.agent_keys["agent_0"] == SeedKeys(SEED).private_key("agent_0").public_key().public_bytes_raw().hex()
 
 
