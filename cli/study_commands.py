@@ -81,22 +81,23 @@ def experiment(
             progress.update(task, advance=1, rate=f"{rate:,.0f} events/s")
 
         execute_specs(specs, runs_dir, workers=workers, on_done=done)
-    summarize_folder([runs_dir / f"{s.name}.db" for s in specs], out, report=report)
+    summarize_folder([runs_dir / f"{s.name}.db" for s in specs], out, report=report, workers=workers)
     console.print(f"{len(specs)} runs, {events:,} events in {time.perf_counter() - started:.1f} s "
                   f"with {workers} worker(s) -> {out}/")
 
 
-def summarize_folder(paths: list[Path], out: Path, *, report: bool) -> None:
+def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int = 1) -> None:
+    """Verify and fold every log, write the four summary files, the report and the comparison."""
+    from ..study.compare import compare
+    from ..study.report import write_report
     from ..study.summary import summarize as write_summary_files
 
-    runs, rows = write_summary_files(paths, out)
+    runs, rows = write_summary_files(paths, out, workers=workers)
     print_regime_table(rows)
     if report:
-        try:
-            from ..study.report import write_report
-        except ModuleNotFoundError:
-            return
-        write_report(out, runs, rows)
+        folders = {Path(p).parent for p in paths}
+        write_report(out, runs, rows, runs_dir=folders.pop() if len(folders) == 1 else None)
+        console.print(f"paper comparison: {compare(runs, rows).verdict}  (details: {out}/report.md)")
 
 
 @handle_errors
@@ -104,6 +105,7 @@ def summarize(
     logs: Annotated[list[Path], typer.Argument(help="Run logs (*.db).")],
     out: Annotated[Path, typer.Option(help="Where to write the summary files.")] = Path("results"),
     report: Annotated[bool, typer.Option(help="Also write report.md and plots.")] = True,
+    workers: Annotated[int, typer.Option(min=0, help="Worker processes (0 = all cores).")] = 0,
 ) -> None:
     """Recompute the four summary files (and the report) from stored logs alone, after verifying each.
 
@@ -112,7 +114,7 @@ def summarize(
     missing = [str(p) for p in logs if not p.is_file()]
     if missing:
         fail(f"no such log: {missing[0]}")
-    summarize_folder(logs, out, report=report)
+    summarize_folder(logs, out, report=report, workers=workers or default_workers())
 
 
 @handle_errors

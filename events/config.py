@@ -8,6 +8,7 @@ with :func:`exact` before any arithmetic touches a balance.
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 from typing import Annotated, Any
 
@@ -85,6 +86,7 @@ def load_rules(data: Any) -> Rules:
     return load_struct(Rules, data, what="rules")
 
 
+@functools.lru_cache(maxsize=1024)
 def exact(value: float | int) -> Fraction:
     """Return the exact decimal a knob was written as (``0.1`` -> ``1/10``).
 

@@ -13,6 +13,7 @@ Every hashed field has a readable copy (turn, kind, actor, contract_id, payload_
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import sqlite3
 from pathlib import Path
@@ -202,11 +203,18 @@ class Store:
         return self.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
 
     def rows(self, *, start_seq: int = 0, end_seq: int | None = None, until_turn: int | None = None,
-             batch: int = 2000) -> Iterator[tuple]:
-        """Yield raw event rows in seq order, streaming in batches (bounded memory)."""
+             batch: int = 2000, columns: tuple[str, ...] = EVENT_COLUMNS) -> Iterator[tuple]:
+        """Yield raw event rows in seq order, streaming in batches (bounded memory).
+
+        ``columns`` (seq first, then any of EVENT_COLUMNS) narrows the read: a fold
+        needs five of the thirteen, and SQLite hands back a narrow row far faster.
+        """
+        if columns[0] != "seq" or not set(columns) <= set(EVENT_COLUMNS):
+            raise ValueError(f"columns must start with seq and be among {EVENT_COLUMNS}")
+        select = _SELECT if columns == EVENT_COLUMNS else f"SELECT {', '.join(columns)} FROM events"
         seq = start_seq
         while True:
-            sql, args = f"{_SELECT} WHERE seq >= ?", [seq]
+            sql, args = f"{select} WHERE seq >= ?", [seq]
             if end_seq is not None:
                 sql += " AND seq <= ?"
                 args.append(end_seq)
@@ -251,6 +259,7 @@ class _Transaction:
         return False
 
 
+@functools.lru_cache(maxsize=1)
 def library_version() -> str:
     """Return the installed simledger version (recorded in every log's genesis)."""
     from importlib.metadata import PackageNotFoundError, version

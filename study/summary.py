@@ -9,6 +9,7 @@ logs yields identical bytes.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from pathlib import Path
@@ -41,14 +42,28 @@ def run_order(summary: dict[str, Any]) -> tuple:
     return (summary["regime"], summary["seed"], summary["run_id"])
 
 
-def summarize(paths: Iterable[str | Path], out_dir: str | Path, *, verify: bool = True,
+def summarize(paths: Iterable[str | Path], out_dir: str | Path, *, verify: bool = True, workers: int = 1,
               on_log: Callable[[str], None] | None = None) -> tuple[list[dict], list[dict]]:
-    """Write the four summary files for ``paths`` into ``out_dir``; return (runs, regime rows)."""
+    """Write the four summary files for ``paths`` into ``out_dir``; return (runs, regime rows).
+
+    Logs are verified and folded one per worker process; only their summaries
+    are held in memory. The result does not depend on the worker count.
+    """
+    ordered = sorted({str(p) for p in paths})
     runs = []
-    for path in sorted({str(p) for p in paths}):
-        runs.append(summarize_log(path, verify=verify))
-        if on_log:
-            on_log(path)
+    if workers > 1 and len(ordered) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for path, summary in zip(ordered, pool.map(functools.partial(summarize_log, verify=verify), ordered)):
+                runs.append(summary)
+                if on_log:
+                    on_log(path)
+    else:
+        for path in ordered:
+            runs.append(summarize_log(path, verify=verify))
+            if on_log:
+                on_log(path)
     runs.sort(key=run_order)
     rows = regime_summary(runs)
     write_summaries(runs, rows, out_dir)
