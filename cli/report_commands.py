@@ -1,0 +1,140 @@
+"""``simledger compare`` and ``simledger report``: a study's results beside the paper's.
+
+Both read a results folder written by ``simledger experiment`` or
+``simledger summarize`` (``run_summaries.json``, ``regime_summary.json``, and
+``runs/`` for the balance trajectories). The paper's figures default to the
+copies shipped with the package.
+
+Exit codes of ``compare``: 0 when issue 7's acceptance bar is met, 1 when it is
+not, 2 on a usage error (missing or malformed files), with a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..study.metrics import RUN_CSV_FIELDS
+from ..study.paper import METRICS, Paper, PaperDataError, load_paper
+from .common import console, fail, handle_errors
+
+RESULTS_HELP = "A results folder holding run_summaries.json (from `simledger experiment` or `summarize`)."
+PAPER_HELP = "The paper's regime_summary.csv (default: the copy shipped with simledger)."
+PAPER_RUNS_HELP = "The paper's run_summaries.csv, for its run-level SDs (default: the shipped copy)."
+NUMBER_FIELDS = [f for f in RUN_CSV_FIELDS if f not in ("run_id", "regime")]
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    """Return the JSON in ``path``, or exit 2 with a one-line message naming ``what`` it should be."""
+    if not path.is_file():
+        fail(f"{path} not found (expected the study's {what})")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        fail(f"{path} is not valid JSON: {err}")
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def load_run_summaries(results_dir: Path) -> list[dict[str, Any]]:
+    """Return the run summaries of a results folder, checked for the fields the comparison reads."""
+    if not results_dir.is_dir():
+        fail(f"{results_dir} is not a folder")
+    path = results_dir / "run_summaries.json"
+    runs = read_json_file(path, "run summaries")
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        fail(f"{path}: expected a JSON list of run summaries")
+    if not runs:
+        fail(f"{path}: no runs")
+    for i, run in enumerate(runs):
+        missing = [k for k in RUN_CSV_FIELDS if k not in run]
+        if missing:
+            fail(f"{path}: run {i} has no field {missing[0]!r}")
+        wrong = [k for k in NUMBER_FIELDS if not is_number(run[k])]
+        if wrong:
+            fail(f"{path}: run {run['run_id']}: {wrong[0]} is not a number")
+    return runs
+
+
+def load_regime_rows(results_dir: Path, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return regime_summary.json's rows, or recompute them from the runs when the file is absent."""
+    from ..study.metrics import regime_summary
+
+    path = results_dir / "regime_summary.json"
+    if not path.exists():
+        return regime_summary(runs)
+    rows = read_json_file(path, "regime summary")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        fail(f"{path}: expected a JSON list of regime rows")
+    for row in rows:
+        missing = [k for k in ("regime", "n_runs", *METRICS) if k not in row]
+        if missing:
+            fail(f"{path}: a row has no field {missing[0]!r}")
+    return rows
+
+
+def load_paper_files(paper: Optional[Path], paper_runs: Optional[Path]) -> Paper:
+    try:
+        return load_paper(paper, paper_runs)
+    except PaperDataError as err:
+        fail(str(err))
+
+
+@handle_errors
+def compare(
+    results_dir: Annotated[Path, typer.Argument(help=RESULTS_HELP)],
+    paper: Annotated[Optional[Path], typer.Option(help=PAPER_HELP)] = None,
+    paper_runs: Annotated[Optional[Path], typer.Option(help=PAPER_RUNS_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+) -> None:
+    """Compare a study with the paper, metric by metric in paper SDs, and check issue 7's bar.
+
+    Exit 0 when the bar is met, 1 when it is not, 2 on a usage error.
+
+    Example: simledger compare results --json
+    """
+    from ..study.compare import compare as compare_study
+
+    runs = load_run_summaries(results_dir)
+    rows = load_regime_rows(results_dir, runs)
+    comparison = compare_study(runs, rows, load_paper_files(paper, paper_runs))
+    if as_json:
+        typer.echo(comparison.to_json(), nl=False)
+    else:
+        typer.echo(comparison.to_markdown(), nl=False)
+    if not comparison.bar_met:
+        raise typer.Exit(1)
+
+
+@handle_errors
+def report(
+    results_dir: Annotated[Path, typer.Argument(help=RESULTS_HELP)],
+    runs_dir: Annotated[Optional[Path], typer.Option(
+        help="Folder of the run logs, for the balance trajectories (default: RESULTS_DIR/runs when present).")] = None,
+    paper: Annotated[Optional[Path], typer.Option(help=PAPER_HELP)] = None,
+    paper_runs: Annotated[Optional[Path], typer.Option(help=PAPER_RUNS_HELP)] = None,
+) -> None:
+    """Regenerate RESULTS_DIR/report.md and its plots from the summaries (byte-identical for the same inputs).
+
+    Example: simledger report results
+    """
+    from ..study.report import write_report
+
+    runs = load_run_summaries(results_dir)
+    rows = load_regime_rows(results_dir, runs)
+    if runs_dir is None and (results_dir / "runs").is_dir():
+        runs_dir = results_dir / "runs"
+    elif runs_dir is not None and not runs_dir.is_dir():
+        fail(f"{runs_dir} is not a folder")
+    path = write_report(results_dir, runs, rows, runs_dir=runs_dir, paper=load_paper_files(paper, paper_runs))
+    console.print(f"wrote {path} and {results_dir / 'plots'}/", soft_wrap=True, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(compare)
+    app.command()(report)
