@@ -54,7 +54,7 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     docs/mechanics.md gives the evidence for each default (rules R11, R12, R9).
     """
 
-    job_pay_units: NonNegativeInt = 25
+    job_pay_units: NonNegativeInt = 28
     """A job pays this many compute units at the current inference rate (R11)."""
     job_cooldown_turns: NonNegativeInt = 1
     """Turns an agent must wait after a job before the next one (R11)."""
