@@ -16,10 +16,12 @@ from .errors import ChainError, LedgerError
 from .store import Store, envelope_from_row
 
 
+FOLD_COLUMNS = ("seq", "turn", "kind", "payload_version", "payload")
+
+
 def positioned_events(store: Store, **range_kwargs) -> Iterator[tuple[int, int, Any]]:
     """Yield (seq, turn, event) from the store, decoding (and upcasting) payloads."""
-    for row in store.rows(**range_kwargs):
-        seq, turn, kind, pv, payload = row[0], row[1], row[2], row[5], row[6]
+    for seq, turn, kind, pv, payload in store.rows(columns=FOLD_COLUMNS, **range_kwargs):
         try:
             if not isinstance(payload, bytes):
                 raise PayloadError("payload is not a blob")
@@ -34,7 +36,8 @@ def last_turn(store: Store) -> int:
 
 def best_checkpoint(store: Store, until_turn: int | None) -> State | None:
     """Return the newest checkpoint at or before ``until_turn`` whose digest its seal confirms."""
-    sql = "SELECT turn, seq, state FROM checkpoints"
+    # Blobs are read one at a time, newest first: a late checkpoint is megabytes.
+    sql = "SELECT turn, seq FROM checkpoints"
     args: list = []
     if until_turn is not None:
         sql += " WHERE turn <= ?"
@@ -43,13 +46,14 @@ def best_checkpoint(store: Store, until_turn: int | None) -> State | None:
         rows = store.conn.execute(sql + " ORDER BY turn DESC", args).fetchall()
     except Exception:
         return None
-    for turn, seq, blob in rows:
-        try:
-            state = snapshot_state(blob)
-        except Exception:
-            continue
+    for turn, seq in rows:
         seal_rows = store.select("seq = ? AND kind = 'turn_sealed' AND turn = ?", [seq, turn])
         if not seal_rows:
+            continue
+        try:
+            blob = store.conn.execute("SELECT state FROM checkpoints WHERE turn = ?", [turn]).fetchone()[0]
+            state = snapshot_state(blob)
+        except Exception:
             continue
         seal = next(positioned_events(store, start_seq=seq, end_seq=seq))[2]
         if state.sealed_turn == turn and state_digest(state) == seal.state_digest:

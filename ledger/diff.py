@@ -1,0 +1,188 @@
+"""Compare two runs: their projections, and where their logs first part ways.
+
+The projection diff says *what* differs (balances, contracts, cores, chain,
+summary metrics); the divergence says *where* it started: the first seq whose
+event hash differs, found by streaming both logs side by side. Because each
+hash covers the previous one, everything before that seq is the same history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from itertools import zip_longest
+from pathlib import Path
+from typing import Any
+
+from ..projections.state import State
+from ..study.metrics import run_summary
+from .replay import load_state
+from .store import Store
+
+HASH_COLUMNS = ("seq", "turn", "kind", "hash")
+ROW_SEQ, ROW_TURN, ROW_KIND, ROW_HASH = range(4)
+SKIPPED_METRICS = ("balances_final", "staked_final", "turn_rows", "winner_counts")  # accounts/chain show these
+
+
+@dataclass
+class Divergence:
+    """The first position where two logs differ."""
+
+    seq: int
+    turn: int | None
+    kind_a: str | None
+    kind_b: str | None
+    hash_a: str | None
+    hash_b: str | None
+    reason: str
+
+
+@dataclass
+class RunDiff:
+    until_turn: int | None
+    turn_a: int
+    turn_b: int
+    accounts: list[dict] = field(default_factory=list)
+    contracts: list[dict] = field(default_factory=list)
+    cores: list[dict] = field(default_factory=list)
+    chain: list[dict] = field(default_factory=list)
+    metrics: list[dict] = field(default_factory=list)
+    divergence: Divergence | None = None
+
+    @property
+    def identical(self) -> bool:
+        """Return whether the two projections agree in every section compared."""
+        return not (self.accounts or self.contracts or self.cores or self.chain or self.metrics)
+
+    def to_dict(self) -> dict:
+        doc = asdict(self)
+        doc["identical"] = self.identical
+        return doc
+
+
+# --- projection sections ---------------------------------------------------------
+
+
+def get_account_row(state: State, agent: str) -> dict[str, int] | None:
+    account = state.accounts.get(agent)
+    if account is None:
+        return None
+    return {"balance": account.balance, "staked": account.staked, "wealth": account.wealth}
+
+
+def compute_account_diffs(a: State, b: State) -> list[dict]:
+    """Return one row per agent whose balance, stake or wealth differs (agents of A first, in run order)."""
+    rows = []
+    for agent in dict.fromkeys([*a.agents, *b.agents]):
+        left, right = get_account_row(a, agent), get_account_row(b, agent)
+        if left == right:
+            continue
+        delta = {k: right[k] - left[k] for k in left} if left and right else None
+        rows.append({"agent": agent, "a": left, "b": right, "delta": delta})
+    return rows
+
+
+def compute_contract_diffs(a: State, b: State) -> list[dict]:
+    """Return the contracts whose status differs, or that exist in one run only."""
+    rows = []
+    for cid in dict.fromkeys([*a.contracts, *b.contracts]):
+        left = a.contracts[cid].status if cid in a.contracts else None
+        right = b.contracts[cid].status if cid in b.contracts else None
+        if left != right:
+            rows.append({"contract_id": cid, "a": left, "b": right})
+    return rows
+
+
+def compute_core_diffs(a: State, b: State) -> list[dict]:
+    """Return the cores whose owner or share differs."""
+    rows = []
+    for core in sorted(set(a.cores) | set(b.cores)):
+        left, right = a.cores.get(core), b.cores.get(core)
+        if left != right:
+            rows.append({"core_id": core, "a": list(left) if left else None, "b": list(right) if right else None})
+    return rows
+
+
+def compute_chain_diffs(a: State, b: State) -> list[dict]:
+    """Return the block-chain differences: height, last winner, and each agent's win count."""
+    rows = []
+    pairs = [("block_height", a.block_height, b.block_height),
+             ("last_block_winner", (a.last_block or {}).get("winner"), (b.last_block or {}).get("winner"))]
+    for agent in sorted(set(a.winner_counts) | set(b.winner_counts)):
+        pairs.append((f"wins.{agent}", a.winner_counts.get(agent, 0), b.winner_counts.get(agent, 0)))
+    for name, left, right in pairs:
+        if left != right:
+            rows.append(metric_row(name, left, right))
+    return rows
+
+
+def flatten_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """Return the summary's scalar metrics, nested dicts flattened one level as ``name.key``."""
+    flat = {}
+    for name, value in summary.items():
+        if name in SKIPPED_METRICS:
+            continue
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                flat[f"{name}.{key}"] = sub
+        else:
+            flat[name] = value
+    return flat
+
+
+def metric_row(name: str, left: Any, right: Any) -> dict:
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
+    return {"name": name, "a": left, "b": right, "delta": right - left if numeric else None}
+
+
+def compute_metric_diffs(a: State, b: State) -> list[dict]:
+    """Return the study summary metrics (study.metrics.run_summary) that differ."""
+    left, right = flatten_summary(run_summary(a)), flatten_summary(run_summary(b))
+    rows = []
+    for name in dict.fromkeys([*left, *right]):
+        x, y = left.get(name, 0 if "." in name else None), right.get(name, 0 if "." in name else None)
+        if x != y:
+            rows.append(metric_row(name, x, y))
+    return rows
+
+
+# --- first divergence --------------------------------------------------------------
+
+
+def find_divergence(store_a: Store, store_b: Store, until_turn: int | None = None) -> Divergence | None:
+    """Return the first seq where the logs' event hashes differ (or one ends), or None when equal."""
+    rows_a = store_a.rows(until_turn=until_turn, columns=HASH_COLUMNS)
+    rows_b = store_b.rows(until_turn=until_turn, columns=HASH_COLUMNS)
+    for seq, (ra, rb) in enumerate(zip_longest(rows_a, rows_b)):
+        if ra is not None and rb is not None and ra[ROW_HASH] == rb[ROW_HASH] and ra[ROW_SEQ] == rb[ROW_SEQ] == seq:
+            continue
+        if ra is None or rb is None:
+            longer, which = (rb, "B") if ra is None else (ra, "A")
+            return Divergence(seq=longer[ROW_SEQ], turn=longer[ROW_TURN], kind_a=ra and ra[ROW_KIND],
+                              kind_b=rb and rb[ROW_KIND], hash_a=ra and ra[ROW_HASH], hash_b=rb and rb[ROW_HASH],
+                              reason=f"log {which} continues where the other ends")
+        turn = ra[ROW_TURN] if ra[ROW_TURN] == rb[ROW_TURN] else min(ra[ROW_TURN], rb[ROW_TURN])
+        reason = "event hashes differ" if ra[ROW_SEQ] == rb[ROW_SEQ] == seq else "seq numbering differs"
+        return Divergence(seq=min(ra[ROW_SEQ], rb[ROW_SEQ]), turn=turn, kind_a=ra[ROW_KIND], kind_b=rb[ROW_KIND],
+                          hash_a=ra[ROW_HASH], hash_b=rb[ROW_HASH], reason=reason)
+    return None
+
+
+# --- the whole comparison ------------------------------------------------------------
+
+
+def diff_states(a: State, b: State, until_turn: int | None = None) -> RunDiff:
+    """Return the projection differences of two states (no divergence search)."""
+    return RunDiff(
+        until_turn=until_turn, turn_a=a.sealed_turn, turn_b=b.sealed_turn,
+        accounts=compute_account_diffs(a, b), contracts=compute_contract_diffs(a, b),
+        cores=compute_core_diffs(a, b), chain=compute_chain_diffs(a, b), metrics=compute_metric_diffs(a, b),
+    )
+
+
+def diff_runs(path_a: str | Path, path_b: str | Path, until_turn: int | None = None) -> RunDiff:
+    """Return how run B differs from run A, up to the end of ``until_turn`` (None: whole logs)."""
+    with Store(path_a) as store_a, Store(path_b) as store_b:
+        state_a, state_b = load_state(store_a, until_turn), load_state(store_b, until_turn)
+        result = diff_states(state_a, state_b, until_turn)
+        result.divergence = find_divergence(store_a, store_b, until_turn)
+    return result

@@ -1,0 +1,232 @@
+"""Re-execution: feed a log's recorded inputs back through the engine, compare every hash.
+
+``verify`` proves a log was not edited after it was written; re-execution proves
+the engine wrote it. The recorded genesis is the run's first input: it is
+copied into a fresh log in a temporary directory, the engine seals turn 0 from
+it, and the twin is then stepped turn by turn with the recorded
+``action_submitted`` inputs and their recorded signatures. Every event the
+engine emits must hash exactly as the recorded one; the first that does not is
+named.
+
+The genesis is copied, not rebuilt with ``Run.create``: rebuilding re-encodes
+it with the running library's schema and version label, so every log written
+before a field was added to ``Rules`` or ``Config`` would "diverge" at seq 0
+even where the engine reproduces it exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..events import types as ev
+from ..events.actions import AgentInput
+from ..events.envelope import ENGINE, seal_envelope
+from ..events.keys import Keystore, KeyError_, SeedKeys, key_id, public_hex
+from ..projections.reducers import apply_event
+from ..projections.state import State
+from . import engine
+from .audit import ROW_KIND, ROW_SEQ, ROW_TURN, decode_row, get_genesis
+from .errors import BadInput, LedgerError
+from .run import Run
+from .store import EVENT_COLUMNS, Store
+
+ROW_HASH, ROW_SIGNATURE = 9, 11
+
+
+@dataclass
+class Divergence:
+    seq: int
+    turn: int
+    kind: str | None  # the recorded event's kind
+    got_kind: str | None  # the re-executed event's kind
+    expected: str | None  # recorded hash
+    got: str | None  # re-executed hash
+    reason: str
+
+
+@dataclass
+class ReexecResult:
+    ok: bool
+    events: int  # events reproduced (all, or those before the divergence)
+    turns: int  # turns reproduced whole
+    divergence: Divergence | None
+    message: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- keys ------------------------------------------------------------------------
+
+
+def get_key_source(genesis: ev.RunGenesis, keystore: str | Path | None) -> str | None:
+    """Return the keystore directory to sign with (None: seed keys); raise when the keys cannot match."""
+    if genesis.key_source == "seed":
+        if public_hex(SeedKeys(genesis.seed).private_key(ENGINE)) != genesis.engine_key:
+            raise LedgerError("the log claims seed-derived keys but its engine key is not derived from its seed")
+        return None
+    if genesis.key_source != "keystore":
+        raise LedgerError(f"the log's key source {genesis.key_source!r} is not one simledger can re-execute")
+    if keystore is None:
+        raise LedgerError("this log was signed with keystore keys: re-execution needs --keystore DIR")
+    require_keystore_matches(genesis, Keystore(keystore, create=False))
+    return str(keystore)
+
+
+def require_keystore_matches(genesis: ev.RunGenesis, keys: Keystore) -> None:
+    """Raise unless the keystore holds every key the genesis names (never creating one)."""
+    expected = {ENGINE: genesis.engine_key, **genesis.agent_keys}
+    for owner, public in expected.items():
+        try:
+            found = public_hex(keys.private_key(owner))
+        except KeyError_ as err:
+            raise LedgerError(str(err)) from None
+        if found != public:
+            raise LedgerError(f"keystore key of {owner!r} is not the one in the log's genesis")
+
+
+# --- the twin ------------------------------------------------------------------------
+
+
+class SealRecorder:
+    """Just enough of a Recorder (see ``ledger.engine.Recorder``) for the engine to seal turn 0."""
+
+    def __init__(self, state: State, genesis_hash: bytes, engine_key_id: str) -> None:
+        self.state, self._genesis_hash, self._signer = state, genesis_hash, engine_key_id
+        self.sealed: tuple[Any, bytes] | None = None
+
+    def emit(self, event: Any, *, signature: bytes | None = None) -> int:
+        _payload, digest, _header = seal_envelope(event, seq=1, turn=0, prev_hash=self._genesis_hash,
+                                                  signer=self._signer)
+        self.sealed = (event, digest)
+        return 1
+
+    def turn_hashes(self) -> list[bytes]:
+        return [self._genesis_hash]
+
+
+def compute_genesis_seal(genesis: ev.RunGenesis, genesis_hash: bytes) -> tuple[Any, bytes]:
+    """Return (seal event, hash) the engine writes after this genesis."""
+    state = apply_event(State(), genesis, 0, 0)
+    recorder = SealRecorder(state, genesis_hash, key_id(genesis.engine_key))
+    engine.process_seal(recorder, 0)
+    return recorder.sealed
+
+
+def row_dict(row: tuple) -> dict:
+    return dict(zip(EVENT_COLUMNS, row))
+
+
+def create_twin(store: Store, genesis: ev.RunGenesis, directory: Path,
+                keystore: str | None) -> tuple[Run | None, Divergence | None]:
+    """Return a fresh run started from the log's own genesis, or the divergence of turn 0's seal."""
+    recorded = store.select("seq <= 1", [])
+    if len(recorded) < 2 or recorded[1][ROW_KIND] != "turn_sealed":
+        raise LedgerError("the log has no sealed turn 0 (genesis and its seal)")
+    seal, digest = compute_genesis_seal(genesis, bytes.fromhex(recorded[0][ROW_HASH]))
+    if digest.hex() != recorded[1][ROW_HASH]:
+        return None, Divergence(seq=1, turn=0, kind=recorded[1][ROW_KIND], got_kind=ev.kind_of(seal),
+                                expected=recorded[1][ROW_HASH], got=digest.hex(),
+                                reason="the engine seals the genesis differently")
+    path = directory / "reexecuted.db"
+    with Store(path, create=True) as twin_store:
+        with twin_store.transaction():
+            twin_store.insert_events([row_dict(row) for row in recorded])
+        twin_store.set_meta("run_id", genesis.run_id)
+    return Run.open(path, keystore=keystore), None
+
+
+# --- stepping and comparing --------------------------------------------------------------
+
+
+def recorded_input(row: tuple) -> AgentInput:
+    """Return the AgentInput an ``action_submitted`` row recorded, with its recorded signature."""
+    event = decode_row(row)
+    return AgentInput(agent_id=event.agent, action=event.action, thinking=event.thinking, speech=event.speech,
+                      thinking_units=event.thinking_units, output_units=event.output_units,
+                      signature=row[ROW_SIGNATURE])
+
+
+def compare_rows(recorded: list[tuple], produced: list[tuple]) -> Divergence | None:
+    """Return the first event of a turn whose recorded and re-executed hashes differ."""
+    for rec, got in itertools.zip_longest(recorded, produced):
+        if rec is not None and got is not None and rec[ROW_HASH] == got[ROW_HASH]:
+            continue
+        ref = rec if rec is not None else got
+        reason = ("the engine emits an event the log lacks" if rec is None
+                  else "the engine stops short of this recorded event" if got is None
+                  else "the engine produces a different event here")
+        return Divergence(seq=ref[ROW_SEQ], turn=ref[ROW_TURN], kind=rec and rec[ROW_KIND],
+                          got_kind=got and got[ROW_KIND], expected=rec and rec[ROW_HASH], got=got and got[ROW_HASH],
+                          reason=reason)
+    return None
+
+
+def find_bad_input(twin: Run, turn: int, rows: list[tuple]) -> Divergence:
+    """Return the divergence at the first recorded input the run refuses to accept."""
+    for row in rows:
+        try:
+            twin.check_inputs(turn, [recorded_input(row)])
+        except BadInput as err:
+            return Divergence(seq=row[ROW_SEQ], turn=turn, kind=row[ROW_KIND], got_kind=None,
+                              expected=row[ROW_HASH], got=None, reason=f"recorded input refused: {err}")
+    first = rows[0]
+    return Divergence(seq=first[ROW_SEQ], turn=turn, kind=first[ROW_KIND], got_kind=None, expected=first[ROW_HASH],
+                      got=None, reason="the turn's recorded inputs were refused")
+
+
+def replay_turn(twin: Run, turn: int, recorded: list[tuple]) -> Divergence | None:
+    """Step the twin with a recorded turn's inputs; return the first divergence in that turn."""
+    if turn != twin.next_turn:
+        first = recorded[0]
+        return Divergence(seq=first[ROW_SEQ], turn=turn, kind=first[ROW_KIND], got_kind=None,
+                          expected=first[ROW_HASH], got=None, reason=f"the log jumps to turn {turn}")
+    inputs = [row for row in recorded if row[ROW_KIND] == "action_submitted"]
+    start = twin.store.head()[0] + 1
+    try:
+        twin.step([recorded_input(row) for row in inputs])
+    except BadInput:
+        return find_bad_input(twin, turn, inputs)
+    return compare_rows(recorded, list(twin.store.rows(start_seq=start)))
+
+
+def compare_log(store: Store, twin: Run) -> tuple[int, int, Divergence | None]:
+    """Walk the log's turns after turn 0 against the twin; return (events, turns, first divergence)."""
+    events, turns = 2, 1
+    for turn, group in itertools.groupby(store.rows(start_seq=2), key=lambda row: row[ROW_TURN]):
+        recorded = list(group)
+        if divergence := replay_turn(twin, turn, recorded):
+            return divergence.seq, turns, divergence  # every event before it was reproduced
+        events += len(recorded)
+        turns += 1
+    return events, turns, None
+
+
+def reexecute(path: str | Path, keystore: str | Path | None = None) -> ReexecResult:
+    """Return whether re-running the log's inputs reproduces every event hash, else the first divergence."""
+    with Store(path) as store:
+        genesis = get_genesis(store)
+        keys_dir = get_key_source(genesis, keystore)
+        with tempfile.TemporaryDirectory(prefix="simledger-reexec-") as tmp:
+            twin, divergence = create_twin(store, genesis, Path(tmp), keys_dir)
+            events, turns = 1, 0  # only the genesis (an input) precedes a bad turn-0 seal
+            if twin is not None:
+                try:
+                    events, turns, divergence = compare_log(store, twin)
+                finally:
+                    twin.close()
+    if divergence is None:
+        return ReexecResult(ok=True, events=events, turns=turns, divergence=None,
+                            message=f"re-executed {turns} turns: all {events} event hashes reproduced")
+    d = divergence
+    message = (f"re-execution diverges at seq {d.seq} (turn {d.turn}, {d.kind or d.got_kind}): {d.reason}; "
+               f"expected {short(d.expected)}, got {short(d.got)}")
+    return ReexecResult(ok=False, events=events, turns=turns, divergence=divergence, message=message)
+
+
+def short(hex_hash: str | None) -> str:
+    return hex_hash[:16] if hex_hash else "nothing"
