@@ -22,6 +22,8 @@ def _bump(counter: dict[str, int], key: str, by: int = 1) -> None:
 
 def _metrics(state: State, turn: int) -> TurnMetrics:
     if not state.turns or state.turns[-1].turn != turn:
+        if state.turns:
+            state.turns[-1].compact()
         state.turns.append(TurnMetrics(turn=turn))
     return state.turns[-1]
 
@@ -66,7 +68,9 @@ def apply_action_submitted(state: State, e: ev.ActionSubmitted, seq: int, turn: 
 
 
 def apply_action_rejected(state: State, e: ev.ActionRejected, seq: int, turn: int) -> None:
-    _metrics(state, turn).errors.append({"agent": e.agent, "action": e.action, "reason": e.reason, "detail": e.detail})
+    metrics = _metrics(state, turn)
+    metrics.errors.append({"agent": e.agent, "action": e.action, "reason": e.reason, "detail": e.detail})
+    metrics.error_count += 1
     _bump(state.rejection_counts, f"{e.action}/{e.reason}")
 
 
@@ -149,7 +153,9 @@ def apply_inference_fee_charged(state: State, e: ev.InferenceFeeCharged, seq: in
 def apply_dividend_paid(state: State, e: ev.DividendPaid, seq: int, turn: int) -> None:
     state.accounts[e.owner].balance += e.amount
     state.fee_pool -= e.amount
-    _bump(_metrics(state, turn).dividends, e.owner, e.amount)
+    metrics = _metrics(state, turn)
+    _bump(metrics.dividends, e.owner, e.amount)
+    metrics.dividends_total += e.amount
 
 
 def apply_fees_retained(state: State, e: ev.FeesRetained, seq: int, turn: int) -> None:
@@ -162,7 +168,9 @@ def apply_interest_charged(state: State, e: ev.InterestCharged, seq: int, turn: 
     account.balance -= e.amount
     account.interest_paid += e.amount
     state.sunk += e.amount
-    _bump(_metrics(state, turn).interest, e.agent, e.amount)
+    metrics = _metrics(state, turn)
+    _bump(metrics.interest, e.agent, e.amount)
+    metrics.interest_total += e.amount
 
 
 def apply_interest_paid(state: State, e: ev.InterestPaid, seq: int, turn: int) -> None:
@@ -245,13 +253,17 @@ def apply_collateral_slashed(state: State, e: ev.CollateralSlashed, seq: int, tu
 def apply_contract_settled(state: State, e: ev.ContractSettled, seq: int, turn: int) -> None:
     contract = _contract_event(state, e.contract_id, seq)
     contract.status, contract.outcome, contract.closed_turn = "settled", e.outcome, turn
-    _metrics(state, turn).settled.append(e.contract_id)
+    metrics = _metrics(state, turn)
+    metrics.settled.append(e.contract_id)
+    metrics.settled_count += 1
 
 
 def apply_contract_defaulted(state: State, e: ev.ContractDefaulted, seq: int, turn: int) -> None:
     contract = _contract_event(state, e.contract_id, seq)
     contract.status, contract.outcome, contract.closed_turn = "defaulted", e.reason, turn
-    _metrics(state, turn).defaulted.append(e.contract_id)
+    metrics = _metrics(state, turn)
+    metrics.defaulted.append(e.contract_id)
+    metrics.defaulted_count += 1
 
 
 def apply_contract_expired(state: State, e: ev.ContractExpired, seq: int, turn: int) -> None:

@@ -71,16 +71,30 @@ class Contract:
 
 @dataclass
 class TurnMetrics:
-    """What the original engine's ``/turn`` response reported, per turn."""
+    """What the original engine's ``/turn`` response reported, per turn.
+
+    The per-agent and per-contract details are kept for the latest turn only
+    (the HTTP response needs them); when the next turn starts they are dropped
+    and only the totals remain, so the state stays O(turns), not O(events).
+    """
 
     turn: int
     fees: int = 0
+    dividends_total: int = 0
+    interest_total: int = 0
+    settled_count: int = 0
+    defaulted_count: int = 0
+    error_count: int = 0
+    block_winner: str | None = None
     dividends: dict[str, int] = field(default_factory=dict)
     interest: dict[str, int] = field(default_factory=dict)
     settled: list[str] = field(default_factory=list)
     defaulted: list[str] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
-    block_winner: str | None = None
+
+    def compact(self) -> None:
+        """Drop the details of a finished turn, keeping its totals."""
+        self.dividends, self.interest, self.settled, self.defaulted, self.errors = {}, {}, [], [], []
 
 
 @dataclass
@@ -160,22 +174,32 @@ def state_digest(state: State) -> str:
     return hashlib.sha256(ENCODER.encode(doc)).hexdigest()
 
 
-_SNAPSHOT_DECODER = msgspec.msgpack.Decoder(State)
+SNAPSHOT_VERSION = 2
+"""Bumped whenever State's shape changes; a checkpoint of another version is ignored."""
+
+_SNAPSHOT_DECODER = msgspec.msgpack.Decoder(tuple[int, State])
 
 
 def snapshot_bytes(state: State) -> bytes:
-    """Return an exact msgpack serialisation of the state, for checkpoints.
+    """Return an exact msgpack serialisation of the state, tagged with SNAPSHOT_VERSION.
 
     msgpack, not pickle: a checkpoint read from a hostile file must not be able
-    to run code. A checkpoint is still only trusted once its digest matches the
-    seal of its turn in the verified log.
+    to run code. A checkpoint is only trusted once its version is this library's
+    and its digest matches the seal of its turn in the verified log; derived
+    counters the digest does not cover are why the version matters.
     """
-    return ENCODER.encode(state)
+    return ENCODER.encode((SNAPSHOT_VERSION, state))
 
 
 def snapshot_state(blob: bytes) -> State:
-    """Return the State in a checkpoint blob (raises msgspec errors when malformed)."""
-    return _SNAPSHOT_DECODER.decode(blob)
+    """Return the State in a checkpoint blob; raise ValueError for another version or bad bytes."""
+    try:
+        version, state = _SNAPSHOT_DECODER.decode(blob)
+    except (msgspec.DecodeError, msgspec.ValidationError) as err:
+        raise ValueError(f"not a checkpoint of snapshot version {SNAPSHOT_VERSION}: {err}") from None
+    if version != SNAPSHOT_VERSION:
+        raise ValueError(f"checkpoint snapshot version {version}, this library writes {SNAPSHOT_VERSION}")
+    return state
 
 
 __all__ = ["Account", "Contract", "TurnMetrics", "State", "state_digest", "snapshot_bytes", "snapshot_state",

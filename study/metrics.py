@@ -36,8 +36,8 @@ def turn_rows(state: State) -> list[dict[str, Any]]:
     """Return the driver's per-turn rows (turn 1 onward)."""
     return [
         {"turn": m.turn, "block_winner": m.block_winner or "", "inference_fees": m.fees,
-         "contracts_settled": len(m.settled), "contracts_defaulted": len(m.defaulted), "errors": len(m.errors),
-         "dividends_total": sum(m.dividends.values()), "interest_total": sum(m.interest.values())}
+         "contracts_settled": m.settled_count, "contracts_defaulted": m.defaulted_count, "errors": m.error_count,
+         "dividends_total": m.dividends_total, "interest_total": m.interest_total}
         for m in state.turns if m.turn >= 1
     ]
 
@@ -50,7 +50,8 @@ def run_summary(state: State) -> dict[str, Any]:
     staked = [state.accounts[a].staked for a in state.agents]
     wealth = [b + s for b, s in zip(balances, staked)]
     wins = sum(state.winner_counts.values())
-    hhi = sum((c / wins) ** 2 for c in state.winner_counts.values()) if wins else 0.0
+    # Sorted: a float sum must not depend on dict order (live fold vs checkpoint restore differ).
+    hhi = sum((count / wins) ** 2 for _, count in sorted(state.winner_counts.items())) if wins else 0.0
     statuses: dict[str, int] = {}
     for contract in state.contracts.values():
         statuses[contract.status] = statuses.get(contract.status, 0) + 1
