@@ -305,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         cpu_before = get_cpu_seconds()[0]
         n, seconds, _ = append_with_run(tmp / "run.db", events)
         cpu = get_cpu_seconds()[0] - cpu_before
-        print(f"  {'Run path (Recorder, fold, seal)':<34}{rate(n, seconds)}   target >= 15,000/s  "
+        verdict = "MET" if n / seconds >= 15_000 else "MISSED"
+        print(f"  {'Run path (Recorder, fold, seal)':<34}{rate(n, seconds)}   target >= 15,000/s {verdict}  "
               f"[cpu {1e6 * cpu / n:.1f} us/event = {n / cpu:,.0f}/cpu-s]")
         n_min, seconds_min, stages = append_minimal(tmp / "minimal.db", events)
         print(f"  {'minimal writer':<34}{rate(n_min, seconds_min)}")
@@ -328,8 +329,9 @@ def main(argv: list[str] | None = None) -> int:
             result = verify_log(tmp / "run.db", workers=workers)
             seconds = time.perf_counter() - start
             parent_cpu, children_cpu = (after - before for after, before in zip(get_cpu_seconds(), cpu_before))
-            status = "ok" if result.ok else result.message
-            print(f"  workers={workers:<27}{rate(result.events, seconds)}   target >= {targets[workers]:,}/s  "
+            status = "log verified" if result.ok else result.message
+            verdict = "MET" if result.events / seconds >= targets[workers] else "MISSED"
+            print(f"  workers={workers:<27}{rate(result.events, seconds)}   target >= {targets[workers]:,}/s {verdict}  "
                   f"[{status}; {result.events / seconds / floor:.0%} of one-core floor {floor:,.0f}/s]")
             cpu_total = parent_cpu + children_cpu
             cores = min(workers, os.cpu_count() or 1)

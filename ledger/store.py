@@ -78,7 +78,7 @@ class Store:
         self._lock_handle = None
         if not create and not self.path.is_file():
             raise NotALog(f"{self.path}: no such file")
-        if create and self.path.exists() and self.path.stat().st_size > 0:
+        if create and self.path.exists() and self.path.stat().st_size > 0 and not is_unstarted_log(self.path):
             raise LedgerError(f"{self.path} already exists; refusing to overwrite a log")
         if write or create:
             self._take_writer_lock()
@@ -86,18 +86,30 @@ class Store:
         try:
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 5000")
-            if write or create:
+            if create:
                 conn.execute("PRAGMA journal_mode = WAL")
+            if write or create:
                 conn.execute("PRAGMA synchronous = NORMAL")
+            else:
+                # A reader sees one snapshot for its whole life (WAL): what it returns is the log as of
+                # its first read, even while a writer appends turns (e.g. a statement and its reconciliation).
+                conn.execute("BEGIN")
         except sqlite3.DatabaseError as err:
             self.close()
             raise NotALog(f"{self.path}: not a SQLite database ({err})") from None
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
-        if create:
-            self._create_schema()
-        else:
-            self._check_schema()
+        try:
+            if create:
+                # An interrupted creation may have left the (empty) schema: keep it, add the genesis.
+                self._check_schema() if self.db.table_names() else self._create_schema()
+            else:
+                self._check_schema()
+                if write:  # only now that the file is known to be a log: switching to WAL writes to it
+                    conn.execute("PRAGMA journal_mode = WAL")
+        except BaseException:
+            self.close()
+            raise
 
     # --- opening -------------------------------------------------------------
 
@@ -123,8 +135,10 @@ class Store:
                 },
                 pk="seq",
             )
-            for column in ("turn", "kind", "actor", "contract_id"):
+            for column in ("turn", "kind", "actor"):
                 self.db["events"].create_index([column])
+            # Most events concern no contract: a partial index stays small and cheap to maintain.
+            self.conn.execute("CREATE INDEX idx_events_contract_id ON events(contract_id) WHERE contract_id IS NOT NULL")
             self.db["checkpoints"].create({"turn": int, "seq": int, "state": bytes}, pk="turn")
             self.db["contracts"].create({"contract_id": str, "status": str, "data": str, "rank": int}, pk="contract_id")
             self.db["core_shares"].create({"core_id": str, "owner": str, "proportion": float}, pk="core_id")
@@ -257,6 +271,30 @@ class _Transaction:
     def __exit__(self, exc_type, exc, tb):
         self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
         return False
+
+
+def is_unstarted_log(path: str | Path) -> bool:
+    """Return whether ``path`` is a log whose creation was killed before its genesis committed.
+
+    Such a file (SQLite with no table, or simledger's schema and no event) holds
+    nothing, so a run may be created over it instead of leaving it stuck.
+    """
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            return True
+        if not {"events", "meta"} <= tables:
+            return False
+        application = conn.execute("SELECT value FROM meta WHERE key = 'application'").fetchone()
+        return application == ("simledger",) and conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
 
 
 @functools.lru_cache(maxsize=1)
