@@ -26,9 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-# bench/http.py would shadow the standard library's http (which Dask imports): drop this folder from the path
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 from simledger.ledger.store import Store  # noqa: E402
 from simledger.study.sweep import parse_sweep, run_sweep  # noqa: E402
 

@@ -15,10 +15,12 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-PositiveInt = Annotated[int, Meta(ge=1)]
-NonNegativeInt = Annotated[int, Meta(ge=0)]
-NonNegativeFloat = Annotated[float, Meta(ge=0)]
-PositiveFloat = Annotated[float, Meta(gt=0)]
+# Upper bounds keep every amount the engine can derive far inside int64, the log's integer range.
+Count = Annotated[int, Meta(ge=1, le=1_000_000)]
+PositiveInt = Count
+NonNegativeInt = Annotated[int, Meta(ge=0, le=10**12)]
+NonNegativeFloat = Annotated[float, Meta(ge=0, le=10**9)]
+PositiveFloat = Annotated[float, Meta(gt=0, le=10**9)]
 Rate = Annotated[float, Meta(ge=0, le=1)]
 
 

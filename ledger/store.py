@@ -82,7 +82,8 @@ class Store:
             raise LedgerError(f"{self.path} already exists; refusing to overwrite a log")
         if write or create:
             self._take_writer_lock()
-        uri = f"file:{self.path}" + ("" if (write or create) else "?mode=ro")
+        # as_uri() percent-escapes the path: a '#' or '?' in a folder name must not cut it.
+        uri = self.path.resolve().as_uri() + ("" if (write or create) else "?mode=ro")
         try:
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 5000")

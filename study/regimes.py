@@ -55,8 +55,8 @@ def validate_regime(name: str, regime: Any) -> None:
             raise InvalidConfig(f"regime {name!r}: policy.{key} must be a number, got {value!r}")
         if key.endswith("_prob") and not 0 <= value <= 1:
             raise InvalidConfig(f"regime {name!r}: policy.{key} must be within 0..1, got {value}")
-    if policy["num_cores"] < 1:
-        raise InvalidConfig(f"regime {name!r}: policy.num_cores must be >= 1")
+    if not isinstance(policy["num_cores"], int) or policy["num_cores"] < 1:
+        raise InvalidConfig(f"regime {name!r}: policy.num_cores must be an integer >= 1, got {policy['num_cores']!r}")
 
 
 def engine_config(regime: dict[str, Any], num_agents: int) -> dict[str, Any]:

@@ -6,19 +6,14 @@ study's driver did (GET /state, read the ``contracts`` table with sqlite3,
 POST /turn), and times each POST /turn. For comparison it times the same turns
 through ``Run.step`` in-process, so the HTTP layer's share is visible.
 
-    python bench/http.py                     # 8 and 200 agents, 40 turns each
-    python bench/http.py --agents 8 --turns 100
+    python bench/http_api.py                     # 8 and 200 agents, 40 turns each
+    python bench/http_api.py --agents 8 --turns 100
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-
-# Run as ``python bench/http.py``, this file's folder comes first on sys.path and
-# its name would shadow the standard library's ``http`` package: drop that entry.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
 
 import argparse
 import json
