@@ -135,6 +135,8 @@ def to_plain_json(value: Any, depth: int = 0) -> Any:
     Agents may send anything. Integers outside int64, non-finite floats, and
     nesting deeper than 32 are replaced by a marker string, so the input is still
     recorded (and then rejected as malformed) instead of crashing the encoder.
+    Keys come out sorted, as the encoder writes them, so the engine decides from
+    exactly what re-execution will read back from the log.
     """
     if depth > 32:
         return "<too deep>"
@@ -147,7 +149,8 @@ def to_plain_json(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_plain_json(item, depth + 1) for item in value]
     if isinstance(value, dict):
-        return {str(key): to_plain_json(item, depth + 1) for key, item in value.items()}
+        return {key: to_plain_json(item, depth + 1)
+                for key, item in sorted(((str(k), v) for k, v in value.items()), key=lambda kv: kv[0])}
     return f"<unsupported {type(value).__name__}>"
 
 
