@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-Amount = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
+# Amounts beyond a trillion tokens are malformed: sums of them (balances) must stay far inside int64.
+MAX_AMOUNT = 10**12
+Amount = Annotated[int, Meta(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
 ContractType = Literal["service", "information_sale", "forward", "loan"]
 
 
@@ -129,6 +131,15 @@ def action_name(raw: Any) -> str:
 _INT64 = range(-(2**63), 2**63)
 
 
+def is_encodable(text: str) -> bool:
+    """Return whether ``text`` is valid Unicode (a lone surrogate cannot be encoded as UTF-8)."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def to_plain_json(value: Any, depth: int = 0) -> Any:
     """Return ``value`` reduced to what the canonical encoding can hold.
 
@@ -140,8 +151,10 @@ def to_plain_json(value: Any, depth: int = 0) -> Any:
     """
     if depth > 32:
         return "<too deep>"
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return value if is_encodable(value) else "<invalid unicode>"
     if isinstance(value, int):
         return value if value in _INT64 else f"<int out of range: {str(value)[:40]}>"
     if isinstance(value, float):
@@ -149,8 +162,8 @@ def to_plain_json(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_plain_json(item, depth + 1) for item in value]
     if isinstance(value, dict):
-        return {key: to_plain_json(item, depth + 1)
-                for key, item in sorted(((str(k), v) for k, v in value.items()), key=lambda kv: kv[0])}
+        items = ((k if is_encodable(k := str(key)) else "<invalid unicode>", item) for key, item in value.items())
+        return {key: to_plain_json(item, depth + 1) for key, item in sorted(items, key=lambda kv: kv[0])}
     return f"<unsupported {type(value).__name__}>"
 
 

@@ -78,12 +78,13 @@ def process_turn(rec: Recorder, turn: int, inputs: list[AgentInput]) -> None:
 
 def process_actions(rec: Recorder, turn: int, inputs: list[AgentInput]) -> list[tuple[str, int, int, bool]]:
     """Record and apply each input in order; return (agent, thinking, output, billed) for billing."""
-    charges = []
+    charges, seen = [], set()
     for agent_input in inputs:
         submitted = submitted_event(agent_input)
         signature = bytes.fromhex(agent_input.signature) if agent_input.signature else None
         seq = rec.emit(submitted, signature=signature)
-        accepted = process_action(rec, turn, seq, submitted)
+        accepted = process_action(rec, turn, seq, submitted, duplicate=submitted.agent in seen)
+        seen.add(submitted.agent)
         billed = not (accepted and action_name(submitted.action) == "job")
         charges.append((submitted.agent, *get_units(submitted), billed))
     return charges
@@ -111,14 +112,13 @@ def get_units(submitted: ev.ActionSubmitted) -> tuple[int, int]:
     return tuple(v if is_valid_units(v) else 0 for v in (submitted.thinking_units, submitted.output_units))
 
 
-def process_action(rec: Recorder, turn: int, seq: int, submitted: ev.ActionSubmitted) -> bool:
+def process_action(rec: Recorder, turn: int, seq: int, submitted: ev.ActionSubmitted, *, duplicate: bool) -> bool:
     """Apply one submitted action; on a failed guard record a rejection. Return whether accepted."""
     state, agent = rec.state, submitted.agent
     try:
         # Verify the input as a whole before the action
         require(agent in state.accounts, "unknown_agent", f"{agent!r} is not in this run")
-        require(sum(1 for a, _ in state.inputs.values() if a == agent) == 1, "duplicate",
-                f"{agent} already submitted an input this turn")
+        require(not duplicate, "duplicate", f"{agent} already submitted an input this turn")
         require(is_valid_units(submitted.thinking_units) and is_valid_units(submitted.output_units), "malformed",
                 f"thinking_units and output_units must be integers in 0..{MAX_UNITS}")
         action = parse_action(submitted.action)

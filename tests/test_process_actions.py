@@ -422,3 +422,15 @@ def test_quiet_turn_emits_only_empty_lottery_and_seal(tmp_path):
     run = make_run(tmp_path)
     log = step(run)
     assert log.events == [NO_BLOCK] and isinstance(log.seal, ev.TurnSealed)
+
+
+def test_text_that_is_not_unicode_is_recorded_as_a_marker_and_the_run_goes_on(tmp_path):
+    run = make_run(tmp_path)
+    before = run.state.sealed_turn
+    # a lone surrogate cannot be encoded as UTF-8: in a free-text field, a dict key and a recipient id
+    step(run, {"agent_id": "a", "thinking": "\ud800", "action": {"action": "transfer", "to": "\udfff", "amount": 1},
+               "speech": {"\ud801": 1}, "thinking_units": 0, "output_units": 0})
+    assert run.state.sealed_turn == before + 1
+    errors = run.state.turns[-1].errors
+    assert [(e["agent"], e["reason"]) for e in errors] == [("a", "unknown_agent")]
+    assert reexecute(run.store.path).ok
