@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..events.config import InvalidConfig
 from ..ledger.errors import LedgerError
@@ -17,9 +18,19 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+MAX_MESSAGE_CHARS = 1000
+
+
 def fail(message: str, code: int = 2) -> None:
-    """Print a one-line error and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print a one-line error and exit with ``code``.
+
+    The message may quote a hostile file (a 16 MiB cell, newlines, rich markup):
+    it is flattened to one line, shortened, and printed literally.
+    """
+    text = " ".join(str(message).split())
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[:MAX_MESSAGE_CHARS] + "… (truncated)"
+    err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

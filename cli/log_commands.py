@@ -494,6 +494,10 @@ def verify(
         "--reexecute", help="Also feed the recorded inputs through the engine and compare every event hash.")] = False,
     keystore: Annotated[Optional[Path], typer.Option(
         "--keystore", metavar="DIR", help="Keys of a keystore-signed log (needed by --reexecute).")] = None,
+    expect_head: Annotated[Optional[str], typer.Option(
+        "--expect-head", metavar="FILE|HASH",
+        help="Also check against a signed head (`simledger head`) or a head hash: catches truncation and rollback.",
+    )] = None,
 ) -> None:
     """Verify a run's log: every link, hash, signature and seal; print a one-line verdict.
 
@@ -501,6 +505,10 @@ def verify(
     from the log's genesis and name the first event it does not reproduce.
     Exit 0 when the log verifies, 1 when it does not, 2 when the file is not a
     log or the command is misused.
+
+    With --expect-head, also check the log against a head kept earlier: it
+    fails when the log was truncated or rolled back, and passes a longer log
+    only with a verifying consistency proof.
 
     Example: simledger verify runs/baseline_101.db --reexecute
     """
@@ -516,11 +524,22 @@ def verify(
 
         rerun = reexecute(path, keystore=keystore)
         doc["reexecute"] = rerun.to_dict()
-    ok = result.ok and (rerun is None or rerun.ok)
+    head_check = None
+    if expect_head is not None:
+        from ..ledger.head import load_expected, verify_head
+
+        load_expected(expect_head)  # a malformed checkpoint is a usage error (exit 2) even on a broken log
+        if result.ok:
+            head_check = verify_head(path, expect_head)
+            doc["expect_head"] = head_check.to_dict()
+    ok = result.ok and (rerun is None or rerun.ok) and (head_check is None or head_check.ok)
     if as_json:
         print_json({**doc, "ok": ok})
     else:
         console.print(result.message, highlight=False, markup=False, soft_wrap=True)
+        if head_check is not None:
+            console.print(("OK: " if head_check.ok else "FAILED: ") + head_check.message, highlight=False,
+                          markup=False, soft_wrap=True)
         if rerun is not None:
             console.print(("OK: " if rerun.ok else "FAILED: ") + rerun.message, highlight=False, markup=False,
                           soft_wrap=True)

@@ -131,15 +131,16 @@ def run(
 
     Example: simledger run baseline_101.db --regime baseline --seed 101 --turns 40
     """
+    from ..ledger.store import is_unstarted_log
     from ..study.runner import execute_run, resume_run
 
     catalogue = load_regimes(regimes_file)
-    if resume and db.exists() and db.stat().st_size > 0:
+    if resume and db.exists() and db.stat().st_size > 0 and not is_unstarted_log(db):
         finished = resume_run(db, catalogue)
     else:
         if regime not in catalogue:
             fail(f"unknown regime {regime!r}; known: {', '.join(catalogue)}")
-        if db.exists() and db.stat().st_size > 0:
+        if db.exists() and db.stat().st_size > 0 and not resume:
             fail(f"{db} exists; use --resume to continue it or remove it")
         finished = execute_run(db, regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents, turns=turns)
     head, last = finished.head_hash.hex(), finished.state.sealed_turn

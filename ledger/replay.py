@@ -20,13 +20,21 @@ FOLD_COLUMNS = ("seq", "turn", "kind", "payload_version", "payload")
 
 
 def positioned_events(store: Store, **range_kwargs) -> Iterator[tuple[int, int, Any]]:
-    """Yield (seq, turn, event) from the store, decoding (and upcasting) payloads."""
+    """Yield (seq, turn, event) from the store, decoding (and upcasting) payloads.
+
+    A gap in the seqs or a turn that is not a number (a damaged row the range
+    query skipped or cannot place) is a ChainError, never a silently shorter fold.
+    """
+    expected = range_kwargs.get("start_seq", 0)
     for seq, turn, kind, pv, payload in store.rows(columns=FOLD_COLUMNS, **range_kwargs):
+        if seq != expected or not isinstance(turn, int):
+            raise ChainError("this event is missing or has no turn (run `simledger verify`)", seq=expected)
+        expected += 1
         try:
             if not isinstance(payload, bytes):
                 raise PayloadError("payload is not a blob")
             yield seq, turn, decode_payload(kind, pv, payload)
-        except PayloadError as err:
+        except (PayloadError, TypeError) as err:
             raise ChainError(str(err), seq=seq, turn=turn, kind=kind) from None
 
 

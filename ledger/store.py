@@ -91,6 +91,8 @@ class Store:
                 conn.execute("PRAGMA journal_mode = WAL")
             if write or create:
                 conn.execute("PRAGMA synchronous = NORMAL")
+                # 64 MiB page cache: index inserts on a long log stay in memory instead of re-reading pages.
+                conn.execute("PRAGMA cache_size = -65536")
             else:
                 # A reader sees one snapshot for its whole life (WAL): what it returns is the log as of
                 # its first read, even while a writer appends turns (e.g. a statement and its reconciliation).
@@ -281,7 +283,7 @@ def is_unstarted_log(path: str | Path) -> bool:
     nothing, so a run may be created over it instead of leaving it stuck.
     """
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
     except sqlite3.Error:
         return False
     try:

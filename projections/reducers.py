@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+import msgspec
+
 from ..events import types as ev
+from ..events.envelope import ENCODER
 from ..events.actions import action_name
 from .state import Account, Contract, State, TurnMetrics
 
@@ -40,7 +43,9 @@ def _contract_event(state: State, contract_id: str, seq: int) -> Contract:
 def apply_run_genesis(state: State, e: ev.RunGenesis, seq: int, turn: int) -> None:
     state.run_id, state.seed, state.config, state.rules = e.run_id, e.seed, e.config, e.rules
     state.agents = list(e.agents)
-    state.agent_keys, state.engine_key, state.identity = dict(e.agent_keys), e.engine_key, dict(e.identity)
+    # Maps in the order a stored payload decodes to (sorted keys), so the live state equals the fold of the log.
+    state.agent_keys, state.engine_key = dict(sorted(e.agent_keys.items())), e.engine_key
+    state.identity = msgspec.msgpack.decode(ENCODER.encode(e.identity))
     for agent in e.agents:
         state.accounts[agent] = Account(balance=e.config.genesis_tokens_per_agent)
     state.genesis_supply = e.config.genesis_tokens_per_agent * len(e.agents)

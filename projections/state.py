@@ -174,10 +174,16 @@ def state_digest(state: State) -> str:
     return hashlib.sha256(ENCODER.encode(doc)).hexdigest()
 
 
-SNAPSHOT_VERSION = 2
-"""Bumped whenever State's shape changes; a checkpoint of another version is ignored."""
+SNAPSHOT_VERSION = 3
+"""Bumped whenever State's shape changes; a checkpoint of another version is ignored.
+
+3: dicts keep insertion order (version 2 sorted them, so a run resumed from a
+checkpoint visited contracts and accounts in another order and diverged)."""
 
 _SNAPSHOT_DECODER = msgspec.msgpack.Decoder(tuple[int, State])
+# Insertion order, not sorted: the engine iterates contracts (creation order) and
+# accounts (genesis order), so a state restored from a checkpoint must keep them.
+_SNAPSHOT_ENCODER = msgspec.msgpack.Encoder()
 
 
 def snapshot_bytes(state: State) -> bytes:
@@ -188,7 +194,7 @@ def snapshot_bytes(state: State) -> bytes:
     and its digest matches the seal of its turn in the verified log; derived
     counters the digest does not cover are why the version matters.
     """
-    return ENCODER.encode((SNAPSHOT_VERSION, state))
+    return _SNAPSHOT_ENCODER.encode((SNAPSHOT_VERSION, state))
 
 
 def snapshot_state(blob: bytes) -> State:
