@@ -57,7 +57,7 @@ def run_study(out: Path, workers: int, turns: int, agents: int) -> dict:
 
     specs = study_specs(agents=agents, turns=turns)
     outcomes, execute, execute_cpu = timed(execute_specs, specs, out / "runs", workers=workers)
-    (runs, rows), summary, summary_cpu = timed(summarize, [o.path for o in outcomes], out)
+    (runs, rows), summary, summary_cpu = timed(summarize, [o.path for o in outcomes], out, workers=workers)
     _, report, report_cpu = timed(write_report, out, runs, rows, runs_dir=out / "runs")
     return {"specs": specs, "outcomes": outcomes, "runs": runs, "rows": rows,
             "execute": execute, "summarize": summary, "report": report, "total": execute + summary + report,
