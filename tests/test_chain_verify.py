@@ -3,7 +3,7 @@ broken structural rule is reported as the first bad seq, never as an exception."
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 import sqlite3
 import tracemalloc
 from pathlib import Path
@@ -21,14 +21,8 @@ from simledger.ledger.verify import (
 )
 
 
-def load_logtools():
-    spec = importlib.util.spec_from_file_location("logtools", Path(__file__).parent / "fixtures" / "logtools.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-lt = load_logtools()
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))  # importlib mode adds nothing to sys.path
+import logtools as lt  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ must fail cleanly, naming a seq, and never raise.
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 import itertools
 import random
 import shutil
@@ -28,14 +28,8 @@ from simledger.ledger.store import EVENT_COLUMNS
 from simledger.ledger.verify import verify_log
 
 
-def load_logtools():
-    spec = importlib.util.spec_from_file_location("logtools", Path(__file__).parent / "fixtures" / "logtools.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-lt = load_logtools()
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))  # importlib mode adds nothing to sys.path
+import logtools as lt  # noqa: E402
 TARGET_SEQ = 5
 EXAMPLES = itertools.count()  # a fresh file name per hypothesis example
 OVERSIZED = 17 * 1024 * 1024  # beyond the store's 16 MiB cell limit

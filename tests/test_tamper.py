@@ -7,7 +7,7 @@ The property test runs the same operations at random positions of random small l
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 import random
 from pathlib import Path
 
@@ -21,14 +21,8 @@ from simledger.events.keys import SeedKeys, public_hex
 from simledger.ledger.verify import verify_log
 
 
-def load_logtools():
-    spec = importlib.util.spec_from_file_location("logtools", Path(__file__).parent / "fixtures" / "logtools.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-lt = load_logtools()
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))  # importlib mode adds nothing to sys.path
+import logtools as lt  # noqa: E402
 OUTSIDER = SeedKeys(999_999).private_key("mallory")
 
 
