@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import copy
 import csv
 import json
@@ -20,7 +22,9 @@ from simledger.study.paper import (
     parse_run_summaries,
 )
 
-SEED = Path("/work/shared/seed")
+sys.path.insert(0, str(Path(__file__).parent))  # tests/_seed.py (importlib mode adds nothing to sys.path)
+from _seed import SEED  # noqa: E402
+
 PACKAGE_DATA = Path(__file__).resolve().parent.parent / "study" / "data"
 
 

@@ -8,6 +8,8 @@ speech, and the generator left in the same state.
 
 from __future__ import annotations
 
+import sys
+
 import copy
 import importlib.util
 import json
@@ -21,8 +23,10 @@ from simledger.ledger.run import Run
 from simledger.study.policy import StudyPolicy, TurnView
 from simledger.study.regimes import engine_config, load_regimes
 from simledger.study.runner import agent_ids, execute_run, run_name
+sys.path.insert(0, str(Path(__file__).parent))  # tests/_seed.py (importlib mode adds nothing to sys.path)
+from _seed import SEED  # noqa: E402
 
-DRIVER = Path("/work/shared/seed/run_experiments.py")
+DRIVER = SEED / "run_experiments.py"
 STATUSES = ("proposed", "countersigned", "active", "disputed", "settled", "defaulted", "expired")
 ALL_ACTIONS = {"arbitrator_ruling", "sign_contract", "confirm_delivery", "dispute_delivery", "bid_core", "job",
                "mine", "stake", "burn", "transfer", "propose_contract", "study"}

@@ -7,6 +7,8 @@ with ``ast``, so these tests compare against the driver itself.
 
 from __future__ import annotations
 
+import sys
+
 import ast
 import copy
 import json
@@ -19,8 +21,10 @@ from simledger.cli.main import app
 from simledger.events.config import InvalidConfig
 from simledger.study.experiment import study_specs
 from simledger.study.regimes import DEFAULT_REGIMES, POLICY_KEYS, engine_config, load_regimes
+sys.path.insert(0, str(Path(__file__).parent))  # tests/_seed.py (importlib mode adds nothing to sys.path)
+from _seed import SEED  # noqa: E402
 
-DRIVER = Path("/work/shared/seed/run_experiments.py")
+DRIVER = SEED / "run_experiments.py"
 FIXED_CONFIG = {
     "thinking_layer_discount": 0.1, "burn_decay_rate": 0.02, "burn_maturity_turns": 3, "unstake_delay_turns": 5,
     "signing_bonus": 50, "attested_confirmation_window": 3, "slash_both_on_timeout": True,

@@ -8,6 +8,8 @@ files, never restated by hand.
 
 from __future__ import annotations
 
+import sys
+
 import ast
 import csv
 import importlib.util
@@ -26,8 +28,10 @@ from simledger.ledger.store import Store
 from simledger.ledger.verify import verify_log
 from simledger.study.experiment import execute_specs, study_specs
 from simledger.study.summary import SUMMARY_FILES, summarize
+sys.path.insert(0, str(Path(__file__).parent))  # tests/_seed.py (importlib mode adds nothing to sys.path)
+from _seed import SEED  # noqa: E402
 
-SEED_DIR = Path("/work/shared/seed")
+SEED_DIR = SEED
 DRIVER = SEED_DIR / "run_experiments.py"
 REGIMES = ("baseline", "high_compute_cost")
 SEEDS = (101, 102)
