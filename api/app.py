@@ -54,7 +54,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from ..events.config import InvalidConfig
-from ..events.keys import KeyError_
+from ..events.keys import KeystoreError
 from ..ledger.errors import BadInput, LedgerError, WriterBusy
 from .schemas import ErrorResponse, InitData, InitRequest, InitResponse, TurnData, TurnRequest, TurnResponse
 from .service import MAX_EVENTS_PAGE, Conflict, LedgerService, NotFound, Unavailable
@@ -68,7 +68,7 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Unavailable, 501),
     (BadInput, 400),
     (InvalidConfig, 400),
-    (KeyError_, 400),
+    (KeystoreError, 400),
     (LedgerError, 400),
 )
 
@@ -224,7 +224,7 @@ def create_app(service: LedgerService) -> Litestar:
         exception_handlers={
             LedgerError: handle_library_error,
             InvalidConfig: handle_library_error,
-            KeyError_: handle_library_error,
+            KeystoreError: handle_library_error,
             HTTPException: handle_http_error,
             Exception: handle_unexpected,
         },

@@ -22,7 +22,6 @@ import argparse
 import logging
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..events.config import InvalidConfig
+from ..events.keys import KeystoreError
 from ..ledger.errors import LedgerError
 
 console = Console()
@@ -41,7 +42,7 @@ def handle_errors(func: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (LedgerError, InvalidConfig) as err:
+        except (LedgerError, InvalidConfig, KeystoreError) as err:
             fail(str(err))
         except OSError as err:
             fail(f"{getattr(err, 'filename', '') or ''} {err.strerror or err}".strip())

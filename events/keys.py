@@ -30,7 +30,7 @@ SEED_KEY_DOMAIN = b"simledger/seed-derived-key/v1\x00"
 INPUT_DOMAIN = "simledger/agent-input/v1"
 
 
-class KeyError_(Exception):
+class KeystoreError(Exception):
     """Raised when a key is missing, unreadable or unsafe (base of key errors)."""
 
 
@@ -96,7 +96,7 @@ class Keystore:
 
     def _path(self, owner: str) -> Path:
         if not owner or "/" in owner or owner.startswith("."):
-            raise KeyError_(f"unsafe key owner name {owner!r}")
+            raise KeystoreError(f"unsafe key owner name {owner!r}")
         return self.directory / f"{owner}.key"
 
     def private_key(self, owner: str) -> Ed25519PrivateKey:
@@ -106,11 +106,11 @@ class Keystore:
         if path.exists():
             mode = path.stat().st_mode
             if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise KeyError_(f"refusing key file {path}: readable by others (chmod 600 it)")
+                raise KeystoreError(f"refusing key file {path}: readable by others (chmod 600 it)")
             try:
                 key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(path.read_text().strip()))
             except ValueError:
-                raise KeyError_(f"key file {path} does not hold a 32-byte hex Ed25519 key") from None
+                raise KeystoreError(f"key file {path} does not hold a 32-byte hex Ed25519 key") from None
         elif self._create:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             key = Ed25519PrivateKey.generate()
@@ -119,7 +119,7 @@ class Keystore:
             with os.fdopen(fd, "w") as handle:
                 handle.write(raw + "\n")
         else:
-            raise KeyError_(f"no key for {owner!r} in keystore {self.directory}")
+            raise KeystoreError(f"no key for {owner!r} in keystore {self.directory}")
         self._cache[owner] = key
         return key
 

@@ -25,7 +25,7 @@ from typing import Any
 from ..events import types as ev
 from ..events.actions import AgentInput
 from ..events.envelope import ENGINE, seal_envelope
-from ..events.keys import Keystore, KeyError_, SeedKeys, key_id, public_hex
+from ..events.keys import Keystore, KeystoreError, SeedKeys, key_id, public_hex
 from ..projections.reducers import apply_event
 from ..projections.state import State
 from . import engine
@@ -83,7 +83,7 @@ def require_keystore_matches(genesis: ev.RunGenesis, keys: Keystore) -> None:
     for owner, public in expected.items():
         try:
             found = public_hex(keys.private_key(owner))
-        except KeyError_ as err:
+        except KeystoreError as err:
             raise LedgerError(str(err)) from None
         if found != public:
             raise LedgerError(f"keystore key of {owner!r} is not the one in the log's genesis")

@@ -13,7 +13,7 @@ from ..events.envelope import PayloadError, decode_payload
 from ..projections.reducers import fold
 from ..projections.state import State, snapshot_state, state_digest
 from .errors import ChainError, LedgerError
-from .store import Store, envelope_from_row
+from .store import Store
 
 
 FOLD_COLUMNS = ("seq", "turn", "kind", "payload_version", "payload")

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from simledger.events.keys import (
-    SEED_KEY_DOMAIN, Keystore, KeyError_, SeedKeys, input_message, key_id, load_public, public_hex, verify_signature,
+    SEED_KEY_DOMAIN, Keystore, KeystoreError, SeedKeys, input_message, key_id, load_public, public_hex, verify_signature,
 )
 
 # Pinned: seed 7's engine key. A change here silently re-keys every seed-signed log ever written.
@@ -107,13 +107,13 @@ def test_keystore_refuses_group_or_world_accessible_key_file(tmp_path, mode):
     Keystore(tmp_path).private_key("agent_0")
     secret = (tmp_path / "agent_0.key").read_text().strip()
     os.chmod(tmp_path / "agent_0.key", mode)
-    with pytest.raises(KeyError_, match="readable by others") as raised:
+    with pytest.raises(KeystoreError, match="readable by others") as raised:
         Keystore(tmp_path).private_key("agent_0")
     assert secret not in str(raised.value)
 
 
 def test_keystore_without_create_refuses_missing_key(tmp_path):
-    with pytest.raises(KeyError_, match="no key"):
+    with pytest.raises(KeystoreError, match="no key"):
         Keystore(tmp_path, create=False).private_key("agent_0")
     assert not (tmp_path / "agent_0.key").exists()
 
@@ -123,14 +123,14 @@ def test_malformed_key_file_error_does_not_echo_its_content(tmp_path):
     path = tmp_path / "agent_0.key"
     path.write_text(secret)
     os.chmod(path, 0o600)
-    with pytest.raises(KeyError_) as raised:
+    with pytest.raises(KeystoreError) as raised:
         Keystore(tmp_path).private_key("agent_0")
     assert secret not in str(raised.value) and secret[:20] not in str(raised.value)
 
 
 @pytest.mark.parametrize("owner", ["", "../engine", "a/b", ".hidden"])
 def test_keystore_refuses_unsafe_owner_names(tmp_path, owner):
-    with pytest.raises(KeyError_, match="unsafe"):
+    with pytest.raises(KeystoreError, match="unsafe"):
         Keystore(tmp_path).private_key(owner)
 
 

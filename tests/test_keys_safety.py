@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from simledger.cli.main import app
-from simledger.events.keys import Keystore, KeyError_, SeedKeys
+from simledger.events.keys import Keystore, KeystoreError, SeedKeys
 from simledger.ledger.errors import LedgerError
 from simledger.ledger.head import export_head
 from simledger.ledger.run import Run
@@ -60,9 +60,9 @@ def test_keystore_files_are_created_owner_only(keystore_run):
 def test_group_or_world_accessible_key_file_is_refused_with_a_clear_message(keystore_run, mode):
     path, keystore = keystore_run
     os.chmod(keystore / "engine.key", mode)
-    with pytest.raises(KeyError_, match=r"readable by others \(chmod 600 it\)"):
+    with pytest.raises(KeystoreError, match=r"readable by others \(chmod 600 it\)"):
         Keystore(keystore, create=False).private_key("engine")
-    with pytest.raises(KeyError_, match="chmod 600"):
+    with pytest.raises(KeystoreError, match="chmod 600"):
         Run.open(path, keystore=keystore)
     for args in (["head", path, "--keystore", keystore], ["verify", path, "--reexecute", "--keystore", keystore]):
         result = invoke(*args)
@@ -113,7 +113,7 @@ def test_key_errors_never_quote_key_material(keystore_run, tmp_path):
     engine_file = keystore / "engine.key"
     original = engine_file.read_text()
     engine_file.write_text(original[:40] + "\n")
-    with pytest.raises(KeyError_) as bad_file:
+    with pytest.raises(KeystoreError) as bad_file:
         Keystore(keystore, create=False).private_key("engine")
     messages.append(str(bad_file.value))
     messages.append(invoke("head", path, "--keystore", keystore).output)
