@@ -46,6 +46,19 @@ def synthetic_event(i: int) -> object:
     return ev.MiningEntered(agent=agent, input_seq=i)
 
 
+def append_synthetic_turns(run, turns: int) -> None:
+    """Append ``turns`` turns of synthetic engine events (29 + the seal) through the Run's own write path."""
+    for turn in range(1, turns + 1):
+        base = turn * EVENTS_PER_TURN
+
+        def body(rec, base=base, turn=turn):
+            for i in range(EVENTS_PER_TURN - 1):
+                rec.emit(synthetic_event(base + i))
+            engine.process_seal(rec, turn)
+
+        run._commit_turn(turn, body)
+
+
 def get_rss_mb() -> tuple[float, float]:
     """Return the peak RSS of this process and of its waited-for children, in MB."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -128,15 +141,7 @@ def append_with_run(path: Path, events: int) -> tuple[int, float, dict[str, floa
     run = Run.create(path, agents=AGENTS, seed=1)
     turns = events // EVENTS_PER_TURN
     start = time.perf_counter()
-    for turn in range(1, turns + 1):
-        base = turn * EVENTS_PER_TURN
-
-        def body(rec, base=base, turn=turn):
-            for i in range(EVENTS_PER_TURN - 1):
-                rec.emit(synthetic_event(base + i))
-            engine.process_seal(rec, turn)
-
-        run._commit_turn(turn, body)
+    append_synthetic_turns(run, turns)
     seconds = time.perf_counter() - start
     run.close()
     return turns * EVENTS_PER_TURN, seconds, {}
@@ -266,15 +271,7 @@ def instrumented_run_path(path: Path, events: int) -> tuple[int, float, dict[str
     turns = events // EVENTS_PER_TURN
     start = time.perf_counter()
     try:
-        for turn in range(1, turns + 1):
-            base = turn * EVENTS_PER_TURN
-
-            def body(rec, base=base, turn=turn):
-                for i in range(EVENTS_PER_TURN - 1):
-                    rec.emit(synthetic_event(base + i))
-                engine.process_seal(rec, turn)
-
-            run._commit_turn(turn, body)
+        append_synthetic_turns(run, turns)
     finally:
         seconds = time.perf_counter() - start
         clock.restore()

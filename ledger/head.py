@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from ..events import merkle
 from ..events import types as ev
 from ..events.envelope import ENGINE, PayloadError, decode_payload
-from ..events.keys import Keystore, KeyError_, SeedKeys, public_hex, verify_signature
+from ..events.keys import Keystore, KeystoreError, SeedKeys, public_hex, verify_signature
 from .errors import LedgerError
 from .store import Store
 
@@ -306,7 +306,7 @@ def get_engine_key(genesis: ev.RunGenesis, keystore: str | Path | None) -> Ed255
     """Return the engine's private key (seed-derived, or from the keystore) checked against the genesis."""
     try:
         key = Keystore(keystore, create=False).private_key(ENGINE) if keystore else SeedKeys(genesis.seed).private_key(ENGINE)
-    except KeyError_ as err:
+    except KeystoreError as err:
         raise LedgerError(str(err)) from None
     if public_hex(key) != genesis.engine_key:
         source = f"keystore {keystore}" if keystore else "the run's seed (a keystore run needs --keystore)"
@@ -321,11 +321,9 @@ def export_head(path: str | Path, *, keystore: str | Path | None = None, verify:
     vouch for a log it did not write.
     """
     if verify:
-        from .verify import verify_log
+        from .verify import require_verified
 
-        result = verify_log(path)
-        if not result.ok:
-            raise LedgerError(f"refusing to sign the head of a log that does not verify: {result.message}")
+        require_verified(path, "refusing to sign the head of a log that does not verify")
     with Store(path) as store:
         genesis = read_genesis(store)
         origin = origin_of(genesis)

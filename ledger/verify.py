@@ -442,6 +442,14 @@ def verify_log(path: str | Path, *, workers: int = 1) -> VerifyResult:
         return verify_store(store, workers=workers)
 
 
+def require_verified(path: str | Path, refusal: str) -> VerifyResult:
+    """Verify ``path``; raise ChainError("<refusal>: <first bad event>") when it does not verify."""
+    result = verify_log(path)
+    if not result.ok:
+        raise ChainError(f"{refusal}: {result.message}")
+    return result
+
+
 def verify_store(store: Store, *, workers: int = 1) -> VerifyResult:
     """Return the verification result of an open store (see :func:`verify_log`)."""
     walk = ChainWalk()

@@ -15,7 +15,6 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..ledger.errors import ChainError
 from ..ledger.replay import load_state
 from ..ledger.store import Store
 from .metrics import RUN_CSV_FIELDS, regime_summary, run_summary
@@ -26,11 +25,9 @@ SUMMARY_FILES = ("run_summaries.json", "run_summaries.csv", "regime_summary.json
 def summarize_log(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
     """Return the run summary of one log, after verifying it end to end."""
     if verify:
-        from ..ledger.verify import verify_log
+        from ..ledger.verify import require_verified
 
-        result = verify_log(path)
-        if not result.ok:
-            raise ChainError(f"{path}: {result.message}")
+        require_verified(path, str(path))
     with Store(path) as store:
         state = load_state(store)
     summary = run_summary(state)
