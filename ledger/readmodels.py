@@ -42,8 +42,3 @@ def refresh_read_models(store, state: State, turn_events: Iterable[Any]) -> None
         [[core, owner, ppm / 1_000_000] for core, (owner, ppm) in sorted(state.cores.items())],
     )
 
-
-def rebuild_read_models(store, state: State) -> None:
-    """Rewrite both read-model tables from a projection (e.g. after a client wrote to them)."""
-    store.conn.execute("DELETE FROM contracts")
-    refresh_read_models(store, state, [type("Touch", (), {"contract_id": cid})() for cid in state.contracts])

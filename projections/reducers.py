@@ -55,8 +55,6 @@ def apply_turn_sealed(state: State, e: ev.TurnSealed, seq: int, turn: int) -> No
     state.sealed_turn = e.turn
     state.last_seal = {"turn": e.turn, "seq": seq, "merkle_root": e.merkle_root, "state_digest": e.state_digest,
                        "event_count": e.event_count}
-    state.submitted = set()
-    state.inputs = {}
     state.miners = []
 
 
@@ -65,11 +63,7 @@ def apply_turn_sealed(state: State, e: ev.TurnSealed, seq: int, turn: int) -> No
 
 def apply_action_submitted(state: State, e: ev.ActionSubmitted, seq: int, turn: int) -> None:
     _metrics(state, turn)
-    state.turn = turn
-    state.submitted.add(e.agent)
-    name = action_name(e.action)
-    state.inputs[seq] = (e.agent, name)
-    _bump(state.action_counts, name)
+    _bump(state.action_counts, action_name(e.action))
 
 
 def apply_action_rejected(state: State, e: ev.ActionRejected, seq: int, turn: int) -> None:
@@ -97,13 +91,11 @@ def apply_unstake_requested(state: State, e: ev.UnstakeRequested, seq: int, turn
 
 def apply_unstake_released(state: State, e: ev.UnstakeReleased, seq: int, turn: int) -> None:
     account = state.accounts[e.agent]
-    remaining, released = [], 0
-    for release_turn, amount in account.pending_unstakes:
-        if release_turn <= turn and released < e.amount:
-            released += amount
-        else:
-            remaining.append((release_turn, amount))
-    account.pending_unstakes = remaining
+    # The engine releases each due entry with its own event, oldest first.
+    due = next((i for i, (release_turn, amount) in enumerate(account.pending_unstakes)
+                if release_turn <= turn and amount == e.amount), None)
+    if due is not None:
+        del account.pending_unstakes[due]
     account.balance += e.amount
 
 
@@ -329,8 +321,5 @@ def fold(positioned: Iterable[tuple[int, int, Any]], state: State | None = None)
     """Return the state folded from ``(seq, turn, event)`` triples, starting from ``state``."""
     state = state if state is not None else State()
     for seq, turn, event in positioned:
-        REDUCERS[type(event)](state, event, seq, turn)
-        state.events = seq + 1
-        if turn > state.turn:
-            state.turn = turn
+        apply_event(state, event, seq, turn)
     return state

@@ -113,8 +113,6 @@ class State:
     contracts: dict[str, Contract] = field(default_factory=dict)  # creation order
     cores: dict[str, tuple[str, int]] = field(default_factory=dict)  # core_id -> (owner, proportion ppm)
     core_bids: list[tuple[str, str, int, int]] = field(default_factory=list)  # (core_id, agent, amount, seq)
-    submitted: set[str] = field(default_factory=set)  # agents with an input this turn
-    inputs: dict[int, tuple[str, str]] = field(default_factory=dict)  # this turn: seq -> (agent, action name)
     miners: list[str] = field(default_factory=list)  # this turn's mining entrants, in order
     fee_pool: int = 0
     genesis_supply: int = 0
@@ -174,11 +172,12 @@ def state_digest(state: State) -> str:
     return hashlib.sha256(ENCODER.encode(doc)).hexdigest()
 
 
-SNAPSHOT_VERSION = 3
+SNAPSHOT_VERSION = 4
 """Bumped whenever State's shape changes; a checkpoint of another version is ignored.
 
 3: dicts keep insertion order (version 2 sorted them, so a run resumed from a
-checkpoint visited contracts and accounts in another order and diverged)."""
+checkpoint visited contracts and accounts in another order and diverged).
+4: the per-turn ``submitted``/``inputs`` bookkeeping is gone (nothing read it)."""
 
 _SNAPSHOT_DECODER = msgspec.msgpack.Decoder(tuple[int, State])
 # Insertion order, not sorted: the engine iterates contracts (creation order) and
