@@ -70,10 +70,14 @@ class Run:
         self.store, self.state, self._keys = store, state, keys
         self._seq, self._head, _ = store.head()
         self._signers: dict[str, Any] = {}
-        self._agent_key_ids = {agent: key_id(pub) for agent, pub in state.agent_keys.items()}
-        self._engine_key_id = key_id(state.engine_key) if state.engine_key else ""
+        self._derive_key_ids()
         if state.engine_key:
             self._load_signers()
+
+    def _derive_key_ids(self) -> None:
+        """Name each signer by the key id of its genesis public key (what envelopes record)."""
+        self._agent_key_ids = {agent: key_id(pub) for agent, pub in self.state.agent_keys.items()}
+        self._engine_key_id = key_id(self.state.engine_key) if self.state.engine_key else ""
 
     # --- creating and opening -------------------------------------------------
 
@@ -97,10 +101,9 @@ class Run:
         store = Store(path, create=True)
         run = cls(store, State(), keys)
         run._signers = signers
-        run._engine_key_id = key_id(genesis.engine_key)
+        run._engine_key_id = key_id(genesis.engine_key)  # the genesis itself is signed before it is folded
         run._commit_turn(0, lambda rec: (rec.emit(genesis), engine.process_seal(rec, 0)))
-        run._agent_key_ids = {agent: key_id(pub) for agent, pub in genesis.agent_keys.items()}
-        store.set_meta("run_id", run_id)
+        run._derive_key_ids()
         return run
 
     @classmethod
@@ -162,6 +165,8 @@ class Run:
             rows = [envelope_row(env, payload_json(event)) for env, event in zip(rec.envelopes, rec.events)]
             with self.store.transaction():
                 self.store.insert_events(rows)
+                if turn == 0:
+                    self.store.set_meta("run_id", self.state.run_id)
                 refresh_read_models(self.store, self.state, rec.events)
                 if turn % CHECKPOINT_EVERY == 0:
                     self.store.conn.execute("INSERT OR REPLACE INTO checkpoints(turn, seq, state) VALUES (?, ?, ?)",
