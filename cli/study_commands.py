@@ -22,7 +22,7 @@ def parse_seeds(text: str) -> list[int]:
         for part in text.split(","):
             part = part.strip()
             if "-" in part[1:]:
-                low, high = part.split("-", 1) if not part.startswith("-") else (part, part)
+                low, high = part.split("-", 1)  # "-5-3" gives low "" and is refused below
                 seeds.extend(range(int(low), int(high) + 1))
             elif part:
                 seeds.append(int(part))

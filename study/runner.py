@@ -24,9 +24,17 @@ def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], s
     ident = {"regime": regime_name, "run_name": run_name(regime_name, seed), "turns": turns, **(identity or {})}
     run = Run.create(path, agents=agent_ids(agents), seed=seed, config=engine_config(regime, agents),
                      rules=rules, identity=ident)
-    policy = StudyPolicy(regime["policy"], seed)
-    for turn in range(1, turns + 1):
-        run.step(policy.decide(TurnView.from_state(run.state, turn, turns)))
+    return play_to(run, StudyPolicy(regime["policy"], seed), turns)
+
+
+def play_to(run: Run, policy: StudyPolicy, turns: int) -> Run:
+    """Play ``policy`` from the run's next turn through turn ``turns``; close the run if a turn fails."""
+    try:
+        for turn in range(run.next_turn, turns + 1):
+            run.step(policy.decide(TurnView.from_state(run.state, turn, turns)))
+    except BaseException:
+        run.close()
+        raise
     return run
 
 
@@ -41,12 +49,10 @@ def resume_run(path: str | Path, catalogue: dict[str, Any]) -> Run:
         if regime_name not in catalogue or not isinstance(turns, int):
             raise RunStateError(f"{path} was not written by a study run (genesis identity {ident!r})")
         policy = replay_policy(run.store, catalogue[regime_name]["policy"], run.state.seed, turns)
-        for turn in range(run.next_turn, turns + 1):
-            run.step(policy.decide(TurnView.from_state(run.state, turn, turns)))
     except BaseException:
         run.close()
         raise
-    return run
+    return play_to(run, policy, turns)
 
 
 def replay_policy(store, params: dict[str, Any], seed: int, max_turns: int) -> StudyPolicy:
