@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 
 from simledger.events import types as ev
-from simledger.events.envelope import ENCODER, ENGINE, Envelope, payload_json, seal_envelope
+from simledger.events.envelope import ENCODER, ENGINE, payload_json, seal_envelope
 from simledger.events.keys import SeedKeys, key_id, public_hex
 from simledger.ledger import engine
 from simledger.ledger.run import Run
-from simledger.ledger.store import Store, envelope_row
+from simledger.ledger.store import Store, event_row
 from simledger.ledger.verify import verify_log
 
 EVENTS_PER_TURN = 30
@@ -120,10 +120,9 @@ def measure_sqlite_insert(n: int) -> tuple[str, int, float]:
     """Return the cost of inserting event-sized rows in WAL, one transaction per 30 rows."""
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "floor.db", create=True)
-        row = {"seq": 0, "turn": 1, "kind": "stake_locked", "actor": "agent_3", "contract_id": None,
-               "payload_version": 1, "payload": os.urandom(60), "payload_json": "x" * 80, "prev_hash": "ab" * 32,
-               "hash": "cd" * 32, "signer": "0123456789abcdef", "signature": "ef" * 64, "format_version": 1}
-        batches = [[{**row, "seq": s} for s in range(b, b + EVENTS_PER_TURN)] for b in range(0, n, EVENTS_PER_TURN)]
+        row = (0, 1, "stake_locked", "agent_3", None, 1, os.urandom(60), "x" * 80, "ab" * 32, "cd" * 32,
+               "0123456789abcdef", "ef" * 64, 1)  # EVENT_COLUMNS order
+        batches = [[(s, *row[1:]) for s in range(b, b + EVENTS_PER_TURN)] for b in range(0, n, EVENTS_PER_TURN)]
         start = time.perf_counter()
         for batch in batches:
             with store.transaction():
@@ -162,12 +161,11 @@ def append_minimal(path: Path, events: int) -> tuple[int, float, dict[str, float
         for i in range(b, b + EVENTS_PER_TURN):
             event = synthetic_event(i)
             t0 = clock()
-            payload, digest, header = seal_envelope(event, seq=seq, turn=b // EVENTS_PER_TURN, prev_hash=prev,
-                                                    signer=signer)
+            header, digest = seal_envelope(event, seq=seq, turn=b // EVENTS_PER_TURN, prev_hash=prev, signer=signer)
             t1 = clock()
             signature = engine_key.sign(digest)
             t2 = clock()
-            rows.append(envelope_row(Envelope(**header, hash=digest, signature=signature), payload_json(event)))
+            rows.append(event_row(header, digest, signature, payload_json(event)))
             t3 = clock()
             stages["encode+hash"] += t1 - t0
             stages["sign"] += t2 - t1
@@ -248,7 +246,7 @@ def timed_transaction(make_transaction, clock: StageClock):
 def instrumented_run_path(path: Path, events: int) -> tuple[int, float, dict[str, float]]:
     """Append through the Run path with each stage timed; return (events, seconds, stage seconds).
 
-    The stages are disjoint; "other" is the rest (Recorder.emit glue, the engine's loop, Envelope structs).
+    The stages are disjoint; "other" is the rest (Recorder.emit glue, the engine loop).
     """
     from simledger.ledger import run as run_module
 
@@ -258,7 +256,7 @@ def instrumented_run_path(path: Path, events: int) -> tuple[int, float, dict[str
     for owner, attribute, stage in [
         (run_module, "seal_envelope", "seal_envelope (encode + hash)"),
         (run_module, "apply_event", "apply_event (fold)"),
-        (run_module, "envelope_row", "envelope_row (hex row)"),
+        (run_module, "event_row", "event_row (hex row)"),
         (run_module, "payload_json", "payload_json (JSON copy)"),
         (run_module, "refresh_read_models", "refresh_read_models"),
         (run_module, "snapshot_bytes", "checkpoint snapshot"),
@@ -277,7 +275,7 @@ def instrumented_run_path(path: Path, events: int) -> tuple[int, float, dict[str
         clock.restore()
         run.close()
     spent = clock.spent
-    spent["other (Recorder, engine loop, Envelope)"] = seconds - sum(spent.values())
+    spent["other (Recorder, engine loop)"] = seconds - sum(spent.values())
     return turns * EVENTS_PER_TURN, seconds, spent
 
 

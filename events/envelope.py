@@ -47,6 +47,12 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     format_version: int = FORMAT_VERSION
 
 
+HASHED_FIELDS = (
+    "format_version", "seq", "turn", "kind", "actor", "contract_id", "payload_version", "payload", "prev_hash",
+    "signer",
+)
+
+
 def encode_payload(event: Any) -> bytes:
     """Return the canonical bytes of an event payload."""
     return ENCODER.encode(event)
@@ -73,15 +79,16 @@ def envelope_hash(env: Envelope) -> bytes:
     ).digest()
 
 
-def seal_envelope(event: Any, *, seq: int, turn: int, prev_hash: bytes, signer: str) -> tuple[bytes, bytes, dict]:
-    """Return (payload bytes, hash, header fields) for a new event at ``seq``."""
-    payload = encode_payload(event)
-    header = dict(
-        format_version=FORMAT_VERSION, seq=seq, turn=turn, kind=kind_of(event), actor=actor_of(event),
-        contract_id=contract_of(event), payload_version=type(event).VERSION, payload=payload,
-        prev_hash=prev_hash, signer=signer,
-    )
-    return payload, hashlib.sha256(hashed_bytes(**header)).digest(), header
+def seal_envelope(event: Any, *, seq: int, turn: int, prev_hash: bytes, signer: str) -> tuple[tuple, bytes]:
+    """Return (header, hash) for a new event at ``seq``; the header lists HASHED_FIELDS' values in order.
+
+    This is the write path's hot loop (once per event), so the header is the very
+    tuple that is encoded: msgpack encodes a tuple and a list alike, so the bytes
+    are ``hashed_bytes``' own.
+    """
+    header = (FORMAT_VERSION, seq, turn, kind_of(event), actor_of(event),
+              contract_of(event), event.VERSION, ENCODER.encode(event), prev_hash, signer)
+    return header, hashlib.sha256(ENCODER.encode(header)).digest()
 
 
 # Upcasters: (kind, from_version) -> function(dict) -> dict of version + 1.

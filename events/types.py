@@ -318,9 +318,15 @@ def kind_of(event: Any) -> str:
     return event.__struct_config__.tag
 
 
+ACTOR_FIELDS = ("agent", "proposer", "sender", "owner", "signer", "winner", "arbitrator", "payer")
+# Per kind, the actor fields it has, in ACTOR_FIELDS order: actor_of runs once per event
+# written or verified, and a getattr miss on a struct costs an exception.
+_ACTOR_FIELDS_OF = {cls: tuple(f for f in ACTOR_FIELDS if f in cls.__struct_fields__) for cls in EVENT_TYPES.values()}
+
+
 def actor_of(event: Any) -> str:
     """Return who an event is about: the agent that acted or is affected, else ``engine``."""
-    for field in ("agent", "proposer", "sender", "owner", "signer", "winner", "arbitrator", "payer"):
+    for field in _ACTOR_FIELDS_OF.get(type(event), ACTOR_FIELDS):
         value = getattr(event, field, None)
         if isinstance(value, str):
             return value

@@ -36,9 +36,10 @@ def refresh_read_models(store, state: State, turn_events: Iterable[Any]) -> None
             "INSERT INTO contracts(contract_id, status, data, rank) VALUES (?, ?, ?, ?) ON CONFLICT(contract_id)"
             " DO UPDATE SET status = excluded.status, data = excluded.data, rank = excluded.rank", rows
         )
-    store.conn.execute("DELETE FROM core_shares")
-    store.conn.executemany(
-        "INSERT INTO core_shares(core_id, owner, proportion) VALUES (?, ?, ?)",
-        [[core, owner, ppm / 1_000_000] for core, (owner, ppm) in sorted(state.cores.items())],
-    )
+    shares = [(core, owner, ppm / 1_000_000) for core, (owner, ppm) in sorted(state.cores.items())]
+    # Rewrite only what differs (cores change once, at the auction; a client may have written over them):
+    # an unchanged table costs a read, not a page in every turn's commit.
+    if store.conn.execute("SELECT core_id, owner, proportion FROM core_shares ORDER BY core_id").fetchall() != shares:
+        store.conn.execute("DELETE FROM core_shares")
+        store.conn.executemany("INSERT INTO core_shares(core_id, owner, proportion) VALUES (?, ?, ?)", shares)
 

@@ -32,7 +32,7 @@ from . import engine
 from .audit import ROW_KIND, ROW_SEQ, ROW_TURN, decode_row, get_genesis
 from .errors import BadInput, LedgerError
 from .run import Run
-from .store import EVENT_COLUMNS, Store
+from .store import Store
 
 ROW_HASH, ROW_SIGNATURE = 9, 11
 
@@ -100,8 +100,7 @@ class SealRecorder:
         self.sealed: tuple[Any, bytes] | None = None
 
     def emit(self, event: Any, *, signature: bytes | None = None) -> int:
-        _payload, digest, _header = seal_envelope(event, seq=1, turn=0, prev_hash=self._genesis_hash,
-                                                  signer=self._signer)
+        _header, digest = seal_envelope(event, seq=1, turn=0, prev_hash=self._genesis_hash, signer=self._signer)
         self.sealed = (event, digest)
         return 1
 
@@ -115,10 +114,6 @@ def compute_genesis_seal(genesis: ev.RunGenesis, genesis_hash: bytes) -> tuple[A
     recorder = SealRecorder(state, genesis_hash, key_id(genesis.engine_key))
     engine.process_seal(recorder, 0)
     return recorder.sealed
-
-
-def row_dict(row: tuple) -> dict:
-    return dict(zip(EVENT_COLUMNS, row))
 
 
 def create_twin(store: Store, genesis: ev.RunGenesis, directory: Path,
@@ -135,7 +130,7 @@ def create_twin(store: Store, genesis: ev.RunGenesis, directory: Path,
     path = directory / "reexecuted.db"
     with Store(path, create=True) as twin_store:
         with twin_store.transaction():
-            twin_store.insert_events([row_dict(row) for row in recorded])
+            twin_store.insert_events(recorded)
         twin_store.set_meta("run_id", genesis.run_id)
     return Run.open(path, keystore=keystore), None
 

@@ -17,7 +17,7 @@ import msgspec
 from ..events import types as ev
 from ..events.actions import AgentInput
 from ..events.config import Config, Rules, load_config, load_rules
-from ..events.envelope import ENGINE, Envelope, payload_json, seal_envelope
+from ..events.envelope import ENGINE, encode_payload, payload_json, seal_envelope
 from ..events.keys import Keystore, SeedKeys, input_message, key_id, load_public, public_hex, verify_signature
 from ..projections.reducers import apply_event
 from ..projections.state import State, TurnMetrics, snapshot_bytes
@@ -25,42 +25,44 @@ from . import engine
 from .errors import BadInput, RunStateError
 from .readmodels import refresh_read_models
 from .replay import load_state
-from .store import Store, envelope_row, library_version
+from .store import Store, event_row, library_version
 
 CHECKPOINT_EVERY = 10
 
 
 class Recorder:
-    """Envelopes, signs and folds events for one turn; keeps them until the turn commits."""
+    """Envelopes, signs and folds events for one turn; keeps their rows until the turn commits."""
 
     def __init__(self, state: State, head_seq: int, head_hash: bytes, signers: dict[str, Any],
                  engine_key_id: str, agent_key_ids: dict[str, str], turn: int) -> None:
         self.state = state
         self.seq, self.prev_hash, self.turn = head_seq, head_hash, turn
         self._signers, self._engine_key_id, self._agent_key_ids = signers, engine_key_id, agent_key_ids
-        self.envelopes: list[Envelope] = []
+        self.rows: list[tuple] = []
+        self.hashes: list[bytes] = []
         self.events: list[Any] = []
 
     def emit(self, event: Any, *, signature: bytes | None = None) -> int:
         seq = self.seq + 1
-        is_input = isinstance(event, ev.ActionSubmitted)
-        signer = self._agent_key_ids[event.agent] if is_input else self._engine_key_id
-        payload, digest, header = seal_envelope(event, seq=seq, turn=self.turn, prev_hash=self.prev_hash, signer=signer)
-        if is_input:
-            message = input_message(self.state.run_id, self.turn, payload)
+        if isinstance(event, ev.ActionSubmitted):
+            header, digest = seal_envelope(event, seq=seq, turn=self.turn, prev_hash=self.prev_hash,
+                                           signer=self._agent_key_ids[event.agent])
             if signature is None:
+                message = input_message(self.state.run_id, self.turn, encode_payload(event))
                 signature = self._signers[event.agent].sign(message)
         else:
+            header, digest = seal_envelope(event, seq=seq, turn=self.turn, prev_hash=self.prev_hash,
+                                           signer=self._engine_key_id)
             signature = self._signers[ENGINE].sign(digest)
-        envelope = Envelope(**header, hash=digest, signature=signature)
         apply_event(self.state, event, seq, self.turn)
-        self.envelopes.append(envelope)
+        self.rows.append(event_row(header, digest, signature, payload_json(event)))
+        self.hashes.append(digest)
         self.events.append(event)
         self.seq, self.prev_hash = seq, digest
         return seq
 
     def turn_hashes(self) -> list[bytes]:
-        return [e.hash for e in self.envelopes]
+        return self.hashes
 
 
 class Run:
@@ -162,9 +164,8 @@ class Run:
                        self._agent_key_ids, turn)
         try:
             body(rec)
-            rows = [envelope_row(env, payload_json(event)) for env, event in zip(rec.envelopes, rec.events)]
             with self.store.transaction():
-                self.store.insert_events(rows)
+                self.store.insert_events(rec.rows)
                 if turn == 0:
                     self.store.set_meta("run_id", self.state.run_id)
                 refresh_read_models(self.store, self.state, rec.events)
@@ -199,7 +200,7 @@ def verify_input_signature(state: State, turn: int, agent_input: AgentInput) -> 
         public = load_public(state.agent_keys[agent_input.agent_id])
     except (ValueError, KeyError):
         return False
-    payload = seal_envelope(engine.submitted_event(agent_input), seq=0, turn=turn, prev_hash=bytes(32), signer="")[0]
+    payload = encode_payload(engine.submitted_event(agent_input))
     return verify_signature(public, signature, input_message(state.run_id, turn, payload))
 
 

@@ -29,6 +29,7 @@ EVENT_COLUMNS = (
     "prev_hash", "hash", "signer", "signature", "format_version",
 )
 _SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+_INSERT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 MAX_COLUMN_BYTES = 16 * 1024 * 1024
 
 
@@ -60,14 +61,12 @@ def _unhex(value, name: str) -> bytes:
         raise ValueError(f"column {name} is not valid hex") from None
 
 
-def envelope_row(env: Envelope, payload_json: str) -> dict:
-    """Return the ``events`` row for an envelope."""
-    return {
-        "seq": env.seq, "turn": env.turn, "kind": env.kind, "actor": env.actor, "contract_id": env.contract_id,
-        "payload_version": env.payload_version, "payload": env.payload, "payload_json": payload_json,
-        "prev_hash": env.prev_hash.hex(), "hash": env.hash.hex(), "signer": env.signer,
-        "signature": env.signature.hex(), "format_version": env.format_version,
-    }
+def event_row(header: tuple, digest: bytes, signature: bytes, payload_json: str) -> tuple:
+    """Return the ``events`` row (EVENT_COLUMNS order) of a ``seal_envelope`` header, hash and signature."""
+    format_version, seq, turn, kind, actor, contract_id, payload_version, payload, prev_hash, signer = header
+    # bytearray: sqlite3 binds it as a BLOB directly, where ``bytes`` first goes through its adapter lookup.
+    return (seq, turn, kind, actor, contract_id, payload_version, bytearray(payload), payload_json, prev_hash.hex(),
+            digest.hex(), signer, signature.hex(), format_version)
 
 
 class Store:
@@ -197,12 +196,9 @@ class Store:
         """Return a context manager: everything inside commits together or not at all."""
         return _Transaction(self.conn)
 
-    def insert_events(self, rows: list[dict]) -> None:
-        """Insert event rows; call inside :meth:`transaction`."""
-        self.conn.executemany(
-            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
-            [tuple(row[c] for c in EVENT_COLUMNS) for row in rows],
-        )
+    def insert_events(self, rows: list[tuple]) -> None:
+        """Insert event rows (tuples in EVENT_COLUMNS order); call inside :meth:`transaction`."""
+        self.conn.executemany(_INSERT, rows)
 
     def set_meta(self, key: str, value: str) -> None:
         self.db["meta"].upsert({"key": key, "value": value}, pk="key")

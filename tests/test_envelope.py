@@ -17,8 +17,15 @@ from simledger.events.actions import Collateral, ContractOffer, Terms
 from simledger.events.config import Config, Rules
 from simledger.events.envelope import (
     ENCODER, FORMAT_VERSION, ZERO_HASH, Envelope, PayloadError, decode_payload, encode_payload, envelope_hash,
-    hashed_bytes, payload_json, seal_envelope,
+    HASHED_FIELDS, hashed_bytes, payload_json, seal_envelope,
 )
+
+
+
+def sealed_envelope(header: tuple, digest: bytes, signature: bytes) -> Envelope:
+    """Return the Envelope of a ``seal_envelope`` header (HASHED_FIELDS order), hash and signature."""
+    return Envelope(**dict(zip(HASHED_FIELDS, header)), hash=digest, signature=signature)
+
 
 OFFER = ContractOffer(counterparty="agent_2", arbitrator="agent_3", contract_type="loan",
                       terms=Terms(description="lend 50", price=50, delivery_turn=12, condition={"repay": 55}),
@@ -100,9 +107,10 @@ def test_readable_json_copy_says_what_the_payload_says(kind):
 @pytest.mark.parametrize("kind", sorted(ALL))
 def test_envelope_hash_covers_every_header_field(kind):
     event = ALL[kind]
-    payload, digest, header = seal_envelope(event, seq=9, turn=2, prev_hash=bytes(32), signer="0123456789abcdef")
-    env = Envelope(**header, hash=digest, signature=bytes(64))
-    assert envelope_hash(env) == digest
+    header, digest = seal_envelope(event, seq=9, turn=2, prev_hash=bytes(32), signer="0123456789abcdef")
+    env = sealed_envelope(header, digest, bytes(64))
+    payload = env.payload
+    assert envelope_hash(env) == digest  # the header tuple hashes exactly as hashed_bytes() encodes
     changed = {"seq": 10, "turn": 3, "kind": "x", "actor": "y", "contract_id": "z", "payload_version": 2,
                "payload": payload + b"\x00", "prev_hash": b"\x01" * 32, "signer": "fedcba9876543210",
                "format_version": 2}
@@ -111,10 +119,12 @@ def test_envelope_hash_covers_every_header_field(kind):
 
 
 def test_header_copies_come_from_the_payload():
-    _, _, header = seal_envelope(ALL["contract_signed"], seq=1, turn=1, prev_hash=ZERO_HASH, signer="s")
-    assert (header["kind"], header["actor"], header["contract_id"]) == ("contract_signed", "agent_2", "c-0001")
-    _, _, header = seal_envelope(ALL["fees_retained"], seq=1, turn=1, prev_hash=ZERO_HASH, signer="s")
-    assert (header["actor"], header["contract_id"]) == ("engine", None)
+    env = sealed_envelope(*seal_envelope(ALL["contract_signed"], seq=1, turn=1, prev_hash=ZERO_HASH, signer="s"),
+                          bytes(64))
+    assert (env.kind, env.actor, env.contract_id) == ("contract_signed", "agent_2", "c-0001")
+    env = sealed_envelope(*seal_envelope(ALL["fees_retained"], seq=1, turn=1, prev_hash=ZERO_HASH, signer="s"),
+                          bytes(64))
+    assert (env.actor, env.contract_id) == ("engine", None)
 
 
 def test_decode_unknown_kind_fails():
@@ -214,8 +224,8 @@ def test_golden_payload_bytes_never_change(kind):
 @pytest.mark.parametrize("kind", sorted(GOLDEN))
 def test_golden_envelope_hash_never_changes(kind):
     event = GOLDEN_EVENTS[kind]
-    _, digest, header = seal_envelope(event, seq=5, turn=2, prev_hash=bytes(range(32)), signer="0123456789abcdef")
-    assert header["format_version"] == FORMAT_VERSION == 1
+    header, digest = seal_envelope(event, seq=5, turn=2, prev_hash=bytes(range(32)), signer="0123456789abcdef")
+    assert sealed_envelope(header, digest, bytes(64)).format_version == FORMAT_VERSION == 1
     assert digest.hex() == GOLDEN[kind][1], f"envelope hash of {kind} changed: existing logs would no longer verify"
 
 
