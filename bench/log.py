@@ -1,7 +1,7 @@
 """Benchmark the event log: append and verify throughput, peak memory, and the per-op floor.
 
-    $ /work/venv/bin/python bench/log.py            # 30,000 events
-    $ /work/venv/bin/python bench/log.py --events 90000
+    $ /work/venv/bin/python bench/log.py            # 30,000 events, each measurement best of 3
+    $ /work/venv/bin/python bench/log.py --events 90000 --repeat 5 --profile
 
 Append goes through the Run's own write path (Recorder: encode, hash, sign,
 fold; then payload_json, insert and read models in one transaction per turn of
@@ -282,29 +282,47 @@ def instrumented_run_path(path: Path, events: int) -> tuple[int, float, dict[str
 # --- main ---------------------------------------------------------------------------------
 
 
+def best_of(runs: list[tuple[int, float]]) -> tuple[int, float, str]:
+    """Return the best (events, seconds) of repeated runs and all their rates, for the report.
+
+    The best run is the one least disturbed by other load on a shared machine (timeit's
+    rule); every run's rate is printed beside it so the spread stays visible.
+    """
+    n, seconds = min(runs, key=lambda r: r[1] / r[0])
+    return n, seconds, ", ".join(f"{k / t:,.0f}" for k, t in runs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=30_000, help="events to append (multiple of 30)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each append/verify measurement; best shown")
     parser.add_argument("--profile", action="store_true", help="also print a per-stage profile of the Run path")
     args = parser.parse_args(argv)
     events = max(EVENTS_PER_TURN, args.events // EVENTS_PER_TURN * EVENTS_PER_TURN)
+    repeat = max(1, args.repeat)
 
-    print(f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, {os.cpu_count()} cpu(s)")
+    print(f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, {os.cpu_count()} cpu(s), "
+          f"load average {os.getloadavg()[0]:.2f}")
     print("\nfloor (one core):")
     for name, ops, seconds in measure_floor():
         print(f"  {name:<34}{rate(ops, seconds)}")
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        print(f"\nappend ({events:,} events, {EVENTS_PER_TURN}/turn, one transaction per turn):")
-        cpu_before = get_cpu_seconds()[0]
-        n, seconds, _ = append_with_run(tmp / "run.db", events)
-        cpu = get_cpu_seconds()[0] - cpu_before
+        print(f"\nappend ({events:,} events, {EVENTS_PER_TURN}/turn, one transaction per turn; best of {repeat}):")
+        runs, cpu, minimal = [], [], []
+        for i in range(repeat):  # interleaved, so a burst of other load hits both writers alike
+            cpu_before = get_cpu_seconds()[0]
+            n, seconds, _ = append_with_run(tmp / f"run{i}.db", events)
+            runs.append((n, seconds))
+            cpu.append(get_cpu_seconds()[0] - cpu_before)
+            minimal.append(append_minimal(tmp / f"minimal{i}.db", events))
+        n, seconds, all_rates = best_of(runs)
         verdict = "MET" if n / seconds >= 15_000 else "MISSED"
         print(f"  {'Run path (Recorder, fold, seal)':<34}{rate(n, seconds)}   target >= 15,000/s {verdict}  "
-              f"[cpu {1e6 * cpu / n:.1f} us/event = {n / cpu:,.0f}/cpu-s]")
-        n_min, seconds_min, stages = append_minimal(tmp / "minimal.db", events)
-        print(f"  {'minimal writer':<34}{rate(n_min, seconds_min)}")
+              f"[runs: {all_rates}; best cpu {1e6 * min(cpu) / n:.1f} us/event = {n / min(cpu):,.0f}/cpu-s]")
+        n_min, seconds_min, stages = min(minimal, key=lambda r: r[1] / r[0])
+        print(f"  {'minimal writer':<34}{rate(n_min, seconds_min)}   [runs: {best_of([r[:2] for r in minimal])[2]}]")
         for stage, spent in stages.items():
             print(f"    {stage:<32}{1e6 * spent / n_min:7.1f} us/event")
         if args.profile:
@@ -312,31 +330,37 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  Run path, each stage timed ({1e6 * seconds_prof / n_prof:.1f} us/event in all):")
             for stage, seconds_stage in spent.items():
                 print(f"    {stage:<32}{1e6 * seconds_stage / n_prof:7.1f} us/event")
-        size = (tmp / "run.db").stat().st_size
+        log = tmp / "run0.db"
+        size = log.stat().st_size
         print(f"  log size {size / 1e6:.1f} MB ({size / (n + 2):.0f} B/event)")
 
-        print("\nverify (run.db; the floor is one core's Ed25519 verify rate, re-measured just before):")
+        print(f"\nverify (run0.db, best of {repeat}; the floor is one core's Ed25519 verify rate, "
+              "re-measured before each verify):")
         targets = {1: 6_000, 2: 10_000}
         for workers in (1, 2):
-            floor = measure_verify_floor()
-            cpu_before = get_cpu_seconds()
-            start = time.perf_counter()
-            result = verify_log(tmp / "run.db", workers=workers)
-            seconds = time.perf_counter() - start
-            parent_cpu, children_cpu = (after - before for after, before in zip(get_cpu_seconds(), cpu_before))
-            status = "log verified" if result.ok else result.message
-            verdict = "MET" if result.events / seconds >= targets[workers] else "MISSED"
-            print(f"  workers={workers:<27}{rate(result.events, seconds)}   target >= {targets[workers]:,}/s {verdict}  "
-                  f"[{status}; {result.events / seconds / floor:.0%} of one-core floor {floor:,.0f}/s]")
-            cpu_total = parent_cpu + children_cpu
+            runs, floors, cpu = [], [], []
+            for _ in range(repeat):
+                floors.append(measure_verify_floor())
+                cpu_before = get_cpu_seconds()
+                start = time.perf_counter()
+                result = verify_log(log, workers=workers)
+                runs.append((result.events, time.perf_counter() - start))
+                cpu.append([after - before for after, before in zip(get_cpu_seconds(), cpu_before)])
+                if not result.ok:
+                    print(f"  workers={workers}: {result.message}")
+                    return 1
+            n_ver, seconds, all_rates = best_of(runs)
+            best = runs.index((n_ver, seconds))
+            verdict = "MET" if n_ver / seconds >= targets[workers] else "MISSED"
+            print(f"  workers={workers:<27}{rate(n_ver, seconds)}   target >= {targets[workers]:,}/s {verdict}  "
+                  f"[log verified; runs: {all_rates}; one-core floor {max(floors):,.0f}/s at best]")
+            parent_cpu, children_cpu = cpu[best]
             cores = min(workers, os.cpu_count() or 1)
-            print(f"    cpu: parent {1e6 * parent_cpu / result.events:.1f} us/event, workers "
-                  f"{1e6 * children_cpu / result.events:.1f} us/event; wall/cpu {seconds / cpu_total:.2f}"
+            print(f"    best run's cpu: parent {1e6 * parent_cpu / n_ver:.1f} us/event, workers "
+                  f"{1e6 * children_cpu / n_ver:.1f} us/event; wall/cpu {seconds / (parent_cpu + children_cpu):.2f}"
                   f" (1.00 = one busy core, 0.50 = two); with {cores} idle core(s): "
-                  f"~{cores * result.events / cpu_total:,.0f}/s")
-
-            if workers == 1:
-                verify_rss = measure_verify_rss(tmp / "run.db")
+                  f"~{cores * n_ver / (parent_cpu + children_cpu):,.0f}/s")
+        verify_rss = measure_verify_rss(log)
 
     own, children = get_rss_mb()
     print(f"\npeak RSS: {verify_rss:.0f} MB for verify_log(workers=1) alone in a fresh process "
