@@ -34,8 +34,8 @@ Inputs without ``signature`` are signed by the server with the agent's key
 (custodial); an input with ``signature`` is verified against the agent's key in
 the genesis and recorded as given (see ``api.client_signing.sign_input``).
 
-The tables ``contracts`` and ``core_shares`` are read models rewritten from the
-log inside every turn's transaction; the engine never reads them, so a client
+The tables ``contracts`` and ``core_shares`` are read models that every turn's
+transaction brings back in line with the log; the engine never reads them, so a client
 writing ``core_shares`` (as the study driver did after turn 1) changes nothing.
 """
 
