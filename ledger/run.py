@@ -173,7 +173,9 @@ class Run:
                     self.store.conn.execute("INSERT OR REPLACE INTO checkpoints(turn, seq, state) VALUES (?, ?, ?)",
                                             [turn, rec.seq, snapshot_bytes(self.state)])
         except BaseException:
-            # The turn did not land; rebuild the live state from the log.
+            # Rebuild the head and the live state from the log: the turn did not land, or (an
+            # interrupt just after its COMMIT) it did.
+            self._seq, self._head, _ = self.store.head()
             self.state = load_state(self.store) if self._seq >= 0 else State()
             raise
         self._seq, self._head = rec.seq, rec.prev_hash
