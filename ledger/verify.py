@@ -466,6 +466,7 @@ def verify_store(store: Store, *, workers: int = 1) -> VerifyResult:
                     break
             else:
                 walk.check_end()
+                check_no_stray_rows(store, walk.next_seq)
         except ChainError as err:
             failure = err
         except UnreadableRow as err:
@@ -482,6 +483,28 @@ def verify_store(store: Store, *, workers: int = 1) -> VerifyResult:
         return failed_result(store, failure)
     return VerifyResult(ok=True, events=walk.next_seq, turns=walk.turn + 1, head_seq=walk.next_seq - 1,
                         head_hash=walk.prev_hash.hex())
+
+
+def check_no_stray_rows(store: Store, walked: int) -> None:
+    """Verify the events table holds no row besides the chain just walked (seq 0 .. walked - 1).
+
+    The walk reads rows in seq order. In a table rebuilt without seq as its INTEGER
+    PRIMARY KEY, a row whose seq is NULL, fractional or repeated would never be read,
+    yet every other reader would show it.
+    """
+    total = store.count()
+    if total == walked:
+        return
+    outside = store.conn.execute(
+        "SELECT seq, turn, substr(kind, 1, 64) FROM events WHERE typeof(seq) != 'integer' OR seq < 0 OR seq >= ?"
+        " ORDER BY seq LIMIT 1", [walked]).fetchone()
+    if outside is not None:
+        seq, turn, kind = outside
+        raise ChainError(f"a row with seq {seq!r} is not part of the chain of {walked} events",
+                         turn=turn if isinstance(turn, int) else None, kind=kind if isinstance(kind, str) else None)
+    seq, count = store.conn.execute(
+        "SELECT seq, COUNT(*) FROM events GROUP BY seq HAVING COUNT(*) > 1 ORDER BY seq LIMIT 1").fetchone()
+    raise ChainError(f"{count} rows claim this seq; the chain has one", seq=seq)
 
 
 def check_row_safely(walk: ChainWalk, row: tuple) -> tuple[int, bytes, bytes]:

@@ -224,6 +224,34 @@ def test_empty_log_fails(tmp_path):
     assert_fails_at(tmp_path / "empty.db", 0, "no events")
 
 
+def rebuild_without_primary_key(path: Path) -> None:
+    """Recreate the events table with seq as a plain column (what a forger must do to hide a row)."""
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE loose AS SELECT * FROM events ORDER BY seq;
+        DROP TABLE events;
+        ALTER TABLE loose RENAME TO events;
+    """)
+    conn.close()
+
+
+@pytest.mark.parametrize("stray_seq, fails_at", [(None, None), (2.5, None), ("dup", "dup")])
+def test_a_row_hidden_from_the_walk_in_seq_order_fails(log, monkeypatch, stray_seq, fails_at):
+    rebuild_without_primary_key(log)
+    monkeypatch.setattr(verify_module, "BATCH_ROWS", 3)  # seq 2 ends the first batch: the walk resumes at 3
+    row = lt.read_row(log, 2)
+    row["seq"] = 2 if stray_seq == "dup" else stray_seq
+    with lt.connect(log) as conn:  # a copy of seq 2's row, added beside the chain
+        conn.execute(f"INSERT INTO events ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+    result = verify_log(log)
+    assert not result.ok
+    if fails_at == "dup":
+        assert result.error.seq == 2 and "2 rows claim this seq" in result.error.reason, result.message
+    else:
+        assert result.error.seq is None and "not part of the chain" in result.error.reason, result.message
+        assert result.error.kind == row["kind"]
+
+
 def test_last_turn_without_seal_is_incomplete(log):
     last = lt.count(log) - 1
     assert lt.read_row(log, last)["kind"] == "turn_sealed"
