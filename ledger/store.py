@@ -53,12 +53,20 @@ def envelope_from_row(row: tuple) -> Envelope:
 
 
 def _unhex(value, name: str) -> bytes:
+    """Return the bytes of a hex column, which must be exactly the lowercase hex simledger writes.
+
+    ``bytes.fromhex`` also takes upper case and spaces; tools that look hashes up as
+    text (``WHERE hash = ?``) would then disagree with a log that verifies.
+    """
     if not isinstance(value, str):
         raise ValueError(f"column {name} is not hex text")
     try:
-        return bytes.fromhex(value)
+        raw = bytes.fromhex(value)
     except ValueError:
         raise ValueError(f"column {name} is not valid hex") from None
+    if raw.hex() != value:
+        raise ValueError(f"column {name} is not lowercase hex without separators")
+    return raw
 
 
 def event_row(header: tuple, digest: bytes, signature: bytes, payload_json: str) -> tuple:

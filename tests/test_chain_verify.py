@@ -197,6 +197,9 @@ MALFORMED = {
     "payload_version as text": ("payload_version", "'one'"),
     "payload_version newer": ("payload_version", "2"),
     "signer NULL": ("signer", "NULL"),
+    "hash in upper case": ("hash", "upper(hash)"),
+    "prev_hash with a space": ("prev_hash", "substr(prev_hash, 1, 2) || ' ' || substr(prev_hash, 3)"),
+    "signature in upper case": ("signature", "upper(signature)"),
     "format_version 2": ("format_version", "2"),
     "format_version NULL": ("format_version", "NULL"),
 }
