@@ -471,6 +471,8 @@ def verify_store(store: Store, *, workers: int = 1) -> VerifyResult:
             failure = err
         except UnreadableRow as err:
             failure = unreadable_failure(walk, err)
+        except sqlite3.DatabaseError as err:  # a damaged file: report how far the chain verified
+            failure = ChainError(f"the log cannot be read from here on ({err})", seq=walk.next_seq)
         # Signatures still queued belong to seqs before the chain failure: one of them may fail first.
         if signatures is not None and bad_signature is None:
             bad_signature = signatures.finish()
@@ -538,7 +540,10 @@ def failed_result(store: Store, failure: ChainError) -> VerifyResult:
     """Return the failed result: the error, and the verified prefix that precedes it."""
     seq = failure.seq if isinstance(failure.seq, int) else 0
     events, turns, head_seq, head_hash = seq, 0, seq - 1, ZERO_HASH.hex()
-    prev = store.select("seq = ?", [seq - 1]) if seq > 0 else []
+    try:
+        prev = store.select("seq = ?", [seq - 1]) if seq > 0 else []
+    except sqlite3.DatabaseError:  # a damaged file: the failure still stands, its prefix is unknown
+        prev = []
     if prev and isinstance(prev[0][1], int) and isinstance(prev[0][9], str):
         _, turn, kind, *_rest = prev[0]
         head_hash, turns = prev[0][9], turn + 1 if kind == "turn_sealed" else turn
@@ -574,14 +579,20 @@ def stream_rows(store: Store, batch: int | None = None) -> Iterator[tuple]:
 
 
 def read_rows_one_by_one(store: Store, start: int, batch: int) -> Iterator[tuple]:
-    """Yield a batch row by row, raising UnreadableRow at the first row SQLite cannot decode."""
-    seqs = [s for (s,) in store.conn.execute("SELECT seq FROM events WHERE seq >= ? ORDER BY seq LIMIT ?",
-                                             [start, batch])]
-    for seq in seqs:
+    """Yield a batch row by row, raising UnreadableRow at the first row SQLite cannot decode.
+
+    Each row is looked up by its seq (the table's rowid), so a damaged page elsewhere,
+    in an index say, does not hide how far the chain can be read.
+    """
+    first = max(start, 0)
+    for seq in range(first, first + batch):
         try:
-            yield from store.select("seq = ?", [seq])
+            rows = store.select("seq = ?", [seq])
         except sqlite3.Error as err:
             raise UnreadableRow(seq, str(err)) from None
+        if not rows:
+            return
+        yield from rows
 
 
 # --- inclusion proofs --------------------------------------------------------------
