@@ -1,7 +1,7 @@
 """Read-model tables kept for tools written against the original engine.
 
 ``contracts(contract_id, status, data)`` and ``core_shares(core_id, owner,
-proportion)`` are views of the log: rewritten from the projection inside each
+proportion)`` are views of the log: brought in line with the projection inside each
 turn's transaction, derived and rebuildable, never read back by the engine. A
 client that writes to them changes nothing in the economy, and its write is
 overwritten at the next turn.
@@ -22,9 +22,18 @@ def contract_data(contract: Contract) -> dict:
     return {"contract_id": contract.contract_id, "proposer": contract.proposer, **offer}
 
 
-def refresh_read_models(store, state: State, turn_events: Iterable[Any]) -> None:
-    """Rewrite the read-model rows the turn's events touched (call inside the turn's transaction)."""
-    touched = {cid for e in turn_events if (cid := getattr(e, "contract_id", None))}
+def refresh_read_models(store, state: State, turn_events: Iterable[Any], *, rewrite_all: bool = False) -> None:
+    """Bring the read models in line with the projection (call inside the turn's transaction).
+
+    Only the contracts the turn's events touched are rewritten, unless ``rewrite_all``:
+    the writer asks for that when another connection has written to the file since its
+    last turn, so a client's write to a read model never outlives the next turn.
+    """
+    if rewrite_all:
+        store.conn.execute("DELETE FROM contracts")
+        touched = state.contracts.keys()
+    else:
+        touched = {cid for e in turn_events if (cid := getattr(e, "contract_id", None))}
     if touched:
         rows = []
         for rank, (cid, contract) in enumerate(state.contracts.items()):
@@ -42,4 +51,3 @@ def refresh_read_models(store, state: State, turn_events: Iterable[Any]) -> None
     if store.conn.execute("SELECT core_id, owner, proportion FROM core_shares ORDER BY core_id").fetchall() != shares:
         store.conn.execute("DELETE FROM core_shares")
         store.conn.executemany("INSERT INTO core_shares(core_id, owner, proportion) VALUES (?, ?, ?)", shares)
-

@@ -71,6 +71,7 @@ class Run:
     def __init__(self, store: Store, state: State, keys) -> None:
         self.store, self.state, self._keys = store, state, keys
         self._seq, self._head, _ = store.head()
+        self._data_version: int | None = None  # as of this writer's last turn; None: check every read model
         self._signers: dict[str, Any] = {}
         self._derive_key_ids()
         if state.engine_key:
@@ -168,7 +169,9 @@ class Run:
                 self.store.insert_events(rec.rows)
                 if turn == 0:
                     self.store.set_meta("run_id", self.state.run_id)
-                refresh_read_models(self.store, self.state, rec.events)
+                data_version = self.store.data_version()
+                refresh_read_models(self.store, self.state, rec.events,
+                                    rewrite_all=data_version != self._data_version)
                 if turn % CHECKPOINT_EVERY == 0:
                     self.store.conn.execute("INSERT OR REPLACE INTO checkpoints(turn, seq, state) VALUES (?, ?, ?)",
                                             [turn, rec.seq, snapshot_bytes(self.state)])
@@ -178,7 +181,7 @@ class Run:
             self._seq, self._head, _ = self.store.head()
             self.state = load_state(self.store) if self._seq >= 0 else State()
             raise
-        self._seq, self._head = rec.seq, rec.prev_hash
+        self._seq, self._head, self._data_version = rec.seq, rec.prev_hash, data_version
 
     @property
     def head_hash(self) -> bytes:

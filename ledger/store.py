@@ -213,6 +213,10 @@ class Store:
 
     # --- reading -------------------------------------------------------------
 
+    def data_version(self) -> int:
+        """Return SQLite's data version: it changes when another connection commits to the file."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
     def head(self) -> tuple[int, bytes, int]:
         """Return (last seq, last hash, last turn), or (-1, zero hash, -1) for an empty log."""
         row = self.conn.execute("SELECT seq, hash, turn FROM events ORDER BY seq DESC LIMIT 1").fetchone()
