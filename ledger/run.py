@@ -89,18 +89,11 @@ class Run:
                rules: Rules | dict | None = None, keystore: str | Path | None = None,
                identity: dict | None = None, run_id: str | None = None) -> "Run":
         """Create ``path`` with its genesis (turn 0, sealed) and return the open run."""
-        config = load_config(config if config is not None else {"num_agents": len(agents)})
-        rules = load_rules(rules)
-        validate_agents(agents, config)
+        config, rules = load_settings(agents, config, rules)
         keys = Keystore(keystore) if keystore else SeedKeys(seed)
-        identity = dict(identity or {})
-        run_id = run_id or compute_run_id(seed, agents, config, rules, identity)
         signers = {name: keys.private_key(name) for name in [ENGINE, *agents]}
-        genesis = ev.RunGenesis(
-            run_id=run_id, seed=seed, agents=list(agents), config=config, rules=rules,
-            engine_key=public_hex(signers[ENGINE]), agent_keys={a: public_hex(signers[a]) for a in agents},
-            key_source=keys.source, library_version=library_version(), identity=identity,
-        )
+        genesis = build_genesis(agents=agents, seed=seed, config=config, rules=rules, signers=signers,
+                                key_source=keys.source, identity=identity, run_id=run_id)
         store = Store(path, create=True)
         run = cls(store, State(), keys)
         run._signers = signers
@@ -153,12 +146,7 @@ class Run:
 
     def check_inputs(self, turn: int, inputs: list[AgentInput]) -> None:
         """Raise BadInput for what cannot be recorded: unknown agents, bad signatures."""
-        for agent_input in inputs:
-            if agent_input.agent_id not in self.state.accounts:
-                raise BadInput(f"unknown agent {agent_input.agent_id!r}")
-            if agent_input.signature is not None:
-                if not verify_input_signature(self.state, turn, agent_input):
-                    raise BadInput(f"signature of {agent_input.agent_id}'s input does not verify")
+        check_inputs(self.state, turn, inputs)
 
     def _commit_turn(self, turn: int, body) -> None:
         rec = Recorder(self.state, self._seq, self._head, self._signers, self._engine_key_id,
@@ -186,6 +174,35 @@ class Run:
     @property
     def head_hash(self) -> bytes:
         return self._head
+
+
+def load_settings(agents: list[str], config: Config | dict | None, rules: Rules | dict | None) -> tuple[Config, Rules]:
+    """Return the validated config and rules of a new run (BadInput/InvalidConfig before any key is made)."""
+    config = load_config(config if config is not None else {"num_agents": len(agents)})
+    validate_agents(agents, config)
+    return config, load_rules(rules)
+
+
+def build_genesis(*, agents: list[str], seed: int, config: Config, rules: Rules, signers: dict[str, Any],
+                  key_source: str, identity: dict | None, run_id: str | None) -> ev.RunGenesis:
+    """Return a run's genesis event: config and rules (from load_settings), public keys, the run id."""
+    identity = dict(identity or {})
+    return ev.RunGenesis(
+        run_id=run_id or compute_run_id(seed, agents, config, rules, identity), seed=seed, agents=list(agents),
+        config=config, rules=rules, engine_key=public_hex(signers[ENGINE]),
+        agent_keys={a: public_hex(signers[a]) for a in agents}, key_source=key_source,
+        library_version=library_version(), identity=identity,
+    )
+
+
+def check_inputs(state: State, turn: int, inputs: list[AgentInput]) -> None:
+    """Raise BadInput for what cannot be recorded: unknown agents, bad signatures."""
+    for agent_input in inputs:
+        if agent_input.agent_id not in state.accounts:
+            raise BadInput(f"unknown agent {agent_input.agent_id!r}")
+        if agent_input.signature is not None:
+            if not verify_input_signature(state, turn, agent_input):
+                raise BadInput(f"signature of {agent_input.agent_id}'s input does not verify")
 
 
 def coerce_input(value: AgentInput | dict) -> AgentInput:

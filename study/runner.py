@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..ledger.memory import MemoryRun
 from ..ledger.run import Run
 from .policy import StudyPolicy, TurnView
 from .regimes import engine_config
@@ -18,16 +19,29 @@ def run_name(regime: str, seed: int) -> str:
     return f"{regime}_{seed}"
 
 
+def run_identity(regime_name: str, seed: int, turns: int, identity: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the genesis identity of a study run."""
+    return {"regime": regime_name, "run_name": run_name(regime_name, seed), "turns": turns, **(identity or {})}
+
+
 def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], seed: int, agents: int = 8,
                 turns: int = 40, identity: dict[str, Any] | None = None, rules: dict | None = None) -> Run:
     """Create ``path`` and play ``turns`` turns of the study policy; return the (open) run."""
-    ident = {"regime": regime_name, "run_name": run_name(regime_name, seed), "turns": turns, **(identity or {})}
     run = Run.create(path, agents=agent_ids(agents), seed=seed, config=engine_config(regime, agents),
-                     rules=rules, identity=ident)
+                     rules=rules, identity=run_identity(regime_name, seed, turns, identity))
     return play_to(run, StudyPolicy(regime["policy"], seed), turns)
 
 
-def play_to(run: Run, policy: StudyPolicy, turns: int) -> Run:
+def simulate_run(*, regime_name: str, regime: dict[str, Any], seed: int, agents: int = 8, turns: int = 40,
+                 identity: dict[str, Any] | None = None, rules: dict | None = None,
+                 keep_events: bool = False) -> MemoryRun:
+    """Play the same run as ``execute_run`` in memory (no log); return it."""
+    run = MemoryRun.create(agents=agent_ids(agents), seed=seed, config=engine_config(regime, agents), rules=rules,
+                           identity=run_identity(regime_name, seed, turns, identity), keep_events=keep_events)
+    return play_to(run, StudyPolicy(regime["policy"], seed), turns)
+
+
+def play_to(run: Run | MemoryRun, policy: StudyPolicy, turns: int) -> Run | MemoryRun:
     """Play ``policy`` from the run's next turn through turn ``turns``; close the run if a turn fails."""
     try:
         for turn in range(run.next_turn, turns + 1):
