@@ -10,7 +10,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..study.experiment import DEFAULT_SEEDS, default_workers, execute_specs, study_specs
+from ..study.experiment import (
+    DEFAULT_HELD_OUT, DEFAULT_SEEDS, HELD_OUT_FIRST, default_workers, execute_specs, held_out_seeds, simulate_specs,
+    study_specs,
+)
+from ..study.metrics import regime_summary
+from ..study.summary import write_summaries
 from ..study.regimes import DEFAULT_REGIMES, load_regimes
 from .common import console, fail, handle_errors
 
@@ -61,43 +66,80 @@ def experiment(
     workers: Annotated[int, typer.Option(min=0, help="Worker processes (0 = all cores).")] = 0,
     regimes_file: Annotated[Optional[Path], typer.Option(help="Your own regimes JSON (same shape as the shipped one).")] = None,
     report: Annotated[bool, typer.Option(help="Also write report.md and plots.")] = True,
+    logs: Annotated[bool, typer.Option(help="Write a verified log per run; --no-logs plays the runs in memory "
+                                            "(same economy, summaries and report only, no .db files).")] = True,
+    held_out: Annotated[int, typer.Option(min=0, help=f"Runs per regime of a held-out ensemble (seeds "
+                                                      f"{HELD_OUT_FIRST} on, in memory) whose verdict the report "
+                                                      "adds; 0 for none.")] = DEFAULT_HELD_OUT,
 ) -> None:
     """Run the paper's study: every run a verified log in OUT/runs, summaries and report in OUT.
 
+    The report tests these runs, and a held-out ensemble on seeds never used
+    to choose a rule (OUT/held_out), against the paper's figures.
+
     Example: simledger experiment --seeds 101-104 --turns 20 --out results
     """
-    specs = study_specs([r.strip() for r in regimes.split(",") if r.strip()], parse_seeds(seeds), agents, turns,
-                        regimes_file)
+    regime_names = [r.strip() for r in regimes.split(",") if r.strip()]
+    specs = study_specs(regime_names, parse_seeds(seeds), agents, turns, regimes_file)
+    held_specs = study_specs(regime_names, held_out_seeds(held_out), agents, turns, regimes_file) if report else []
     runs_dir = out / "runs"
     workers = workers or default_workers()
     started, events = time.perf_counter(), 0
     with study_progress() as progress:
-        task = progress.add_task("runs", total=len(specs), rate="")
+        def counter(description: str, total: int):
+            task = progress.add_task(description, total=total, rate="")
 
-        def done(outcome) -> None:
-            nonlocal events
-            events += outcome.events
-            rate = events / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, advance=1, rate=f"{rate:,.0f} events/s")
+            def done(*result) -> None:
+                nonlocal events
+                events += result[-1] if len(result) > 1 else result[0].events
+                rate = events / max(time.perf_counter() - started, 1e-9)
+                progress.update(task, advance=1, rate=f"{rate:,.0f} events/s")
+            return done
 
-        execute_specs(specs, runs_dir, workers=workers, on_done=done)
-    summarize_folder([runs_dir / f"{s.name}.db" for s in specs], out, report=report, workers=workers)
-    console.print(f"{len(specs)} runs, {events:,} events in {time.perf_counter() - started:.1f} s "
+        if logs:
+            execute_specs(specs, runs_dir, workers=workers, on_done=counter("runs", len(specs)))
+        else:
+            runs = simulate_specs(specs, workers=workers, on_done=counter("runs (in memory)", len(specs)))
+        held = simulate_specs(held_specs, workers=workers, on_done=counter("held-out (in memory)", len(held_specs)))
+    if held:
+        write_summaries(held, regime_summary(held), out / "held_out")
+    if logs:
+        summarize_folder([runs_dir / f"{s.name}.db" for s in specs], out, report=report, workers=workers,
+                         held_out=held)
+    else:
+        rows = regime_summary(runs)
+        write_summaries(runs, rows, out)
+        print_regime_table(rows)
+        if report:
+            write_verdicts(out, runs, rows, runs_dir=None, held_out=held)
+    console.print(f"{len(specs) + len(held_specs)} runs, {events:,} events in {time.perf_counter() - started:.1f} s "
                   f"with {workers} worker(s) -> {out}/")
 
 
-def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int = 1) -> None:
-    """Verify and fold every log, write the four summary files, the report and the comparison."""
-    from ..study.compare import compare
-    from ..study.report import write_report
+def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int = 1,
+                     held_out: list[dict] | None = None) -> None:
+    """Verify and fold every log, write the four summary files, the report and the verdict."""
     from ..study.summary import summarize as write_summary_files
 
     runs, rows = write_summary_files(paths, out, workers=workers)
     print_regime_table(rows)
     if report:
         folders = {Path(p).parent for p in paths}
-        write_report(out, runs, rows, runs_dir=folders.pop() if len(folders) == 1 else None)
-        console.print(f"paper comparison: {compare(runs, rows).verdict}  (details: {out}/report.md)")
+        write_verdicts(out, runs, rows, runs_dir=folders.pop() if len(folders) == 1 else None, held_out=held_out)
+
+
+def write_verdicts(out: Path, runs: list[dict], rows: list[dict], *, runs_dir: Path | None,
+                   held_out: list[dict] | None) -> None:
+    """Write the report and print one verdict line for the runs (and the held-out ensemble)."""
+    from ..study.compare import judge_study
+    from ..study.report import format_seeds, write_report
+
+    write_report(out, runs, rows, runs_dir=runs_dir, held_out=held_out)
+    for name, ensemble in (("seeds", runs), ("held-out seeds", held_out or [])):
+        if ensemble:
+            seeds = format_seeds(sorted({r["seed"] for r in ensemble}))
+            console.print(f"{name} {seeds}: {judge_study(ensemble).headline()}", highlight=False)
+    console.print(f"details: {out}/report.md", highlight=False, soft_wrap=True)
 
 
 @handle_errors

@@ -17,9 +17,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from .agreement import CORRECTION, Agreement, describe_figure
 from .compare import (
     HIGH_COST, Comparison, MetricCell, compare, format_delta, format_number, format_rate, format_ratio,
-    format_value, get_flag, get_runs_by_regime,
+    format_value, get_flag, get_runs_by_regime, judge_study,
 )
 from .metrics import REGIME_MEANS
 from .paper import (
@@ -42,8 +43,13 @@ DISTRIBUTION_METRICS = (("gini_wealth", "Wealth Gini"), ("inference_fees_total",
 
 
 def write_report(out_dir: str | Path, runs: list[dict[str, Any]], rows: list[dict[str, Any]],
-                 runs_dir: str | Path | None = None, paper: Paper | None = None) -> Path:
-    """Write ``out_dir/report.md`` and its plots from run summaries and regime rows; return the report path."""
+                 runs_dir: str | Path | None = None, paper: Paper | None = None,
+                 held_out: list[dict[str, Any]] | None = None) -> Path:
+    """Write ``out_dir/report.md`` and its plots from run summaries and regime rows; return the report path.
+
+    ``held_out``: summaries of a larger ensemble on seeds never used to choose a
+    rule; its verdict is printed beside the study's.
+    """
     if not runs:
         raise ValueError("no runs to report on")
     out = Path(out_dir)
@@ -52,9 +58,12 @@ def write_report(out_dir: str | Path, runs: list[dict[str, Any]], rows: list[dic
     runs = sorted(runs, key=lambda r: (r["regime"], r["seed"], r["run_id"]))
     rows = sorted(rows, key=lambda r: r["regime"])
     comparison = compare(runs, rows, paper)
+    verdicts = [("these runs", judge_study(runs, rows, paper))]
+    if held_out:
+        verdicts.append(("held-out ensemble", judge_study(held_out, None, paper)))
     trajectories, missing_logs = (compute_trajectories(runs, Path(runs_dir)) if runs_dir is not None else ({}, []))
     write_plots(out, runs, paper, trajectories)
-    lines = report_lines(runs, rows, paper, comparison, trajectories, missing_logs, runs_dir)
+    lines = report_lines(runs, rows, paper, comparison, verdicts, trajectories, missing_logs, runs_dir)
     path = out / "report.md"
     path.write_text("\n".join(lines).rstrip("\n") + "\n")
     return path
@@ -63,10 +72,10 @@ def write_report(out_dir: str | Path, runs: list[dict[str, Any]], rows: list[dic
 # --- sections ------------------------------------------------------------------------
 
 
-def report_lines(runs, rows, paper, comparison, trajectories, missing_logs, runs_dir) -> list[str]:
+def report_lines(runs, rows, paper, comparison, verdicts, trajectories, missing_logs, runs_dir) -> list[str]:
     by_regime = get_runs_by_regime(runs)
     lines = header_lines(runs, by_regime)
-    lines += verdict_lines(comparison)
+    lines += verdict_lines(verdicts)
     lines += regime_means_lines(rows, by_regime, comparison)
     lines += pooled_contract_lines(by_regime, paper)
     lines += dividend_ratio_lines(by_regime, paper)
@@ -75,7 +84,9 @@ def report_lines(runs, rows, paper, comparison, trajectories, missing_logs, runs
     lines += action_lines(by_regime, paper)
     lines += representative_run_lines(runs, paper)
     lines += table2_lines(rows, paper, comparison)
-    lines += ["## Comparison with the paper, cell by cell", ""]
+    for name, agreement in verdicts:
+        lines += agreement.to_markdown(level=2, title=f"Every figure tested: {name}").splitlines() + [""]
+    lines += ["## The 12-seed band, cell by cell (context)", ""]
     lines += comparison.to_markdown(level=3).splitlines() + [""]
     lines += plot_lines(trajectories, missing_logs, runs_dir)
     return lines
@@ -105,13 +116,18 @@ def format_seeds(seeds: list[int]) -> str:
     return ", ".join(map(str, seeds))
 
 
-def verdict_lines(cmp: Comparison) -> list[str]:
-    lines = [f"## Verdict: issue 7's acceptance bar is {cmp.verdict}", "",
-             "| Criterion | Result | Detail |", "|---|---|---|"]
-    for c in cmp.criteria:
-        result = "not evaluated" if c.passed is None else ("pass" if c.passed else "**FAIL**")
-        lines.append(f"| {c.name} | {result} | {c.detail} |")
-    return lines + ["", "Details in the last sections.", ""]
+def verdict_lines(verdicts: list[tuple[str, Agreement]]) -> list[str]:
+    """Return the headline of each statistical verdict, its worst figures, and the band as context."""
+    lines = ["## Verdict", ""]
+    for name, a in verdicts:
+        lines += [f"- **{name}** ({sum(a.n_runs.values())} runs, seeds {format_seeds(a.seeds)}): {a.headline()}."]
+        worst = [f for f in a.worst() if not f.is_indistinguishable]
+        if worst:
+            lines.append("  Worst: " + "; ".join(describe_figure(f) for f in worst) + ".")
+        if a.band:
+            lines.append(f"  Context: {a.band}.")
+    return lines + ["", f"Multiple testing: {CORRECTION}. Every figure and test is in the sections "
+                    "\"Every figure tested\" below.", ""]
 
 
 def regime_means_lines(rows: list[dict], by_regime: dict[str, list[dict]], cmp: Comparison) -> list[str]:

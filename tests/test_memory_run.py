@@ -53,3 +53,41 @@ def test_memory_run_refuses_unknown_agent():
     with pytest.raises(BadInput, match="unknown agent"):
         run.step([{"agent_id": "z", "action": {"action": "mine"}}])
     assert run.next_turn == 1
+
+
+def test_cli_experiment_no_logs_writes_the_logged_summaries_without_logs(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from simledger.cli.main import app
+
+    common = ["experiment", "--regimes", "baseline,high_compute_cost", "--seeds", "101-102", "--turns", "10",
+              "--workers", "1", "--held-out", "2"]
+    logged = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "logged")])
+    memory = CliRunner().invoke(app, [*common, "--no-logs", "--out", str(tmp_path / "memory")])
+    assert logged.exit_code == 0 and memory.exit_code == 0, memory.output
+    assert not list((tmp_path / "memory").rglob("*.db")) and len(list((tmp_path / "logged").rglob("*.db"))) == 4
+    with_logs = json.loads((tmp_path / "logged" / "run_summaries.json").read_text())
+    without = json.loads((tmp_path / "memory" / "run_summaries.json").read_text())
+    assert [{k: v for k, v in r.items() if k != "log_file"} for r in with_logs] == without
+    for folder in ("logged", "memory"):
+        held = json.loads((tmp_path / folder / "held_out" / "run_summaries.json").read_text())
+        assert sorted({r["seed"] for r in held}) == [9001, 9002]
+        report = (tmp_path / folder / "report.md").read_text()
+        assert "**held-out ensemble** (4 runs, seeds 9001, 9002)" in report
+    assert "held-out seeds 9001, 9002: indistinguishable from the paper" in memory.stdout
+
+
+def test_cli_report_keeps_the_held_out_verdict(tmp_path):
+    from typer.testing import CliRunner
+
+    from simledger.cli.main import app
+
+    out = tmp_path / "res"
+    args = ["experiment", "--regimes", "baseline", "--seeds", "101-102", "--turns", "5", "--workers", "1",
+            "--held-out", "2", "--no-logs", "--out", str(out)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    written = (out / "report.md").read_bytes()
+    assert CliRunner().invoke(app, ["report", str(out)]).exit_code == 0
+    assert (out / "report.md").read_bytes() == written

@@ -23,11 +23,12 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/_seed.py (importlib mode
 from _seed import SEED  # noqa: E402
 
 SECTIONS = [
-    "# Study report", "## Verdict: issue 7's acceptance bar is", "## 4.1 Regime-level means", "### baseline (n = 2)",
+    "# Study report", "## Verdict", "## 4.1 Regime-level means", "### baseline (n = 2)",
     "### high_compute_cost (n = 2)", "## 4.2 Contracting: pooled settlement and default rates",
     "## 4.3 Dividends / inference fees", "## 4.4 High compute cost vs baseline", "## 4.6 Uncertainty and effect size",
     "## 4.7 Action composition", "## 4.8 Representative runs", "## 4.9 Table 2: deltas from baseline",
-    "## Comparison with the paper, cell by cell", "### Acceptance bar (issue 7):", "### Regime means vs the paper",
+    "## Every figure tested: these runs:", "## The 12-seed band, cell by cell (context)", "### The 12-seed band:",
+    "### Regime means vs the paper",
     "### Table 2 deltas from baseline: signs", "## Plots",
 ]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -159,4 +160,4 @@ def test_report_on_a_regime_the_paper_lacks(study, tmp_path):
     write_report(tmp_path, renamed, regime_summary(renamed))
     text = (tmp_path / "report.md").read_text()
     assert "### cheap_compute (n = 2)" in text and "The paper has no such regime; our means only." in text
-    assert "## Verdict: issue 7's acceptance bar is NOT EVALUATED" in text
+    assert "in 0 of 0 figures" in text and "Not tested: cheap_compute: not in the paper" in text
