@@ -204,6 +204,15 @@ def proportion_test(k_ours: int, n_ours: int, k_paper: int, n_paper: int) -> tup
     return HypothesisTest("Fisher exact", float(result.statistic), float(result.pvalue)), distance
 
 
+def compute_log_sd_distance(sd_a: float, n_a: int, sd_b: float, n_b: int) -> float:
+    """Return ln(sd_a / sd_b) in standard errors (SE of ln s is about 1 / sqrt(2 (n - 1)) for near-normal data)."""
+    if sd_a == sd_b:
+        return 0.0
+    if sd_a == 0 or sd_b == 0:
+        return math.copysign(math.inf, sd_a - sd_b)
+    return math.log(sd_a / sd_b) / math.sqrt(1 / (2 * (n_a - 1)) + 1 / (2 * (n_b - 1)))
+
+
 def compute_clopper_pearson(k: int, n: int) -> tuple[float, float]:
     ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
     return float(ci.low), float(ci.high)
@@ -349,7 +358,7 @@ def spread_figures(regime: str, ours: list[dict], theirs: list[dict], paper: Pap
         sd_a, sd_b = float(np.std(a, ddof=1)), float(np.std(b, ddof=1))
         figures.append(Figure(
             section="4.6", regime=regime, name=f"{METRIC_LABELS[metric]} run-to-run SD", ours=sd_a, paper=sd_b,
-            distance=math.nan, tests=[spread_test(a, b)],
+            distance=compute_log_sd_distance(sd_a, len(a), sd_b, len(b)), tests=[spread_test(a, b)],
             detail=f"95% CI of the mean: ours +/- {1.96 * float(np.std(a)) / math.sqrt(len(a)):.4g}, "
                    f"paper +/- {published[1]} (printed)"))
     return figures
@@ -461,8 +470,8 @@ def markdown_lines(a: Agreement, h: str, title: str) -> list[str]:
     lines += [*(f"Not tested: {n}" for n in a.not_tested), *([""] if a.not_tested else []),
               "Tests: 4.1 and 4.3, Welch's t and two-sample Kolmogorov-Smirnov on per-run values (distance = "
               "Welch's t); 4.2 and 4.7, Fisher's exact test on pooled counts, Clopper-Pearson 95% CIs (distance = "
-              "difference of proportions in SEs); 4.6, Brown-Forsythe on the run-to-run spread and a normal test "
-              "of Cohen's d; 4.4 and 4.8, the narrated run's value as a two-sided Monte Carlo quantile of our runs "
+              "difference of proportions in SEs); 4.6, Brown-Forsythe on the run-to-run spread (distance = log "
+              "ratio of SDs in SEs) and a normal test of Cohen's d; 4.4 and 4.8, the narrated run's value as a two-sided Monte Carlo quantile of our runs "
               "(distance = ours minus narrated, in our run-level SDs). " + FALSIFIER, "",
               "| Section | Regime | Figure | Ours | Paper | Distance (SE) | Adjusted p | Verdict |",
               "|---|---|---|---:|---:|---:|---|---|"]

@@ -86,17 +86,18 @@ def simulate_spec(spec: RunSpec) -> tuple[dict[str, Any], int]:
     return run_summary(run.state), run.state.events
 
 
-def simulate_specs(specs: list[RunSpec], *, workers: int = 1,
+def simulate_specs(specs: list[RunSpec], *, workers: int = 1, executor: ProcessPoolExecutor | None = None,
                    on_done: Callable[[dict[str, Any], int], None] | None = None) -> list[dict[str, Any]]:
-    """Play specs in memory (a process pool when ``workers`` > 1); return their summaries in spec order.
+    """Play specs in memory (on ``executor``, or a pool of ``workers``); return their summaries in spec order.
 
     ``on_done(summary, events)`` is called once per run, in spec order. A run
     that raises stops the ensemble: an in-memory run has no log to keep.
     """
-    if workers <= 1 or len(specs) <= 1:
-        results = map(simulate_spec, specs)
-        return [_report(result, on_done) for result in results]
-    chunk = max(1, len(specs) // (workers * 8))
+    if executor is None and (workers <= 1 or len(specs) <= 1):
+        return [_report(result, on_done) for result in map(simulate_spec, specs)]
+    chunk = max(1, len(specs) // (max(workers, 2) * 8))
+    if executor is not None:
+        return [_report(result, on_done) for result in executor.map(simulate_spec, specs, chunksize=chunk)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         return [_report(result, on_done) for result in pool.map(simulate_spec, specs, chunksize=chunk)]
 
