@@ -80,6 +80,7 @@ from ..ledger.errors import LedgerError
 from ..ledger.store import Store, library_version
 from .experiment import RunSpec, execute_spec, execute_specs
 from .metrics import regime_summary
+from .policies import load_policy
 from .regimes import POLICY_KEYS, engine_config, load_regimes, validate_regime
 from .summary import run_order, summarize_log, to_csv, write_summaries
 
@@ -286,7 +287,7 @@ def check_value(knob: str, value: Any, regime: dict[str, Any], agents: int, wher
     section, _, name = knob.rpartition(".")
     try:
         if section == "policy":
-            check_policy_value(name, value)
+            load_policy({**regime["policy"], name: value})
         elif section == "rules":
             load_rules({name: value})
         else:
@@ -295,15 +296,6 @@ def check_value(knob: str, value: Any, regime: dict[str, Any], agents: int, wher
             load_config({**engine_config(regime, agents), name: value})
     except InvalidConfig as err:
         raise InvalidConfig(f"{where}: {err}") from None
-
-
-def check_policy_value(name: str, value: Any) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise InvalidConfig(f"policy.{name} must be a number, got {value!r}")
-    if name.endswith("_prob") and not 0 <= value <= 1:
-        raise InvalidConfig(f"policy.{name} must be within 0..1, got {value}")
-    if name == "num_cores" and (not isinstance(value, int) or value < 1):
-        raise InvalidConfig(f"policy.num_cores must be an integer >= 1, got {value!r}")
 
 
 def read_grid(table: Any, regime: dict[str, Any], agents: int) -> dict[str, list]:

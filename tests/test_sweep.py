@@ -172,7 +172,7 @@ def test_long_names_keep_a_readable_prefix_and_a_hash_of_the_parameters():
     # an int knob given a float
     ('seeds = [1]\n[grid]\nnum_cores = [2.5]', ["grid.num_cores[0]", "Expected `int`"]),
     # a policy probability out of range
-    ('seeds = [1]\n[grid]\npolicy.mine_prob = [1.5]', ["grid.policy.mine_prob[0]", "0..1"]),
+    ('seeds = [1]\n[grid]\npolicy.mine_prob = [1.5]', ["grid.policy.mine_prob[0]", "<= 1.0"]),
     # a rules field that does not exist
     (f'seeds = [1]\n[grid]\nrules.{RULE}x = [1]', [f"rules.{RULE}x", f"did you mean rules.{RULE}?"]),
     # an empty list of values
