@@ -46,8 +46,7 @@ from typing import Any, Callable
 import numpy as np
 from scipy import stats
 
-from .metrics import REGIME_MEANS
-from .paper import BASELINE, METRIC_LABELS, METRICS, Paper, compute_cohens_d, compute_pooled_contracts
+from .paper import BASELINE, METRIC_LABELS, METRICS, REGIME_MEANS, Paper, compute_cohens_d, compute_pooled_contracts
 
 ALPHA = 0.05
 CORRECTION = "Benjamini-Hochberg over all tests (FDR 0.05)"

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .metrics import run_summary
+from ..projections.metrics import run_summary
 from .regimes import DEFAULT_REGIMES, load_regimes
 from .runner import execute_run, run_name, simulate_run
 

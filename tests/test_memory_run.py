@@ -14,7 +14,7 @@ from simledger.ledger.memory import MemoryRun
 from simledger.ledger.errors import BadInput
 from simledger.ledger.replay import positioned_events
 from simledger.ledger.store import Store
-from simledger.study.metrics import run_summary
+from simledger.projections.metrics import run_summary
 from simledger.study.regimes import DEFAULT_REGIMES, load_regimes
 from simledger.study.runner import execute_run, simulate_run
 from simledger.study.summary import summarize_log
