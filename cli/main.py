@@ -20,7 +20,7 @@ app = typer.Typer(
 )
 
 # Each module defines register(app). Order here is the order in --help.
-COMMAND_MODULES = ("study_commands", "report_commands", "sweep_command", "log_commands", "head_command", "serve_command")
+COMMAND_MODULES = ("study_commands", "report_commands", "calibrate_command", "sweep_command", "log_commands", "head_command", "serve_command")
 
 for _name in COMMAND_MODULES:
     try:
