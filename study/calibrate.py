@@ -250,7 +250,7 @@ def format_rule(value: Any) -> str:
 
 
 def plot_losses(trials: list[TrialResult], path: Path) -> None:
-    """Draw each trial's loss and the best loss so far (log scale), deterministically."""
+    """Draw each trial's loss and the best loss so far, deterministically."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -263,9 +263,12 @@ def plot_losses(trials: list[TrialResult], path: Path) -> None:
     ax = fig.add_subplot()
     ax.scatter(numbers, losses, s=18, color="#3182bd", label="trial loss")
     ax.step(numbers, best, where="post", color="#de2d26", label="best so far")
-    ax.set_yscale("log")
+    if numbers and numbers[0] == 0:
+        ax.annotate("default rules", (0, losses[0]), textcoords="offset points", xytext=(6, -14), fontsize=8)
+    if min(losses) > 0 and max(losses) / min(losses) > 20:  # log scale only when losses span decades
+        ax.set_yscale("log")
     ax.set_xlabel("trial")
-    ax.set_ylabel("loss: mean squared distance (SE)")
+    ax.set_ylabel("loss: mean squared distance (SE²)")
     ax.set_title("Calibration loss over trials (fitting seeds)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
