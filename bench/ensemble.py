@@ -3,14 +3,17 @@
     python bench/ensemble.py                 # 3 regimes x 12 seeds in memory, 3 x 4 logged, best of 3
     python bench/ensemble.py --seeds 24 --repeat 5
 
-Printed, all in events per second of one process (one core):
+Printed, all in events per second of one process (one core), by wall clock and by the
+process's own CPU time (``time.process_time``, which other processes' load does not
+inflate as much; on a shared machine it is the fairer per-core figure):
 
 - in memory: ``simulate_spec`` (engine + policy + hashing + fold, no signing or storage),
   the path ``simledger experiment --no-logs`` and ``simledger calibrate`` use;
 - logged: ``execute_spec`` (the same, plus Ed25519 signatures and SQLite), the default path;
-- floors: folding the same events through the reducers alone (``apply_event``), and
+- floors: folding the same events through the reducers alone (``apply_event``),
   hashing them alone (``seal_envelope``): the in-memory path does both for every event,
-  so it cannot beat either; the ratios say how close it comes.
+  so it cannot beat either; and replaying the logged runs (SQLite read, decode, fold:
+  ``load_state``), the rate a stored log is read back at.
 
 Wall-clock rates on a shared machine move with its load; every figure is the best of
 ``--repeat`` runs, and the ratios compare figures measured minutes apart at most.
@@ -22,31 +25,43 @@ import argparse
 import os
 import tempfile
 import time
+from pathlib import Path
 
 from simledger.events.envelope import ZERO_HASH, seal_envelope
+from simledger.ledger.replay import load_state
+from simledger.ledger.store import Store
 from simledger.projections.reducers import apply_event
 from simledger.projections.state import State
 from simledger.study.experiment import execute_spec, simulate_spec, study_specs
 from simledger.study.runner import simulate_run
 
 
-def best_of(repeat: int, func) -> tuple[float, int]:
-    """Return the shortest wall time of ``repeat`` calls of ``func`` and the events it reported."""
-    best, events = float("inf"), 0
+def best_of(repeat: int, func) -> tuple[float, float, int]:
+    """Return the shortest wall and CPU times of ``repeat`` calls of ``func``, and the events it reported."""
+    wall = cpu = float("inf")
+    events = 0
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         events = func()
-        best = min(best, time.perf_counter() - started)
-    return best, events
+        wall = min(wall, time.perf_counter() - started)
+        cpu = min(cpu, time.process_time() - started_cpu)
+    return wall, cpu, events
 
 
 def in_memory(specs) -> int:
     return sum(simulate_spec(spec)[1] for spec in specs)
 
 
-def logged(specs) -> int:
-    with tempfile.TemporaryDirectory() as folder:
-        return sum(execute_spec(spec, folder).events for spec in specs)
+def logged(specs, folder: str) -> int:
+    return sum(execute_spec(spec, folder).events for spec in specs)
+
+
+def replay(folder: str) -> int:
+    events = 0
+    for path in sorted(Path(folder).glob("*.db")):
+        with Store(path) as store:
+            events += load_state(store, use_checkpoints=False).events
+    return events
 
 
 def collect_events(specs) -> list:
@@ -85,18 +100,18 @@ def main() -> None:
     logged_specs = study_specs(seeds=range(1001, 1001 + args.logged_seeds))
     print(f"load average at start: {os.getloadavg()[0]:.2f}; best of {args.repeat}; one process")
     events = collect_events(memory_specs)
-    rows = [("in memory (simulate_spec)", len(memory_specs), *best_of(args.repeat, lambda: in_memory(memory_specs))),
-            ("logged (execute_spec)", len(logged_specs), *best_of(args.repeat, lambda: logged(logged_specs))),
-            ("floor: fold only (apply_event)", len(memory_specs), *best_of(args.repeat, lambda: fold(events))),
-            ("floor: hash only (seal_envelope)", len(memory_specs), *best_of(args.repeat, lambda: hash_only(events)))]
-    fold_rate = rows[2][3] / rows[2][2]
-    print(f"{'path':34} {'runs':>5} {'events':>9} {'seconds':>8} {'events/s':>10} {'/ fold':>7}")
-    for name, runs, seconds, count in rows:
-        rate = count / seconds
-        print(f"{name:34} {runs:5d} {count:9,d} {seconds:8.3f} {rate:10,.0f} {rate / fold_rate:7.2f}")
-    memory_rate, logged_rate = rows[0][3] / rows[0][2], rows[1][3] / rows[1][2]
-    print(f"in memory / logged: {memory_rate / logged_rate:.1f}x")
-
+    with tempfile.TemporaryDirectory() as folder:
+        rows = [("in memory (simulate_spec)", len(memory_specs), *best_of(args.repeat, lambda: in_memory(memory_specs))),
+                ("logged (execute_spec)", len(logged_specs), *best_of(args.repeat, lambda: logged(logged_specs, folder))),
+                ("floor: fold only (apply_event)", len(memory_specs), *best_of(args.repeat, lambda: fold(events))),
+                ("floor: hash only (seal_envelope)", len(memory_specs), *best_of(args.repeat, lambda: hash_only(events))),
+                ("floor: replay a log (load_state)", len(logged_specs), *best_of(args.repeat, lambda: replay(folder)))]
+    print(f"{'path':34} {'runs':>5} {'events':>9} {'wall s':>7} {'events/s':>10} {'cpu s':>7} {'events/cpu-s':>12}")
+    for name, runs, wall, cpu, count in rows:
+        print(f"{name:34} {runs:5d} {count:9,d} {wall:7.3f} {count / wall:10,.0f} {cpu:7.3f} {count / cpu:12,.0f}")
+    (_, _, memory_wall, memory_cpu, memory_events), (_, _, logged_wall, logged_cpu, logged_events) = rows[:2]
+    print(f"in memory / logged: {(memory_events / memory_wall) / (logged_events / logged_wall):.1f}x by wall clock, "
+          f"{(memory_events / memory_cpu) / (logged_events / logged_cpu):.1f}x by CPU time")
 
 if __name__ == "__main__":
     main()
