@@ -87,20 +87,27 @@ def experiment(
     started, events = time.perf_counter(), 0
     with study_progress() as progress:
         def counter(description: str, total: int):
+            """Return a progress callback taking a run's event count, with this stage's own rate."""
             task = progress.add_task(description, total=total, rate="")
+            stage_started, stage_events = time.perf_counter(), 0
 
-            def done(*result) -> None:
-                nonlocal events
-                events += result[-1] if len(result) > 1 else result[0].events
-                rate = events / max(time.perf_counter() - started, 1e-9)
+            def done(count: int) -> None:
+                nonlocal events, stage_events
+                events, stage_events = events + count, stage_events + count
+                rate = stage_events / max(time.perf_counter() - stage_started, 1e-9)
                 progress.update(task, advance=1, rate=f"{rate:,.0f} events/s")
             return done
 
         if logs:
-            execute_specs(specs, runs_dir, workers=workers, on_done=counter("runs", len(specs)))
+            logged = counter("runs", len(specs))
+            execute_specs(specs, runs_dir, workers=workers, on_done=lambda outcome: logged(outcome.events))
         else:
-            runs = simulate_specs(specs, workers=workers, on_done=counter("runs (in memory)", len(specs)))
-        held = simulate_specs(held_specs, workers=workers, on_done=counter("held-out (in memory)", len(held_specs)))
+            played = counter("runs (in memory)", len(specs))
+            runs = simulate_specs(specs, workers=workers, on_done=lambda _, count: played(count))
+        held: list[dict] = []
+        if held_specs:
+            held_done = counter("held-out (in memory)", len(held_specs))
+            held = simulate_specs(held_specs, workers=workers, on_done=lambda _, count: held_done(count))
     if held:
         write_summaries(held, regime_summary(held), out / "held_out")
     if logs:
