@@ -25,6 +25,7 @@ held-out verdict is the calibration's result.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -37,7 +38,9 @@ from ..events.config import InvalidConfig, Rules, load_rules
 from .agreement import Agreement, judge_agreement
 from .calibration_spec import Candidate, CalibrationSpec
 from .experiment import RunSpec, simulate_specs, study_specs
+from .metrics import regime_summary
 from .paper import Paper, load_paper
+from .report import format_seeds
 from .summary import write_summaries
 
 DISTANCE_CAP = 50.0
@@ -146,7 +149,7 @@ def calibrate(spec: CalibrationSpec, out: str | Path, *, workers: int = 1, paper
     remaining = max(0, spec.trials - len(completed_trials(study)))
     if on_start:
         on_start(remaining)
-    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _no_pool() as pool:
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else contextlib.nullcontext() as pool:
         def play(seeds: tuple[int, ...], rules: dict[str, Any]) -> list[dict]:
             return simulate_specs(ensemble_specs(spec, seeds, rules), workers=workers, executor=pool)
 
@@ -172,25 +175,9 @@ def calibrate(spec: CalibrationSpec, out: str | Path, *, workers: int = 1, paper
         held = play(spec.held_out_seeds, chosen)
         defaults = default_rules(spec)
         held_default = None if chosen == defaults else judge_agreement(play(spec.held_out_seeds, defaults), paper)
-    write_summaries(held, _regime_rows(held), out / "held_out")
+    write_summaries(held, regime_summary(held), out / "held_out")
     return Calibration(spec=spec, trials=trials, chosen=chosen, held_out=judge_agreement(held, paper),
                        held_out_default=held_default)
-
-
-class _no_pool:
-    """A stand-in for a pool when one worker plays every run in this process."""
-
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-
-def _regime_rows(runs: list[dict]) -> list[dict]:
-    from .metrics import regime_summary
-
-    return regime_summary(runs)
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -209,18 +196,13 @@ def write_calibration_report(cal: Calibration, out: str | Path) -> Path:
     return path
 
 
-def format_seeds(seeds: tuple[int, ...]) -> str:
-    from .report import format_seeds as fmt
-
-    return fmt(sorted(seeds))
-
-
 def report_lines(cal: Calibration) -> list[str]:
     spec, defaults = cal.spec, Rules()
     best = min(cal.trials, key=lambda t: (t.loss, t.number))
     lines = [f"# Calibration: {spec.name}", "",
              f"{len(cal.trials)} trials; regimes {', '.join(spec.regimes)}; {spec.agents} agents x {spec.turns} turns; "
-             f"fitting seeds {format_seeds(spec.fit_seeds)} and held-out seeds {format_seeds(spec.held_out_seeds)} "
+             f"fitting seeds {format_seeds(sorted(spec.fit_seeds))} and held-out seeds "
+             f"{format_seeds(sorted(spec.held_out_seeds))} "
              "per regime (never used in fitting).", "",
              "Method: simulated moments. Each trial plays the fitting seeds in memory and scores "
              f"mean(min(distance, {DISTANCE_CAP:g})^2) over the target figures (sections "
