@@ -21,8 +21,7 @@ def calibrate(
 ) -> None:
     """Fit the spec's candidate Rules by simulated moments; test the best on held-out seeds.
 
-    Runs are played in memory. Re-running with the same spec and folder continues
-    where the last run stopped (a larger --trials adds trials).
+    Runs are played in memory. A re-run with the same spec and folder continues where the last one stopped.
 
     Example: simledger calibrate study/data/example_calibration.toml --out calibration
     """

@@ -487,6 +487,7 @@ def markdown_lines(a: Agreement, h: str, title: str) -> list[str]:
 
 
 def clean_json(value: Any) -> Any:
+    """Return ``value`` with infinities and NaNs as None (strict JSON has neither)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):

@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .agreement import Agreement, judge_agreement
+from .agreement import Agreement, clean_json, judge_agreement
 from .metrics import regime_summary
 from .paper import (
     BASELINE, METRIC_LABELS, METRICS, REGIME_MEANS, TABLE2_METRICS, Paper, compute_dividend_fee_ratio, compute_pooled_contracts,
@@ -179,16 +179,6 @@ def compute_z(ours: float, paper: float, sd: float | None) -> float | None:
 def compute_required_within_1sd(cells: int) -> int:
     """Return how many cells must be within 1 SD: 33 of 39, scaled (rounded up) for fewer cells."""
     return math.ceil(PAPER_WITHIN_1SD * cells / PAPER_CELLS)
-
-
-def clean_json(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_json(v) for v in value]
-    return value
 
 
 # --- the comparison -------------------------------------------------------------------
