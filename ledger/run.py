@@ -9,6 +9,7 @@ read models and checkpoint, so a turn is in the log whole or not at all.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -22,7 +23,7 @@ from ..events.keys import Keystore, SeedKeys, input_message, key_id, load_public
 from ..projections.reducers import apply_event
 from ..projections.state import State, TurnMetrics, snapshot_bytes
 from . import engine
-from .errors import BadInput, RunStateError
+from .errors import BadInput, RunStateError, WriteMismatch
 from .readmodels import refresh_read_models
 from .replay import load_state
 from .store import Store, event_row, library_version
@@ -167,6 +168,7 @@ class Run:
             body(rec)
             with self.store.transaction():
                 self.store.insert_events(rec.rows)
+                check_written(self.store, rec.rows)
                 if turn == 0:
                     self.store.set_meta("run_id", self.state.run_id)
                 data_version = self.store.data_version()
@@ -186,6 +188,25 @@ class Run:
     @property
     def head_hash(self) -> bytes:
         return self._head
+
+
+def check_written(store: Store, rows: list[tuple]) -> None:
+    """Raise WriteMismatch unless the log now ends with exactly ``rows`` (read back before the commit).
+
+    A trigger, a second writer or a faulty disk layer could drop, alter or add a
+    row; the turn must not be acknowledged then. Raising inside the transaction
+    rolls the whole turn back.
+    """
+    written = store.select("seq >= ?", [rows[0][0]]) if rows else []
+    if written == rows:
+        return
+    for position, (want, got) in enumerate(itertools.zip_longest(rows, written)):
+        if want != got:
+            break
+    seq = (want or got)[0]
+    what = "missing" if got is None else "extra" if want is None else "not what the engine wrote"
+    raise WriteMismatch(f"the log on disk does not hold the turn just written: seq {seq} is {what}; "
+                        "the turn was rolled back (a trigger or another writer on this file?)")
 
 
 def coerce_input(value: AgentInput | dict) -> AgentInput:
