@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..ledger.head import write_run_head
 from ..ledger.run import Run
 from .policy import StudyPolicy, TurnView
 from .regimes import engine_config
@@ -19,30 +20,33 @@ def run_name(regime: str, seed: int) -> str:
 
 
 def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], seed: int, agents: int = 8,
-                turns: int = 40, identity: dict[str, Any] | None = None, rules: dict | None = None) -> Run:
+                turns: int = 40, identity: dict[str, Any] | None = None, rules: dict | None = None,
+                keystore: str | Path | None = None) -> Run:
     """Create ``path`` and play ``turns`` turns of the study policy; return the (open) run."""
     ident = {"regime": regime_name, "run_name": run_name(regime_name, seed), "turns": turns, **(identity or {})}
     run = Run.create(path, agents=agent_ids(agents), seed=seed, config=engine_config(regime, agents),
-                     rules=rules, identity=ident)
+                     rules=rules, identity=ident, keystore=keystore)
     return play_to(run, StudyPolicy(regime["policy"], seed), turns)
 
 
 def play_to(run: Run, policy: StudyPolicy, turns: int) -> Run:
-    """Play ``policy`` from the run's next turn through turn ``turns``; close the run if a turn fails."""
+    """Play ``policy`` from the run's next turn through turn ``turns`` and write the log's signed head
+    beside it; close the run if a turn fails."""
     try:
         for turn in range(run.next_turn, turns + 1):
             run.step(policy.decide(TurnView.from_state(run.state, turn, turns)))
+        write_run_head(run)
     except BaseException:
         run.close()
         raise
     return run
 
 
-def resume_run(path: str | Path, catalogue: dict[str, Any]) -> Run:
+def resume_run(path: str | Path, catalogue: dict[str, Any], keystore: str | Path | None = None) -> Run:
     """Reopen an interrupted study run and play it to its recorded number of turns."""
     from ..ledger.errors import RunStateError
 
-    run = Run.open(path)
+    run = Run.open(path, keystore=keystore)
     try:
         ident = run.state.identity
         regime_name, turns = ident.get("regime"), ident.get("turns")
