@@ -496,55 +496,74 @@ def verify(
         "--keystore", metavar="DIR", help="Keys of a keystore-signed log (needed by --reexecute).")] = None,
     expect_head: Annotated[Optional[str], typer.Option(
         "--expect-head", metavar="FILE|HASH",
-        help="Also check against a signed head (`simledger head`) or a head hash: catches truncation and rollback.",
+        help="Also check against a signed head (`simledger head`, or the RUN.head a study run writes) or a head "
+             "hash: catches truncation, rollback and rewriting.",
     )] = None,
+    engine_key: Annotated[Optional[str], typer.Option(
+        "--engine-key", metavar="PUBKEY", help="Also require the log to be signed by this engine key (64 hex).")] = None,
 ) -> None:
-    """Verify a run's log: every link, hash, signature and seal; print a one-line verdict.
+    """Verify a run's log: every link, hash, signature and seal; print a one-line verdict and what it proves.
 
     With --reexecute, also re-run the recorded inputs through a fresh engine
     from the log's genesis and name the first event it does not reproduce.
     Exit 0 when the log verifies, 1 when it does not, 2 when the file is not a
     log or the command is misused.
 
-    With --expect-head, also check the log against a head kept earlier: it
-    fails when the log was truncated or rolled back, and passes a longer log
-    only with a verifying consistency proof.
+    A log that verifies is intact; it is authentic only relative to something
+    you kept. With --expect-head, check it against a head saved earlier: it
+    fails when the log was truncated, rolled back or rewritten (naming the
+    first missing seq), and passes a longer log only with a verifying
+    consistency proof. With --engine-key, require the engine key you trust.
+    Seed-derived keys prove nothing about who wrote a log: anyone with the
+    seed can re-sign it.
 
-    Example: simledger verify runs/baseline_101.db --reexecute
+    Example: simledger verify runs/baseline_101.db --expect-head runs/baseline_101.head
     """
     try:
         from ..ledger.verify import verify_log
     except ImportError:
         fail("verification is not available in this installation (ledger.verify is missing)")
-    result = verify_log(path, workers=workers)
-    doc = {**msgspec.to_builtins(result), "message": result.message}
-    rerun = None
-    if reexecute_log and result.ok:
-        from ..ledger.reexecute import reexecute
+    from ..ledger.authenticity import check_engine_key, describe_proof, parse_engine_key
+    from ..ledger.head import load_expected, read_genesis, verify_head
 
-        rerun = reexecute(path, keystore=keystore)
-        doc["reexecute"] = rerun.to_dict()
-    head_check = None
+    # A malformed checkpoint or key is a usage error (exit 2), even on a broken log.
     if expect_head is not None:
-        from ..ledger.head import load_expected, verify_head
+        load_expected(expect_head)
+    if engine_key is not None:
+        parse_engine_key(engine_key)
+    result = verify_log(path, workers=workers)
+    doc = msgspec.to_builtins(result)
+    checks: list[tuple[str, Any]] = []  # (name, check with .ok and .message), in the order they print
+    if result.ok:
+        if expect_head is not None:
+            checks.append(("expect_head", verify_head(path, expect_head)))
+        if engine_key is not None:
+            with open_store(path) as store:
+                checks.append(("engine_key", check_engine_key(read_genesis(store), engine_key)))
+        if reexecute_log:
+            from ..ledger.reexecute import reexecute
 
-        load_expected(expect_head)  # a malformed checkpoint is a usage error (exit 2) even on a broken log
-        if result.ok:
-            head_check = verify_head(path, expect_head)
-            doc["expect_head"] = head_check.to_dict()
-    ok = result.ok and (rerun is None or rerun.ok) and (head_check is None or head_check.ok)
+            checks.append(("reexecute", reexecute(path, keystore=keystore)))
+    for name, check in checks:
+        doc[name] = check.to_dict() if hasattr(check, "to_dict") else {"ok": check.ok, "message": check.message}
+    ok = result.ok and all(check.ok for _, check in checks)
+    lines = [result.message] + [("OK: " if check.ok else "FAILED: ") + check.message for _, check in checks]
+    if reexecute_log and not result.ok:
+        lines.append("re-execution skipped: the log does not verify")
+    if ok:
+        with open_store(path) as store:
+            key_source = read_genesis(store).key_source
+        passed = {name for name, _ in checks}
+        doc["proved"] = describe_proof(key_source, pinned="expect_head" in passed, trusted_key="engine_key" in passed)
+        lines.append(doc["proved"])
+    # The message is the verdict: never "OK" beside ok false.
+    failed = [line for line in lines if line.startswith("FAILED")]
+    doc["message"] = failed[0] if failed else result.message
     if as_json:
         print_json({**doc, "ok": ok})
     else:
-        console.print(result.message, highlight=False, markup=False, soft_wrap=True)
-        if head_check is not None:
-            console.print(("OK: " if head_check.ok else "FAILED: ") + head_check.message, highlight=False,
-                          markup=False, soft_wrap=True)
-        if rerun is not None:
-            console.print(("OK: " if rerun.ok else "FAILED: ") + rerun.message, highlight=False, markup=False,
-                          soft_wrap=True)
-        elif reexecute_log:
-            console.print("re-execution skipped: the log does not verify", highlight=False)
+        for line in lines:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     if not ok:
         raise typer.Exit(1)
 

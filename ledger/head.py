@@ -104,10 +104,13 @@ class HeadCheck:
     expected_size: int | None = None
     current_size: int | None = None
     consistency_proof: list[str] = field(default_factory=list)  # hex nodes, when the log grew
+    first_missing_seq: int | None = None  # the log stops short of the pinned head from this seq on
+    first_new_seq: int | None = None  # the log goes on beyond the pinned head from this seq on
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "message": self.message, "expected_size": self.expected_size,
-                "current_size": self.current_size, "consistency_proof": self.consistency_proof}
+                "current_size": self.current_size, "consistency_proof": self.consistency_proof,
+                "first_missing_seq": self.first_missing_seq, "first_new_seq": self.first_new_seq}
 
 
 # --- the signed-note format ------------------------------------------------------------
@@ -426,9 +429,9 @@ def check_head_hash(store: Store, want: str) -> HeadCheck:
     if seq == size - 1:
         return HeadCheck(ok=True, expected_size=size, current_size=size,
                          message=f"head matches: seq {seq} is the expected head {want[:16]}…")
-    return HeadCheck(ok=True, expected_size=seq + 1, current_size=size, message=(
-        f"the log grew from the expected head (seq {seq}, {want[:16]}…) to {size} events; "
-        "the hash chain links them (plain verify checks every link)"))
+    return HeadCheck(ok=True, expected_size=seq + 1, current_size=size, first_new_seq=seq + 1, message=(
+        f"the log grew from the expected head (seq {seq}, {want[:16]}…) to {size} events: seqs {seq + 1}-{size - 1} "
+        "are beyond the pinned head; the hash chain links them (plain verify checks every link)"))
 
 
 def check_checkpoint(store: Store, checkpoint: Checkpoint) -> HeadCheck:
@@ -443,15 +446,17 @@ def check_checkpoint(store: Store, checkpoint: Checkpoint) -> HeadCheck:
         return HeadCheck(ok=False, expected_size=old, message=problem)
     size = store.head()[0] + 1
     if size < old:
-        return HeadCheck(ok=False, expected_size=old, current_size=size, message=(
+        return HeadCheck(ok=False, expected_size=old, current_size=size, first_missing_seq=size, message=(
             f"TRUNCATED or ROLLED BACK: the log has {size} events, the checkpoint commits to {old}"
-            + (f" (through turn {checkpoint.turn})" if checkpoint.turn is not None else "")))
+            + (f" (through turn {checkpoint.turn})" if checkpoint.turn is not None else "")
+            + f": seqs {size}-{old - 1} of the pinned head are missing"))
     if old == 0:
         return HeadCheck(ok=False, expected_size=old, current_size=size, message="the checkpoint is of an empty log")
     old_root = range_root(store, 0, old)
     if old_root != checkpoint.root:
         return HeadCheck(ok=False, expected_size=old, current_size=size, message=(
-            f"REWRITTEN or ROLLED BACK: the log's first {old} events do not have the checkpoint's Merkle root"))
+            f"REWRITTEN or ROLLED BACK: the log's first {old} events do not have the checkpoint's Merkle root "
+            f"(an event at or before seq {old - 1} differs from the pinned head's)"))
     at_size = store.select("seq = ?", [old - 1])[0][9]
     if checkpoint.head_hash is not None and checkpoint.head_hash != at_size:
         return HeadCheck(ok=False, expected_size=old, current_size=size, message=(
@@ -465,5 +470,7 @@ def check_checkpoint(store: Store, checkpoint: Checkpoint) -> HeadCheck:
         return HeadCheck(ok=False, expected_size=old, current_size=size, message=(
             f"the consistency proof from {old} to {size} events does not verify"))
     return HeadCheck(ok=True, expected_size=old, current_size=size, consistency_proof=[p.hex() for p in proof],
-                     message=(f"the log only grew: {old} -> {size} events, consistency proof of {len(proof)} "
-                              "hashes verifies against the signed checkpoint"))
+                     first_new_seq=old,
+                     message=(f"the log only grew: {old} -> {size} events (seqs {old}-{size - 1} are beyond the "
+                              f"pinned head), consistency proof of {len(proof)} hashes verifies against the signed "
+                              "checkpoint"))
