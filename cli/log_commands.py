@@ -24,6 +24,8 @@ from ..projections.state import OPEN_STATUSES, Contract, State
 from .common import console, fail, handle_errors, print_json
 
 TABLE_ROWS = 25
+SIGNER_LEGEND = ("Inputs signed by: agent = its own key; server for agent = custodial; seed key = derived from "
+                 "the run's seed (anyone holding the seed could have signed).")
 OK, BAD = "✓", "✗"
 
 RunPath = Annotated[Path, typer.Argument(metavar="RUN.db", help="A run's log (a simledger SQLite file).",
@@ -264,15 +266,16 @@ def print_contract_history(history) -> None:
     console.print(f"[bold]{escape(history.contract_id)}[/] ({history.status}): {escape(parties)}", highlight=False)
     table = Table("seq", "turn", "event", "what", "tokens moved", "checks")
     for e in history.entries:
-        what = describe_event(e.kind, e.payload) + (f" (input #{e.input_seq})" if e.input_seq is not None else "")
+        signed = f", signed by {e.input_signed_by}" if e.input_signed_by else ""
+        what = describe_event(e.kind, e.payload) + (f" (input #{e.input_seq}{signed})" if e.input_seq is not None else "")
         checks = "".join(mark(x) for x in (e.hash_ok, e.signature_ok, e.input_signature_ok, e.included))
         table.add_row(str(e.seq), str(e.turn), e.kind, escape(what), escape(describe_movements(e)), checks)
     console.print(table)
     verdict = ("every hash, signature and inclusion proof checks" if history.all_checks_pass
                else "SOME CHECKS FAIL (marked ✗)")
     console.print(f"{len(history.entries)} events; {verdict}. checks = event hash, engine signature, the agent's "
-                  "signature of the input behind it (- when none), inclusion proof against the turn's seal",
-                  highlight=False)
+                  "signature of the input behind it (- when none), inclusion proof against the turn's seal. "
+                  f"{SIGNER_LEGEND}", highlight=False)
 
 
 def print_statement(statement) -> None:
@@ -437,15 +440,21 @@ def check_log_filters(store, turn: int | None, kind: str | None, actor: str | No
         fail(f"unknown contract {contract!r}")
 
 
-def event_row_doc(row: tuple) -> dict[str, Any]:
+def event_row_doc(row: tuple, key_source: str) -> dict[str, Any]:
+    """Return an event row as JSON, with who signed it (``signed_by``: engine, agent, server for agent, seed key)."""
+    from ..ledger.authenticity import input_signed_by
+
     seq, turn, kind, actor, contract_id, pv, _payload, payload_json, prev, hsh, signer, sig, fv = row
     try:
         payload = json.loads(payload_json)
     except (TypeError, ValueError):
         payload = payload_json
+    signed_by = "engine"
+    if kind == "action_submitted":
+        signed_by = input_signed_by(key_source, isinstance(payload, dict) and payload.get("custodial") is True)
     return {"seq": seq, "turn": turn, "kind": kind, "actor": actor, "contract_id": contract_id, "payload": payload,
             "payload_version": pv, "hash": hsh, "prev_hash": prev, "signer": signer, "signature": sig,
-            "format_version": fv}
+            "format_version": fv, "signed_by": signed_by}
 
 
 @reads_log
@@ -463,23 +472,27 @@ def log(
 
     Example: simledger log run.db --turn 3 --kind contract_signed --limit 20
     """
+    from ..ledger.audit import get_genesis
+
     with open_store(path) as store:
         check_log_filters(store, turn, kind, actor, contract)
         where, args = build_event_filter(turn, kind, actor, contract)
         rows = store.select(where, args, limit=limit, offset=offset)
-    docs = [event_row_doc(row) for row in rows]
+        key_source = get_genesis(store).key_source
+    docs = [event_row_doc(row, key_source) for row in rows]
     if as_json:
         print_json({"offset": offset, "limit": limit, "count": len(docs), "events": docs})
         return
-    table = Table("seq", "turn", "kind", "actor", "contract", "payload")
+    table = Table("seq", "turn", "kind", "actor", "contract", "signed by", "payload")
     for doc in docs:
         payload = {k: v for k, v in doc["payload"].items() if k != "type"} if isinstance(doc["payload"], dict) else doc["payload"]
         text = json.dumps(payload, sort_keys=True)
         table.add_row(str(doc["seq"]), str(doc["turn"]), doc["kind"], escape(doc["actor"]),
-                      escape(doc["contract_id"] or ""), escape(text if len(text) <= 90 else text[:89] + "…"))
+                      escape(doc["contract_id"] or ""), doc["signed_by"],
+                      escape(text if len(text) <= 90 else text[:89] + "…"))
     console.print(table)
     more = f"; next page: --offset {offset + limit}" if len(docs) == limit else ""
-    console.print(f"{len(docs)} events (offset {offset}){more}", highlight=False)
+    console.print(f"{len(docs)} events (offset {offset}){more}. {SIGNER_LEGEND}", highlight=False)
 
 
 # --- verify --------------------------------------------------------------------------

@@ -48,6 +48,20 @@ def check_engine_key(genesis: ev.RunGenesis, trusted: str) -> EngineKeyCheck:
                                              f"you trust ({want[:16]}…): another engine wrote or re-signed it"))
 
 
+SIGNED_BY_AGENT, SIGNED_BY_SERVER, SIGNED_BY_SEED_KEY = "agent", "server for agent", "seed key"
+
+
+def input_signed_by(key_source: str, custodial: bool) -> str:
+    """Return who signed a recorded input: its agent, the server on its behalf (custodial), or a seed-derived key.
+
+    A seed-derived key is held by whoever holds the seed (the engine, and anyone
+    who reads the genesis), so such an input proves nothing about its agent.
+    """
+    if custodial:
+        return SIGNED_BY_SERVER
+    return SIGNED_BY_SEED_KEY if key_source == "seed" else SIGNED_BY_AGENT
+
+
 def describe_proof(key_source: str, *, pinned: bool, trusted_key: bool) -> str:
     """Return the one line saying what a log that verified has proved (and what it has not)."""
     proved = ["the chain, signatures and seals are intact"]

@@ -11,16 +11,23 @@
 
 from __future__ import annotations
 
+import json
+
 import msgspec
 import pytest
 
+from typer.testing import CliRunner
+
 from simledger.api.client_signing import sign_input
+from simledger.cli.main import app
 from simledger.events import types as ev
 from simledger.events.envelope import decode_payload
 from simledger.ledger.errors import BadInput
 from simledger.ledger.reexecute import reexecute
 from simledger.ledger.run import Run
 from simledger.ledger.verify import verify_log
+from simledger.study.regimes import load_regimes
+from simledger.study.runner import execute_run
 
 AGENTS = ["agent_0", "agent_1", "agent_2"]
 CONFIG = {"num_agents": len(AGENTS)}
@@ -108,3 +115,33 @@ def test_seed_derived_runs_stay_reproducible(tmp_path):
         a.step([mine("agent_0")])
         b.step([mine("agent_0")])
         assert a.state.run_id == b.state.run_id and a.head_hash == b.head_hash
+
+
+# --- audit and log say who signed ------------------------------------------------------------------
+
+
+def cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+
+
+@pytest.fixture(scope="module")
+def study_logs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("custody")
+    regime = load_regimes()["baseline"]
+    for name, keystore in (("seed", None), ("keystore", folder / "keys")):
+        execute_run(folder / f"{name}.db", regime_name="baseline", regime=regime, seed=101, agents=8, turns=10,
+                    keystore=keystore).close()
+    return folder
+
+
+@pytest.mark.parametrize("name, label", [("seed", "seed key"), ("keystore", "server for agent")])
+def test_log_and_audit_show_who_signed_each_input(study_logs, name, label):
+    path = study_logs / f"{name}.db"
+    shown = cli("log", path, "--kind", "action_submitted", "--limit", "3")
+    assert shown.exit_code == 0 and shown.output.count(label) >= 3, shown.output
+    with Run.open(path, keystore=study_logs / "keys" if name == "keystore" else None) as run:
+        contract = next(iter(run.state.contracts))
+    audited = cli("audit", path, contract)
+    assert audited.exit_code == 0 and f"signed by {label}" in audited.output, audited.output
+    doc = json.loads(cli("audit", path, contract, "--json").output)
+    assert {e["input_signed_by"] for e in doc["events"] if e["input_seq"] is not None} == {label}
