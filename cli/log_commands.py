@@ -24,8 +24,8 @@ from ..projections.state import OPEN_STATUSES, Contract, State
 from .common import console, fail, handle_errors, print_json
 
 TABLE_ROWS = 25
-SIGNER_LEGEND = ("Inputs signed by: agent = its own key; server for agent = custodial; seed key = derived from "
-                 "the run's seed (anyone holding the seed could have signed).")
+SIGNER_LEGEND = ("Input signers: agent (its own key), server for agent (custodial), seed key (anyone holding "
+                 "the run's seed could have signed).")
 OK, BAD = "✓", "✗"
 
 RunPath = Annotated[Path, typer.Argument(metavar="RUN.db", help="A run's log (a simledger SQLite file).",
