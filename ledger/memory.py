@@ -73,7 +73,7 @@ class MemoryRun:
                rules: Rules | dict | None = None, identity: dict | None = None, run_id: str | None = None,
                keep_events: bool = False) -> "MemoryRun":
         """Return a new run at the end of its genesis turn (seed-derived keys, as ``Run.create`` by default)."""
-        config, rules = load_settings(agents, config, rules)
+        config, rules, identity = load_settings(agents, config, rules, identity)
         keys = SeedKeys(seed)
         signers = {name: keys.private_key(name) for name in [ENGINE, *agents]}
         genesis = build_genesis(agents=agents, seed=seed, config=config, rules=rules, signers=signers,

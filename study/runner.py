@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from ..ledger.head import write_run_head
 from ..ledger.memory import MemoryRun
 from ..ledger.run import Run
 from .policies import Society, load_policy
@@ -38,7 +39,7 @@ def run_identity(regime_name: str, seed: int, turns: int, identity: dict[str, An
 
 def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], seed: int, agents: int = 8,
                 turns: int = 40, identity: dict[str, Any] | None = None, rules: dict | None = None,
-                policies: dict[str, Any] | None = None) -> Run:
+                policies: dict[str, Any] | None = None, keystore: str | Path | None = None) -> Run:
     """Create ``path`` and play ``turns`` turns; return the (open) run.
 
     Every agent plays the regime's policy unless ``policies`` names another spec
@@ -48,24 +49,36 @@ def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], s
     ids = agent_ids(agents)
     society = Society(society_specs(regime, ids, policies), seed)
     run = Run.create(path, agents=ids, seed=seed, config=engine_config(regime, agents), rules=rules,
-                     identity=run_identity(regime_name, seed, turns, identity, policies))
+                     identity=run_identity(regime_name, seed, turns, identity, policies), keystore=keystore)
     return play_to(run, society, turns)
 
 
 def simulate_run(*, regime_name: str, regime: dict[str, Any], seed: int, agents: int = 8, turns: int = 40,
                  identity: dict[str, Any] | None = None, rules: dict | None = None,
                  policies: dict[str, Any] | None = None, keep_events: bool = False) -> MemoryRun:
-    """Play the same run as ``execute_run`` in memory (no log); return it."""
+    """Play the same run as ``execute_run`` in memory (no log, so no head to sign); return it."""
     ids = agent_ids(agents)
     society = Society(society_specs(regime, ids, policies), seed)
     run = MemoryRun.create(agents=ids, seed=seed, config=engine_config(regime, agents), rules=rules,
                            identity=run_identity(regime_name, seed, turns, identity, policies),
                            keep_events=keep_events)
-    return play_to(run, society, turns)
+    return play_turns(run, society, turns)
 
 
-def play_to(run: Run | MemoryRun, society, turns: int) -> Run | MemoryRun:
-    """Play ``society`` (anything with ``decide(TurnView)``) through turn ``turns``; close the run if a turn fails."""
+def play_to(run: Run, society, turns: int) -> Run:
+    """Play ``society`` (anything with ``decide(TurnView)``) through turn ``turns`` and write the log's signed
+    head beside it; close the run if a turn fails."""
+    play_turns(run, society, turns)
+    try:
+        write_run_head(run)
+    except BaseException:
+        run.close()
+        raise
+    return run
+
+
+def play_turns(run: Run | MemoryRun, society, turns: int) -> Run | MemoryRun:
+    """Play ``society`` from the run's next turn through turn ``turns``; close the run if a turn fails."""
     try:
         for turn in range(run.next_turn, turns + 1):
             run.step(society.decide(TurnView.from_state(run.state, turn, turns)))
@@ -75,11 +88,11 @@ def play_to(run: Run | MemoryRun, society, turns: int) -> Run | MemoryRun:
     return run
 
 
-def resume_run(path: str | Path, catalogue: dict[str, Any]) -> Run:
+def resume_run(path: str | Path, catalogue: dict[str, Any], keystore: str | Path | None = None) -> Run:
     """Reopen an interrupted study run and play it to its recorded number of turns."""
     from ..ledger.errors import RunStateError
 
-    run = Run.open(path)
+    run = Run.open(path, keystore=keystore)
     try:
         ident = run.state.identity
         regime_name, turns = ident.get("regime"), ident.get("turns")
