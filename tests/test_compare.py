@@ -320,3 +320,15 @@ def test_study_of_unknown_regimes_is_not_evaluated():
     assert cmp.cells == [] and cmp.not_compared["ours_only"] == ["my_regime"]
     assert cmp.verdict == "NOT EVALUATED" and not cmp.bar_met
     assert "The 12-seed band: NOT EVALUATED" in cmp.to_markdown()
+
+
+def test_band_is_counted_on_disjoint_12_seed_blocks():
+    from simledger.study.compare import compute_band_blocks, judge_study
+
+    paper = load_paper()
+    same = [dict(r, seed=r["seed"] + 100, run_id=r["run_id"] + "_b") for r in paper_runs()]
+    moved = shift(same, "baseline", "inference_fees_total", 3 * seed_sd("baseline", "inference_fees_total"))
+    assert compute_band_blocks(paper_runs() + same, paper) == [True, True]
+    assert compute_band_blocks(paper_runs() + moved, paper) == [True, False]
+    assert compute_band_blocks(paper_runs(), paper) == []  # one block: the band line itself says it
+    assert judge_study(paper_runs() + moved).band.endswith("the band is met in 1 of 2")
