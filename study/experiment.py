@@ -169,4 +169,5 @@ def _collect(spec, result, outcomes, failures, on_done, on_error) -> None:
         on_done(outcome)
 
 
-__all__ = ["FIT_SEEDS", "HELD_OUT_FIRST", "DEFAULT_HELD_OUT", "held_out_seeds", "RunSpec", "RunOutcome", "execute_spec", "execute_specs", "simulate_spec", "simulate_specs", "study_specs", "default_workers", "asdict"]
+__all__ = ["FIT_SEEDS", "HELD_OUT_FIRST", "DEFAULT_HELD_OUT", "held_out_seeds", "RunSpec", "RunOutcome",
+           "execute_spec", "execute_specs", "simulate_spec", "simulate_specs", "study_specs", "default_workers", "asdict"]
