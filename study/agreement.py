@@ -316,7 +316,9 @@ def pooled_figures(regime: str, ours: list[dict], paper: Paper) -> list[Figure]:
             section="4.2", regime=regime, name=label, ours=o[count] / o["contracts"],
             paper=p[count] / p["contracts"], distance=distance, tests=[test],
             detail=f"{o[count]}/{o['contracts']} (95% CI {ci_o[0]:.2%}-{ci_o[1]:.2%}) vs "
-                   f"{p[count]}/{p['contracts']} (95% CI {ci_p[0]:.2%}-{ci_p[1]:.2%}), Clopper-Pearson"))
+                   f"{p[count]}/{p['contracts']} (95% CI {ci_p[0]:.2%}-{ci_p[1]:.2%}), Clopper-Pearson; "
+                   f"our rate {'inside' if ci_p[0] <= o[count] / o['contracts'] <= ci_p[1] else 'outside'} "
+                   "the paper's CI"))
     return figures
 
 
@@ -342,7 +344,8 @@ def share_figures(regime: str, ours: list[dict], paper: Paper) -> list[Figure]:
         test, distance = proportion_test(counts.get(action, 0), total, k_paper, n_paper)
         figures.append(Figure(section="4.7", regime=regime, name=f"{action} share", ours=counts.get(action, 0) / total,
                               paper=share, distance=distance, tests=[test],
-                              detail=f"{counts.get(action, 0):,} of {total:,} actions vs {k_paper:,} of {n_paper:,}"))
+                              detail=f"{counts.get(action, 0):,} of {total:,} actions vs {k_paper:,} of {n_paper:,} "
+                                     f"({100 * (counts.get(action, 0) / total - share):+.1f} percentage points)"))
     return figures
 
 
