@@ -91,3 +91,10 @@ def test_cli_report_keeps_the_held_out_verdict(tmp_path):
     written = (out / "report.md").read_bytes()
     assert CliRunner().invoke(app, ["report", str(out)]).exit_code == 0
     assert (out / "report.md").read_bytes() == written
+
+
+def test_in_memory_ensemble_does_not_depend_on_the_worker_count():
+    from simledger.study.experiment import simulate_specs, study_specs
+
+    specs = study_specs(["coordination_push"], [1001, 1002, 1003], turns=8)
+    assert simulate_specs(specs, workers=2) == simulate_specs(specs, workers=1)
