@@ -138,6 +138,7 @@ def run(
 
     Example: simledger run baseline_101.db --regime baseline --seed 101 --turns 40
     """
+    from ..ledger.head import head_file_of
     from ..ledger.store import is_unstarted_log
     from ..study.runner import execute_run, resume_run
 
@@ -153,7 +154,8 @@ def run(
                                keystore=keystore)
     head, last = finished.head_hash.hex(), finished.state.sealed_turn
     finished.close()
-    console.print(f"{db}: {last} turns, head {head}", soft_wrap=True)
+    console.print(f"{db}: {last} turns, head {head}; signed head in {head_file_of(db)} (keep a copy to pin it)",
+                  soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
