@@ -91,7 +91,7 @@ def check_private_file(path: Path) -> None:
     if info.st_uid != os.geteuid():
         raise KeystoreError(f"refusing key file {path}: it belongs to another user (uid {info.st_uid})")
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeystoreError(f"refusing key file {path}: readable by others, or writable (chmod 600 it)")
+        raise KeystoreError(f"refusing key file {path}: readable by others (chmod 600 it)")
 
 
 class SeedKeys:
