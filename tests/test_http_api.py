@@ -310,6 +310,7 @@ def test_verify_reports_the_whole_log(running):
     head_seq, head_hash, _ = running.service.run.store.head()
     assert (body["ok"], body["head_seq"], body["head_hash"], body["events"]) == \
         (True, head_seq, head_hash.hex(), count_events(running.db_path))
+    assert "NOT who wrote it" in body["proved"]  # seed-derived keys: integrity only
 
 
 def test_replay_refolds_the_log_to_a_past_turn(running):
