@@ -26,6 +26,7 @@ from .errors import BadInput, RunStateError
 from .readmodels import refresh_read_models
 from .replay import load_state
 from .store import Store, event_row, library_version
+from .writer_lock import WriterLock
 
 CHECKPOINT_EVERY = 10
 
@@ -87,8 +88,15 @@ class Run:
     @classmethod
     def create(cls, path: str | Path, *, agents: list[str], seed: int, config: Config | dict | None = None,
                rules: Rules | dict | None = None, keystore: str | Path | None = None,
-               identity: dict | None = None, run_id: str | None = None) -> "Run":
-        """Create ``path`` with its genesis (turn 0, sealed) and return the open run."""
+               identity: dict | None = None, run_id: str | None = None,
+               writer_lock: WriterLock | None = None) -> "Run":
+        """Create ``path`` with its genesis (turn 0, sealed) and return the open run.
+
+        The schema, meta rows and genesis commit in one transaction: until then the
+        file is empty (creating a run over it replaces it), after it the run exists.
+        ``writer_lock`` hands over the file's lock a caller already holds (a server
+        waiting for ``/init``).
+        """
         config = load_config(config if config is not None else {"num_agents": len(agents)})
         rules = load_rules(rules)
         validate_agents(agents, config)
@@ -101,11 +109,15 @@ class Run:
             engine_key=public_hex(signers[ENGINE]), agent_keys={a: public_hex(signers[a]) for a in agents},
             key_source=keys.source, library_version=library_version(), identity=identity,
         )
-        store = Store(path, create=True)
-        run = cls(store, State(), keys)
-        run._signers = signers
-        run._engine_key_id = key_id(genesis.engine_key)  # the genesis itself is signed before it is folded
-        run._commit_turn(0, lambda rec: (rec.emit(genesis), engine.process_seal(rec, 0)))
+        store = Store(path, create=True, lock=writer_lock)
+        try:
+            run = cls(store, State(), keys)
+            run._signers = signers
+            run._engine_key_id = key_id(genesis.engine_key)  # the genesis itself is signed before it is folded
+            run._commit_turn(0, lambda rec: (rec.emit(genesis), engine.process_seal(rec, 0)))
+        except BaseException:
+            store.close()
+            raise
         run._derive_key_ids()
         return run
 
