@@ -120,3 +120,29 @@ def test_verifying_an_unreadable_log_is_one_line(read_only_folder):
     assert invoke("verify", read_only_folder).exit_code in (0, 1)  # as ourselves (maybe root): loads verify's imports
     result = unprivileged.run_cli("verify", read_only_folder)
     assert result.returncode == 2 and "cannot open" in one_line(result.stderr), result.stderr
+
+
+def test_disk_full_during_a_served_turn_is_507_and_the_log_stays_whole(tmp_path, monkeypatch):
+    from litestar.testing import TestClient
+
+    from simledger.api.app import create_app
+    from simledger.api.service import LedgerService
+
+    agents = ["agent_0", "agent_1", "agent_2"]
+    service = LedgerService(tmp_path / "served.db")
+    limit_writer_pages(monkeypatch, 40)
+    speech = "x" * 3000  # each turn needs pages: the limit is met within a few turns
+    statuses = []
+    with TestClient(create_app(service)) as client:
+        assert client.post("/init", json={"agent_ids": agents, "seed": 7}).status_code == 200
+        for _ in range(30):
+            inputs = [{"agent_id": a, "action": {"action": "mine"}, "speech": speech} for a in agents]
+            response = client.post("/turn", json={"inputs": inputs})
+            statuses.append(response.status_code)
+            if response.status_code != 200:
+                assert response.status_code == 507 and "disk is full" in response.json()["error"], response.text
+                break
+    service.close()
+    assert statuses[-1] == 507 and statuses.count(200) >= 1, statuses
+    result = verify_log(tmp_path / "served.db")
+    assert result.ok and result.turns == statuses.count(200) + 1, result.message
