@@ -32,6 +32,7 @@ EVENT_COLUMNS = (
 _SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
 _INSERT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 MAX_COLUMN_BYTES = 16 * 1024 * 1024
+NO_RUN_YET = "no run yet (its creation did not finish; creating a run over it replaces it)"
 
 
 def envelope_from_row(row: tuple) -> Envelope:
@@ -99,6 +100,7 @@ class Store:
         self._lock = lock
         self._key: tuple[int, int] | None = None
         self._pending_schema = False
+        self._in_wal = False  # this writer switched the file to WAL: it switches it back on close
         if not create and not self.path.is_file():
             raise NotALog(f"{self.path}: no such file")
         try:
@@ -133,6 +135,14 @@ class Store:
     def _open_writer(self, create: bool) -> None:
         if self._lock is None:
             self._lock = WriterLock.acquire(self.path, create=create)
+        if create and self.path.stat().st_size > 0 and not is_unstarted_log(self.path):
+            # Checked read-only: a refused creation must not even fold the WAL of the log it found.
+            raise LedgerError(f"{self.path} already exists; refusing to overwrite a log")
+        if create and self.path.stat().st_size == 0:
+            # A WAL-mode database never has an empty main file: a -wal or -shm beside an empty
+            # file is another (deleted) log's, and SQLite would replay it into this one.
+            for suffix in ("-wal", "-shm"):
+                self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
         try:
             conn = self._connect("mode=rw")  # rolls back a hot journal an interrupted write left
             if create and not self.db.table_names():
@@ -141,6 +151,7 @@ class Store:
                 self._check_schema(for_create=create)
             # Only now that the file is known to be a log (or empty): switching to WAL writes to it.
             conn.execute("PRAGMA journal_mode = WAL")
+            self._in_wal = True
             conn.execute("PRAGMA synchronous = NORMAL")
             # 64 MiB page cache: index inserts on a long log stay in memory instead of re-reading pages.
             conn.execute("PRAGMA cache_size = -65536")
@@ -186,7 +197,7 @@ class Store:
         except sqlite3.DatabaseError as err:
             raise NotALog(f"{self.path}: not a SQLite database ({err})") from None
         if not tables:
-            raise NoRunYet(f"{self.path}: no run yet (its creation did not finish; creating a run over it replaces it)")
+            raise NoRunYet(f"{self.path}: {NO_RUN_YET}")
         if "events" not in tables or "meta" not in tables:
             raise NotALog(f"{self.path}: not a simledger log (no events/meta table)")
         try:
@@ -197,8 +208,6 @@ class Store:
             raise NotALog(f"{self.path}: unreadable meta table ({err})") from None
         if meta.get("application") != "simledger":
             raise NotALog(f"{self.path}: not a simledger log (meta.application is {meta.get('application')!r})")
-        if for_create and started:
-            raise LedgerError(f"{self.path} already exists; refusing to overwrite a log")
         if missing := set(EVENT_COLUMNS) - columns:
             raise NotALog(f"{self.path}: events table lacks column(s) {', '.join(sorted(missing))}")
         if meta.get("format_version") != str(FORMAT_VERSION):
@@ -206,13 +215,13 @@ class Store:
                 f"{self.path}: log format version {meta.get('format_version')!r}; this simledger reads {FORMAT_VERSION}"
             )
         if not started and not for_create:  # the schema of an older simledger, whose genesis never committed
-            raise NoRunYet(f"{self.path}: no run yet (its creation did not finish; creating a run over it replaces it)")
+            raise NoRunYet(f"{self.path}: {NO_RUN_YET}")
         self.meta = meta
 
     def close(self) -> None:
         conn, self.conn = self.conn, None
         if conn is not None:
-            if self._lock is not None:
+            if self._in_wal:
                 leave_wal(conn)
             conn.close()
             connection_closed(self._key)

@@ -385,3 +385,26 @@ def test_state_restored_from_a_checkpoint_keeps_the_folds_order_so_a_resume_does
         assert resumed.head_hash.hex() == reference_head
     finally:
         resumed.close()
+
+
+def test_refusing_to_create_over_a_log_leaves_it_untouched(tmp_path):
+    path = tmp_path / "run.db"
+    crash_after_turns(path, 2)  # a killed writer's log: WAL mode, with its -wal
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "run.db-shm"}
+    from simledger.ledger.errors import LedgerError
+    from simledger.ledger.run import Run
+
+    with pytest.raises(LedgerError, match="refusing to overwrite"):
+        Run.create(path, agents=["a", "b", "c"], seed=1)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "run.db-shm"} == before
+
+
+def test_creating_over_an_empty_file_ignores_a_deleted_logs_wal(tmp_path, reference):
+    # Someone deleted a killed run's file but not its -wal: an empty file of the same name must not inherit it.
+    path = tmp_path / "run.db"
+    crash_after_turns(path, 2)
+    path.unlink()
+    path.write_bytes(b"")
+    result = CliRunner().invoke(app, ["run", str(path), "--turns", str(TURNS)])
+    assert result.exit_code == 0, result.output
+    assert read_hashes(path) == reference and side_files(path) == {}
