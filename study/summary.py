@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterable
 
 from ..ledger.replay import load_state
 from ..ledger.store import Store
-from .metrics import RUN_CSV_FIELDS, regime_summary, run_summary
+from ..projections.metrics import run_csv_fields, run_summary
+from .metrics import regime_summary
 
 SUMMARY_FILES = ("run_summaries.json", "run_summaries.csv", "regime_summary.json", "regime_summary.csv")
 # What may sit beside a log without being one: SQLite's sidecars, lock files, signed heads.
@@ -80,7 +81,7 @@ def write_summaries(runs: list[dict], rows: list[dict], out_dir: str | Path) -> 
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "run_summaries.json", json.dumps(runs, indent=2) + "\n")
     write_text(out / "regime_summary.json", json.dumps(rows, indent=2) + "\n")
-    write_text(out / "run_summaries.csv", to_csv(RUN_CSV_FIELDS, runs))
+    write_text(out / "run_summaries.csv", to_csv(run_csv_fields(), runs))
     write_text(out / "regime_summary.csv", to_csv(list(rows[0]) if rows else [], rows))
 
 

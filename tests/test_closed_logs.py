@@ -45,14 +45,14 @@ def closed_log(tmp_path) -> Path:
 
 
 def test_a_closed_log_is_one_file_in_rollback_journal_mode(closed_log):
-    assert [p.name for p in closed_log.parent.iterdir()] == ["run.db"]
+    assert sorted(p.name for p in closed_log.parent.iterdir()) == ["run.db", "run.head"]  # the log, its signed head
     with sqlite3.connect(f"{closed_log.as_uri()}?mode=ro", uri=True) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
     # Reopened for writing (WAL with -wal and -shm while open), then closed: one file again.
     run = Run.open(closed_log)
-    assert {p.name for p in closed_log.parent.iterdir()} == {"run.db", "run.db-wal", "run.db-shm"}
+    assert {p.name for p in closed_log.parent.iterdir()} == {"run.db", "run.head", "run.db-wal", "run.db-shm"}
     run.close()
-    assert [p.name for p in closed_log.parent.iterdir()] == ["run.db"]
+    assert sorted(p.name for p in closed_log.parent.iterdir()) == ["run.db", "run.head"]
 
 
 @pytest.mark.parametrize("command", [

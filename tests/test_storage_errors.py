@@ -67,7 +67,7 @@ def test_disk_full_during_run_is_one_line_the_log_verifies_and_resume_finishes_i
     monkeypatch.undo()
     resumed = invoke("run", path, "--resume")
     assert resumed.exit_code == 0 and head in resumed.output.replace("\n", ""), resumed.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["full.db"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full.db", "full.head"]  # the log and its signed head
 
 
 def test_disk_full_while_creating_leaves_no_file(tmp_path, monkeypatch):
@@ -105,7 +105,7 @@ def read_only_folder(tmp_path):
 def test_creating_a_run_in_a_read_only_folder_is_one_line(read_only_folder):
     result = unprivileged.run_cli("run", read_only_folder.parent / "new.db", "--turns", "2")
     assert result.returncode == 2 and "Permission denied" in one_line(result.stderr), result.stderr
-    assert sorted(p.name for p in read_only_folder.parent.iterdir()) == ["run.db"]
+    assert sorted(p.name for p in read_only_folder.parent.iterdir()) == ["run.db", "run.head"]
 
 
 def test_resuming_a_read_only_log_is_one_line_and_the_log_is_untouched(read_only_folder):

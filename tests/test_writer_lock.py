@@ -57,7 +57,7 @@ def test_a_second_writer_through_another_path_is_refused(log, tmp_path, monkeypa
     assert verify_log(log).ok
     for path in names.values():  # once the first writer closed, any name may write
         Run.open(path).close()
-    assert sorted(p.name for p in log.parent.iterdir()) == ["run.db"]  # no lock file, no sidecar
+    assert sorted(p.name for p in log.parent.iterdir()) == ["run.db", "run.head"]  # no lock file, no sidecar
 
 
 def test_serve_on_a_symlink_to_a_log_being_written_fails_at_start_in_one_line(log, tmp_path):
@@ -112,5 +112,5 @@ def test_closing_the_writer_keeps_the_sqlite_locks_of_readers_in_its_process(log
     assert reader.head() == head
     reader.close()
     Run.open(log).close()  # no reader left: this close leaves one file
-    assert sorted(p.name for p in log.parent.iterdir()) == ["run.db"]
+    assert sorted(p.name for p in log.parent.iterdir()) == ["run.db", "run.head"]
     assert verify_log(log).ok
