@@ -21,12 +21,12 @@ def cells(source: str) -> list[dict]:
     """Return the notebook cells of a percent-format script: code as written, markdown without its ``# ``."""
     parts = CELL.split(source)
     out = []
-    for kind, body in zip(parts[1::2], parts[2::2]):
+    for index, (kind, body) in enumerate(zip(parts[1::2], parts[2::2])):
         lines = body.strip("\n").split("\n")
         if kind == "markdown":
             lines = [re.sub(r"^# ?", "", line) for line in lines]
         text = "\n".join(lines)
-        cell = {"cell_type": kind or "code", "metadata": {},
+        cell = {"cell_type": kind or "code", "id": f"cell-{index}", "metadata": {},
                 "source": [line + "\n" for line in text.split("\n")[:-1]] + [text.split("\n")[-1]]}
         if not kind:
             cell.update(execution_count=None, outputs=[])
