@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator
 from ..events import types as ev
 from ..projections.reducers import apply_event
 from ..projections.state import State
-from ..study.metrics import GINI_SHIFT, gini
+from ..projections.metrics import GINI_SHIFT, gini
 
 CONTRACT_STATUSES = ("proposed", "countersigned", "active", "disputed", "settled", "defaulted", "expired")
 

@@ -19,7 +19,7 @@ from simledger.ledger.run import Run
 from simledger.ledger.store import Store
 from simledger.ledger.turn_tables import fold_tables
 from simledger.ledger.verify import verify_log
-from simledger.study.policy import StudyPolicy
+from simledger.study.study_policy import StudyPolicy
 from simledger.study.regimes import load_regimes
 from simledger.study.runner import execute_run, play_to
 

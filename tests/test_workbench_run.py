@@ -20,7 +20,7 @@ from simledger.cli.main import app
 from simledger.ledger.errors import NotALog
 from simledger.ledger.replay import load_state
 from simledger.ledger.store import Store
-from simledger.study.metrics import run_summary
+from simledger.projections.metrics import run_summary
 from simledger.study.regimes import load_regimes
 from simledger.study.runner import execute_run
 
