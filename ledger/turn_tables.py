@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from ..events import types as ev
+from ..projections.metrics import GINI_SHIFT, gini
 from ..projections.reducers import apply_event
 from ..projections.state import State
-from ..projections.metrics import GINI_SHIFT, gini
 
 CONTRACT_STATUSES = ("proposed", "countersigned", "active", "disputed", "settled", "defaulted", "expired")
 
@@ -83,7 +83,7 @@ def turn_row(state: State, tally: TurnTally) -> tuple:
     statuses = dict.fromkeys(CONTRACT_STATUSES, 0)
     for contract in state.contracts.values():
         statuses[contract.status] += 1
-    fees, dividends, interest = (tuple(sum(f[i] for f in tally.flows.values()) for i in range(3)))
+    fees, dividends, interest = (sum(flow[i] for flow in tally.flows.values()) for i in range(3))
     return (
         state.sealed_turn, tally.events, fees, dividends, interest, metrics.block_winner if metrics else None,
         metrics.settled_count if metrics else 0, metrics.defaulted_count if metrics else 0,
@@ -144,9 +144,10 @@ class TableFold:
         return rows
 
 
-def per_turn_rows(positioned: Iterable[tuple[int, int, Any]]) -> Iterator[tuple[list[tuple], tuple]]:
+def per_turn_rows(positioned: Iterable[tuple[int, int, Any]],
+                  fold: TableFold | None = None) -> Iterator[tuple[list[tuple], tuple]]:
     """Yield (account rows, turn row) for each sealed turn, holding one turn's rows at a time."""
-    fold = TableFold()
+    fold = fold or TableFold()
     for seq, turn, event in positioned:
         if rows := fold.add(seq, turn, event):
             yield rows
@@ -157,10 +158,9 @@ def fold_tables(positioned: Iterable[tuple[int, int, Any]]) -> RunTables:
     fold = TableFold()
     accounts: list[tuple] = []
     turns: list[tuple] = []
-    for seq, turn, event in positioned:
-        if rows := fold.add(seq, turn, event):
-            accounts.extend(rows[0])
-            turns.append(rows[1])
+    for turn_accounts, turn in per_turn_rows(positioned, fold):
+        accounts.extend(turn_accounts)
+        turns.append(turn)
     return RunTables(state=fold.state, accounts=accounts, turns=turns,
                      contracts=contract_rows(fold.state, fold.lifecycle))
 
