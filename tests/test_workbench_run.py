@@ -25,6 +25,7 @@ from simledger.study.regimes import load_regimes
 from simledger.study.runner import execute_run
 
 TURNS = 40
+STATUSES = ("proposed", "countersigned", "active", "disputed", "settled", "defaulted", "expired")
 FIXTURE = Path(__file__).parent / "fixtures" / "format_v1.db"
 
 
@@ -82,7 +83,7 @@ def test_turns_agree_with_the_projection_at_every_turn(run, projections):
         assert row.token_supply == state.token_supply() == summary["token_supply_final"]
         assert row.events == state.events - (projections[turn - 1].events if turn else 0)
         statuses = Counter(c.status for c in state.contracts.values())
-        for status in ("proposed", "countersigned", "active", "disputed", "settled", "defaulted", "expired"):
+        for status in STATUSES:
             assert row[f"contracts_{status}"] == statuses.get(status, 0), (turn, status)
         if metrics is None:
             assert turn == 0 and row.fees == row.dividends == row.interest == row.errors == 0
@@ -105,13 +106,17 @@ def test_the_last_turn_matches_the_runs_summary(run, projections):
 
 def test_tables_agree_with_replay_json(run, log_path):
     accounts, turns = run.accounts(), run.turns().set_index("turn")
-    for turn in (0, 13, TURNS):
+    for turn in range(TURNS + 1):
         result = CliRunner().invoke(app, ["replay", str(log_path), "--until", "turn", str(turn), "--json"])
         assert result.exit_code == 0, result.output
         replay = json.loads(result.output)
         ours = accounts[accounts.turn == turn][["agent", "balance", "staked", "wealth", "locked"]]
         assert ours.to_dict("records") == replay["accounts"]
         assert turns.loc[turn].token_supply == replay["token_supply"]
+        by_status = {status: len(ids) for status, ids in replay["contracts"].items()}
+        assert {s: n for s in STATUSES if (n := turns.loc[turn, f"contracts_{s}"])} == by_status
+        owners = {core["owner"] for core in replay["cores"]}
+        assert set(accounts[(accounts.turn == turn) & accounts.owns_core].agent) == owners
 
 
 def test_contracts_have_their_lifecycle_turns(run, projections):
