@@ -126,3 +126,14 @@ def test_datasette_metadata_describes_every_table_and_column_of_a_run_db(results
     finally:
         conn.close()
     assert database["tables"]["contracts"]["sort"] == "rank"
+
+
+def test_a_parquet_column_whose_values_share_no_type_is_written_as_text(tmp_path):
+    import pyarrow.parquet
+
+    from simledger.export import write_parquet
+
+    write_parquet(tmp_path / "t.parquet", ["param", "turn"], [(1, 0), ("a", 1), (None, 2)])
+    table = pyarrow.parquet.read_table(tmp_path / "t.parquet")
+    assert table.column("param").to_pylist() == ["1", "a", None]
+    assert table.column("turn").to_pylist() == [0, 1, 2]

@@ -30,11 +30,21 @@ def write_csv(path: Path, columns: Sequence[str], rows: list[tuple]) -> None:
         writer.writerows(rows)
 
 
+def arrow_column(values: list):
+    """Return a column's Arrow array; as text when its values share no type (a parameter swept over 1 and "a")."""
+    import pyarrow
+
+    try:
+        return pyarrow.array(values)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
+        return pyarrow.array([None if value is None else str(value) for value in values])
+
+
 def write_parquet(path: Path, columns: Sequence[str], rows: list[tuple]) -> None:
     import pyarrow
     import pyarrow.parquet
 
-    table = pyarrow.table({name: [row[i] for row in rows] for i, name in enumerate(columns)})
+    table = pyarrow.table({name: arrow_column([row[i] for row in rows]) for i, name in enumerate(columns)})
     pyarrow.parquet.write_table(table, path)
 
 
