@@ -36,7 +36,8 @@ def export(
     fmt: Annotated[str, typer.Option("--format", metavar="csv|parquet", help="File format.")] = "csv",
     out: Annotated[Optional[Path], typer.Option("--out", metavar="DIR",
                                                 help="Where to write (default: DIR/export, or RUN_export beside RUN.db).")] = None,
-    verify: Annotated[bool, typer.Option(help="Verify every log before exporting it.")] = True,
+    verify: Annotated[bool, typer.Option(help="Verify every log before exporting (nothing is written if one fails).")] = True,
+    workers: Annotated[int, typer.Option(min=0, help="Processes verifying logs (0 = all cores).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the files written as JSON.")] = False,
 ) -> None:
     """Write the accounts (per turn and agent), turns and contracts tables, per run and combined.
@@ -47,6 +48,7 @@ def export(
     """
     from simledger.export import check_format, export_study
     from simledger.studies import open_study
+    from simledger.study.experiment import default_workers
 
     out = out or default_out(sources)
     try:
@@ -56,8 +58,9 @@ def export(
     study = open_study(collect_logs(sources))
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as progress:
-        task = progress.add_task("export", total=len(study.runs))
-        written = export_study(study, out, fmt, verify=verify, on_run=lambda run: progress.advance(task))
+        task = progress.add_task("verify", total=len(study.runs) if verify else None)
+        written = export_study(study, out, fmt, verify=verify, workers=workers or default_workers(),
+                               on_verified=lambda run: progress.advance(task))
     if as_json:
         print_json({"format": fmt, "out": str(out), "runs": len(study.runs), "files": [str(p) for p in written]})
         return

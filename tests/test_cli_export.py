@@ -49,7 +49,7 @@ def as_csv_cells(rows) -> list[list[str]]:
 
 
 def test_csv_export_writes_each_run_and_the_combined_tables(results, tmp_path):
-    result = invoke("export", results, "--format", "csv", "--out", tmp_path / "out")
+    result = invoke("export", results, "--format", "csv", "--workers", "2", "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     study = simledger.open_study(results)
     for table in ("accounts", "turns", "contracts"):
@@ -90,6 +90,7 @@ def test_a_log_that_does_not_verify_is_not_exported(results, tmp_path):
         conn.execute("UPDATE turns SET fees = fees + 1 WHERE turn = 2")
     conn.close()
     assert_one_line_error(invoke("export", bad, "--out", tmp_path / "out"), "differs from the fold of the log at turn 2")
+    assert not (tmp_path / "out").exists(), "nothing written"
     assert invoke("export", bad, "--no-verify", "--out", tmp_path / "out").exit_code == 0
 
 

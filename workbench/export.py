@@ -74,11 +74,32 @@ def write_table(path: Path, fmt: str, columns: Sequence[str], rows: list[tuple])
     return path
 
 
-def export_study(study: Study, out: str | Path, fmt: str = "csv", *, verify: bool = True,
-                 on_run: Callable[[RunLog], None] | None = None) -> list[Path]:
+def verify_logs(runs: list[RunLog], workers: int = 1, on_verified: Callable[[RunLog], None] | None = None) -> None:
+    """Verify every run's log, ``workers`` at a time; raise ChainError naming the first log that fails."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from simledger.ledger.verify import verify_log
+
+    paths = [run.path for run in runs]
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(paths) > 1 else None
+    try:
+        results = pool.map(verify_log, paths) if pool else map(verify_log, paths)
+        for run, result in zip(runs, results):
+            if not result.ok:
+                raise ChainError(f"{run.path}: {result.message}")
+            if on_verified:
+                on_verified(run)
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+
+
+def export_study(study: Study, out: str | Path, fmt: str = "csv", *, verify: bool = True, workers: int = 1,
+                 on_verified: Callable[[RunLog], None] | None = None) -> list[Path]:
     """Write every run's tables and the combined tables into ``out``; return the files written.
 
-    With ``verify`` each log is verified first (ChainError names the first that fails).
+    With ``verify`` every log is verified first (``workers`` processes), and nothing
+    is written when one fails (ChainError names it).
 
     >>> export_study(simledger.open_study("results"), "results/export", "parquet")  # doctest: +SKIP
     """
@@ -86,15 +107,13 @@ def export_study(study: Study, out: str | Path, fmt: str = "csv", *, verify: boo
     stems = [run.path.stem for run in study.runs]
     if len(set(stems)) != len(stems):
         raise LedgerError("two logs have the same file name; export them into separate folders")
+    if verify:
+        verify_logs(study.runs, workers, on_verified)
     out = Path(out)
     written = []
     for run in study.runs:
-        if verify and not (result := run.verify()).ok:
-            raise ChainError(f"{run.path}: {result.message}")
         for table, columns in TABLES.items():
             written.append(write_table(out / "runs" / run.path.stem / f"{table}.{fmt}", fmt, columns, run.rows(table)))
-        if on_run:
-            on_run(run)
     for table in TABLES:
         columns, rows = study.rows(table)
         written.append(write_table(out / f"{table}.{fmt}", fmt, columns, rows))
