@@ -6,8 +6,8 @@
 # compare two runs agent by agent. Every number comes from one fold of each run's event log.
 #
 # Run it with Jupyter (`examples/study_notebook.ipynb`) or as a script
-# (`python examples/study_notebook.py`). Set `SIMLEDGER_STUDY` to read another folder, such
-# as a sweep's output.
+# (`python examples/study_notebook.py`, which prints the tables and opens the figures).
+# Set `SIMLEDGER_STUDY` to read another folder, such as a sweep's output.
 
 # %%
 import os
@@ -17,6 +17,11 @@ import matplotlib.pyplot as plt
 
 import simledger
 
+try:
+    from IPython.display import display
+except ImportError:  # run as a plain script: print the tables
+    display = print
+
 STUDY = Path(os.environ.get("SIMLEDGER_STUDY", "results"))
 if not STUDY.is_dir():
     # No study here yet: write a small one (3 regimes x 2 seeds) the way `simledger experiment` does.
@@ -25,7 +30,7 @@ if not STUDY.is_dir():
     execute_specs(study_specs(seeds=[101, 102]), STUDY / "runs")
 
 study = simledger.open_study(STUDY)
-study
+display(study)
 
 # %% [markdown]
 # ## One row per run and turn
@@ -34,7 +39,7 @@ study
 
 # %%
 turns = study.turns()
-turns[["run", "scenario", "seed", "turn", "fees", "dividends", "gini_wealth", "token_supply"]].head()
+display(turns[["run", "scenario", "seed", "turn", "fees", "dividends", "gini_wealth", "token_supply"]].head())
 
 # %% [markdown]
 # ## Inequality over the turns, per regime
@@ -52,11 +57,12 @@ for axis, metric in zip(axes, ["gini_balance", "gini_wealth"]):
 axes[0].set_ylabel("Gini")
 axes[0].legend()
 fig.tight_layout()
+plt.show()
 
 # %%
 final = turns[turns.turn == turns.turn.max()]
 gini_at_end = final.groupby("scenario")[["gini_balance", "gini_wealth"]].agg(["mean", "std"]).round(3)
-gini_at_end
+display(gini_at_end)
 
 # %% [markdown]
 # ## Two runs side by side
@@ -76,6 +82,7 @@ for axis, run in zip(axes, [left, right]):
 axes[0].set_ylabel("wealth (balance + staked)")
 axes[1].legend(fontsize="small", ncol=2)
 fig.tight_layout()
+plt.show()
 
 # %%
 totals = ["fees", "dividends", "interest", "errors", "settled", "defaulted"]
@@ -84,10 +91,10 @@ comparison = (
     .groupby("run")[totals].sum()
     .T.assign(ratio=lambda t: (t[right.name] / t[left.name]).round(2))
 )
-comparison
+display(comparison)
 
 # %% [markdown]
 # ## Contract outcomes per regime
 
 # %%
-study.contracts().groupby(["scenario", "status"]).size().unstack(fill_value=0)
+display(study.contracts().groupby(["scenario", "status"]).size().unstack(fill_value=0))
