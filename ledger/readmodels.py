@@ -127,8 +127,8 @@ def check_turn_tables(store, *, batch: int = 2000) -> None:
         expected = {"account_turns": sorted(accounts, key=lambda r: r[1]), "turns": [turn]}
         for table, rows in expected.items():
             if cursors[table].fetchmany(len(rows)) != rows:
-                raise ChainError(f"read model {table} differs from the fold of the log at turn {turn[0]}"
-                                 " (the events verify; the derived table does not)")
+                raise ChainError(f"read model {table} differs from the fold of the log"
+                                 " (the events verify; the derived table does not)", turn=turn[0])
     for table, cursor in cursors.items():
         if cursor.fetchone() is not None:
             raise ChainError(f"read model {table} has rows beyond the log's last turn")

@@ -89,7 +89,7 @@ def test_a_log_that_does_not_verify_is_not_exported(results, tmp_path):
     with conn:
         conn.execute("UPDATE turns SET fees = fees + 1 WHERE turn = 2")
     conn.close()
-    assert_one_line_error(invoke("export", bad, "--out", tmp_path / "out"), "differs from the fold of the log at turn 2")
+    assert_one_line_error(invoke("export", bad, "--out", tmp_path / "out"), "(turn 2): read model turns differs from the fold of the log")
     assert not (tmp_path / "out").exists(), "nothing written"
     assert invoke("export", bad, "--no-verify", "--out", tmp_path / "out").exit_code == 0
 

@@ -73,11 +73,12 @@ def test_verify_names_the_table_and_turn_a_client_edited(log_path):
     sql(log_path, "UPDATE turns SET gini_wealth = 0.5 WHERE turn = 7")
     result = verify_log(log_path)
     assert not result.ok
-    assert "read model turns differs from the fold of the log at turn 7" in result.message
+    assert "(turn 7): read model turns differs from the fold of the log" in result.message
+    assert (result.error.seq, result.error.turn) == (None, 7)
     with Store(log_path) as store:
         assert (result.events, result.head_seq) == (store.count(), store.count() - 1), "the chain itself verified"
     sql(log_path, "UPDATE turns SET gini_wealth = 0.5 WHERE turn = 7", "DELETE FROM account_turns WHERE turn = 3")
-    assert "read model account_turns differs from the fold of the log at turn 3" in verify_log(log_path).message
+    assert "(turn 3): read model account_turns differs from the fold of the log" in verify_log(log_path).message
 
 
 def test_the_next_turn_rebuilds_edited_or_missing_rows(log_path):
