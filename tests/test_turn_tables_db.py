@@ -12,12 +12,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from simledger.ledger.readmodels import PER_TURN_TABLES, has_turn_tables, stored_rows
-from simledger.ledger.replay import positioned_events
+from simledger.ledger.replay import load_state, positioned_events
 from simledger.ledger.run import Run
 from simledger.ledger.store import Store
-from simledger.ledger.turn_tables import fold_tables
+from simledger.ledger.turn_tables import TURN_COLUMNS, fold_tables
 from simledger.ledger.verify import verify_log
 from simledger.study.study_policy import StudyPolicy
 from simledger.study.regimes import load_regimes
@@ -118,3 +120,21 @@ def test_the_tables_are_outside_the_hashed_chain(tmp_path, log_path):
                 turns=TURNS).close()
     sql(other, "DROP TABLE account_turns", "DROP TABLE turns")
     assert verify_log(other).head_hash == verify_log(log_path).head_hash
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(regime=st.sampled_from(["baseline", "coordination_push", "high_compute_cost"]),
+       seed=st.integers(min_value=1, max_value=10_000))
+def test_any_run_stores_per_turn_rows_equal_to_the_projection_at_each_turn(tmp_path, regime, seed):
+    path = tmp_path / f"{regime}_{seed}.db"
+    path.unlink(missing_ok=True)
+    execute_run(path, regime_name=regime, regime=load_regimes()[regime], seed=seed, turns=8).close()
+    tables = stored(path)
+    assert tables == folded(path)
+    with Store(path) as store:
+        for turn in range(9):
+            state = load_state(store, turn, use_checkpoints=False)
+            rows = [r for r in tables["account_turns"] if r[0] == turn]
+            assert [(r[1], r[2], r[3], r[4]) for r in rows] == sorted(
+                (a, acc.balance, acc.staked, acc.locked) for a, acc in state.accounts.items())
+            assert tables["turns"][turn][TURN_COLUMNS.index("token_supply")] == state.token_supply()
