@@ -69,7 +69,10 @@ def test_a_seed_keyed_log_verifies_but_verify_says_it_proves_no_authorship(tmp_p
 
 def truncate_after(path, seq: int) -> None:
     with sqlite3.connect(path) as conn:
+        (turn,) = conn.execute("SELECT turn FROM events WHERE seq = ?", [seq]).fetchone()
         conn.execute("DELETE FROM events WHERE seq > ?", [seq])
+        for derived in ("account_turns", "turns"):  # what a rollback to that turn would hold
+            conn.execute(f"DELETE FROM {derived} WHERE turn > ?", [turn])
 
 
 def test_expect_head_names_the_first_missing_seq_and_json_agrees_with_itself(tmp_path):
