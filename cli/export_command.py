@@ -58,14 +58,14 @@ def export(
     study = open_study(collect_logs(sources))
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as progress:
-        task = progress.add_task("verify", total=len(study.runs) if verify else None)
+        task = progress.add_task("verify" if verify else "export", total=len(study.runs) if verify else None)
         written = export_study(study, out, fmt, verify=verify, workers=workers or default_workers(),
                                on_verified=lambda run: progress.advance(task))
     if as_json:
         print_json({"format": fmt, "out": str(out), "runs": len(study.runs), "files": [str(p) for p in written]})
         return
     console.print(f"{len(study.runs)} run(s): accounts, turns, contracts as {fmt} -> {out}/ (combined) and "
-                  f"{out}/runs/<run>/ (per run)", highlight=False, soft_wrap=True)
+                  f"{out}/runs/<run>/ (per run)", highlight=False, markup=False, soft_wrap=True)
 
 
 @handle_errors
@@ -88,7 +88,7 @@ def datasette_metadata(
         typer.echo(text, nl=False)
         return
     out.write_text(text, encoding="utf-8")
-    console.print(f"wrote {out}", highlight=False)
+    console.print(f"wrote {out}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:
