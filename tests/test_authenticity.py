@@ -68,10 +68,10 @@ def test_a_seed_keyed_log_verifies_but_verify_says_it_proves_no_authorship(tmp_p
 
 
 def truncate_after(path, seq: int) -> None:
-    with sqlite3.connect(path) as conn:
-        (turn,) = conn.execute("SELECT turn FROM events WHERE seq = ?", [seq]).fetchone()
+    with sqlite3.connect(path) as conn:  # a careful rollback: the events and the per-turn read models
+        turn = conn.execute("SELECT turn FROM events WHERE seq = ?", [seq]).fetchone()[0]
         conn.execute("DELETE FROM events WHERE seq > ?", [seq])
-        for derived in ("account_turns", "turns"):  # what a rollback to that turn would hold
+        for derived in ("checkpoints", "account_turns", "turns"):
             conn.execute(f"DELETE FROM {derived} WHERE turn > ?", [turn])
 
 
