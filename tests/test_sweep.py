@@ -401,6 +401,7 @@ def test_sweep_summary_has_params_means_and_confidence_intervals(local_sweep):
         assert row["settlement_rate_mean"] == pytest.approx(sum(rates) / 2)
         assert all(math.isfinite(row[f"{m}_mean"]) for m in HEADLINE_METRICS)
     assert (local_sweep / "plots" / "sweep_interest_rate_per_turn.png").stat().st_size > 1000
+    assert "<svg" in (local_sweep / "plots" / "sweep_interest_rate_per_turn.svg").read_text()
 
 
 def test_example_spec_is_valid_and_lists_its_runs(tmp_path):
