@@ -311,13 +311,11 @@ def compute_median(values: list[float]) -> float:
 # --- sweep figures ----------------------------------------------------------------------
 
 
-# Each headline metric's title and the range its values can take (a CI never leaves it).
-SWEEP_METRICS = {
-    "gini_wealth": ("Wealth Gini", (0.0, 1.0)),
-    "inference_fees_total": ("Inference fees (tokens)", (0.0, math.inf)),
-    "interest_total": ("Interest (tokens)", (0.0, math.inf)),
-    "settlement_rate": ("Settled / contracts", (0.0, 1.0)),
-    "total_errors": ("Engine errors", (0.0, math.inf)),
+# The range a metric's values can take (a CI band never leaves it); unlisted: any value.
+METRIC_RANGES = {
+    "gini_wealth": (0.0, 1.0), "gini_balance": (0.0, 1.0), "winner_hhi": (0.0, 1.0), "settlement_rate": (0.0, 1.0),
+    "inference_fees_total": (0.0, math.inf), "interest_total": (0.0, math.inf), "dividends_total": (0.0, math.inf),
+    "total_errors": (0.0, math.inf), "contracts_total": (0.0, math.inf), "blocks_produced": (0.0, math.inf),
 }
 
 
@@ -325,11 +323,13 @@ def clip(value: float, bounds: tuple[float, float]) -> float:
     return min(max(value, bounds[0]), bounds[1])
 
 
-def plot_sweep_metrics(knob: str, metrics: tuple[str, ...], groups: dict[str, list[tuple[Any, float, float | None]]],
+def plot_sweep_metrics(knob: str, metrics: list[tuple[str, str]],
+                       groups: dict[str, dict[str, list[tuple[Any, float, float | None]]]],
                        format_value: Callable[[Any], str], path: Path, note: str) -> list[Path]:
     """Draw one panel per metric of means and 95% CIs against ``knob``; write PNG and SVG at ``path``.
 
-    ``groups`` maps a line's label to, per metric, its points (knob value, mean, CI half-width or None).
+    ``metrics`` are (key, title) pairs; ``groups`` maps a line's label to, per metric key, its points
+    (knob value, mean, CI half-width or None).
     """
     columns = min(3, len(metrics))
     rows = math.ceil(len(metrics) / columns)
@@ -339,8 +339,8 @@ def plot_sweep_metrics(knob: str, metrics: tuple[str, ...], groups: dict[str, li
         fig = new_figure(4.0 * columns, height, left=0.08, right=0.98, top=1 - 0.6 / height,
                          bottom=(0.5 + 0.22 * legend_rows + 0.1) / height, wspace=0.28, hspace=0.45)
         axes = fig.subplots(rows, columns, squeeze=False).flatten()
-        for ax, metric in zip(axes, metrics):
-            title, bounds = SWEEP_METRICS.get(metric, (metric, (-math.inf, math.inf)))
+        for ax, (metric, title) in zip(axes, metrics):
+            bounds = METRIC_RANGES.get(metric, (-math.inf, math.inf))
             for i, (label, by_metric) in enumerate(groups.items()):
                 draw_sweep_line(ax, by_metric[metric], bounds, f"C{i}", label, format_value)
             ax.set_title(title)

@@ -93,7 +93,8 @@ def band_limits(ax) -> tuple[float, float]:
 
 
 def test_sweep_figure_is_written_as_png_and_svg(tmp_path):
-    metrics = ("gini_wealth", "inference_fees_total", "interest_total", "settlement_rate", "total_errors")
+    metrics = [("gini_wealth", "Wealth Gini"), ("inference_fees_total", "Fees"), ("interest_total", "Interest"),
+               ("settlement_rate", "Settled / contracts"), ("total_errors", "Engine errors")]
     # means near the edges of their ranges with wide CIs: unclipped bands would cross 0 and 1
     points = {"gini_wealth": [(1, 0.95, 0.2), (3, 0.05, 0.2)], "settlement_rate": [(1, 0.02, 0.1), (3, 0.9, 0.3)],
               "inference_fees_total": [(1, 10.0, 50.0), (3, 20.0, None)],
@@ -107,12 +108,13 @@ def test_sweep_figure_is_written_as_png_and_svg(tmp_path):
 def test_sweep_figure_has_one_panel_per_metric_with_cis_inside_its_range(tmp_path, monkeypatch):
     figures = []
     monkeypatch.setattr("simledger.study.figures.save", lambda fig, path: figures.append(fig) or [])
-    metrics = ("gini_wealth", "settlement_rate", "interest_total", "total_errors")
+    metrics = [("gini_wealth", "Wealth Gini"), ("settlement_rate", "Settled / contracts"),
+               ("interest_total", "Interest total"), ("total_errors", "Engine errors")]
     points = {"gini_wealth": [(1, 0.95, 0.2), (3, 0.05, 0.2)], "settlement_rate": [(1, 0.02, 0.1), (3, 0.9, 0.3)],
               "interest_total": [(1, 0.0, 4.0), (3, 5.0, 1.0)], "total_errors": [(1, 3.0, 9.0), (3, 4.0, 1.0)]}
     plot_sweep_metrics("k", metrics, {"all": points}, str, tmp_path / "x.png", "")
     visible = [ax for ax in figures[0].axes if ax.get_visible()]
-    assert [ax.get_title() for ax in visible] == ["Wealth Gini", "Settled / contracts", "Interest (tokens)",
+    assert [ax.get_title() for ax in visible] == ["Wealth Gini", "Settled / contracts", "Interest total",
                                                  "Engine errors"]
     for ax, (low, high) in zip(visible, [(0.0, 1.0), (0.0, 1.0), (0.0, math.inf), (0.0, math.inf)]):
         lowest, highest = band_limits(ax)

@@ -14,7 +14,8 @@ from simledger.events.keys import Keystore, KeystoreError, SeedKeys
 from simledger.ledger.errors import LedgerError
 from simledger.ledger.head import export_head
 from simledger.ledger.run import Run
-from simledger.study.policy import StudyPolicy, TurnView
+from simledger.study.policy import TurnView
+from simledger.study.study_policy import StudyPolicy
 from simledger.study.regimes import engine_config, load_regimes
 
 AGENTS = [f"agent_{i}" for i in range(4)]
