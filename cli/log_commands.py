@@ -9,6 +9,7 @@ non-zero exit code for every user mistake.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import sqlite3
 from pathlib import Path
@@ -22,6 +23,7 @@ from rich.table import Table
 from ..events.types import EVENT_TYPES
 from ..projections.state import OPEN_STATUSES, Contract, State
 from .common import console, fail, handle_errors, print_json
+from .output import show_table
 
 TABLE_ROWS = 25
 OK, BAD = "✓", "✗"
@@ -144,18 +146,21 @@ def print_replay(doc: dict[str, Any], path: Path) -> None:
     shown = doc["accounts"] if len(doc["accounts"]) <= TABLE_ROWS + 5 else doc["accounts"][:TABLE_ROWS]
     for row in shown:
         table.add_row(row["agent"], fmt(row["balance"]), fmt(row["staked"]), fmt(row["wealth"]), fmt(row["locked"]))
-    console.print(table)
+    show_table(table)
     print_overflow(len(table.rows), len(doc["accounts"]))
     if doc["cores"]:
         cores = Table("core", "owner", "share", title="core shares", title_justify="left")
         for row in doc["cores"]:
             cores.add_row(row["core_id"], row["owner"], f"{row['proportion_ppm'] / 10_000:g}%")
-        console.print(cores)
+        show_table(cores)
     contracts = Table("status", "count", "contracts", title="contracts", title_justify="left")
     for status, ids in doc["contracts"].items():
         shown = ", ".join(ids[:8]) + (f", … (+{len(ids) - 8})" if len(ids) > 8 else "")
         contracts.add_row(status, str(len(ids)), shown)
-    console.print(contracts if doc["contracts"] else "contracts: none")
+    if doc["contracts"]:
+        show_table(contracts)
+    else:
+        console.print("contracts: none")
     if "contract" in doc:
         print_contract_detail(doc["contract"])
     block, seal = doc["last_block"], doc["last_seal"]
@@ -267,7 +272,7 @@ def print_contract_history(history) -> None:
         what = describe_event(e.kind, e.payload) + (f" (input #{e.input_seq})" if e.input_seq is not None else "")
         checks = "".join(mark(x) for x in (e.hash_ok, e.signature_ok, e.input_signature_ok, e.included))
         table.add_row(str(e.seq), str(e.turn), e.kind, escape(what), escape(describe_movements(e)), checks)
-    console.print(table)
+    show_table(table)
     verdict = ("every hash, signature and inclusion proof checks" if history.all_checks_pass
                else "SOME CHECKS FAIL (marked ✗)")
     console.print(f"{len(history.entries)} events; {verdict}. checks = event hash, engine signature, the agent's "
@@ -283,7 +288,7 @@ def print_statement(statement) -> None:
         who = " ".join(x for x in (line.counterparty, line.contract_id) if x)
         table.add_row(str(line.seq), str(line.turn), line.kind, escape(who), escape(line.detail or ""),
                       f"{line.delta:+,}", fmt(line.balance))
-    console.print(table)
+    show_table(table)
     relation = "=" if statement.reconciled else "!="
     console.print(f"reconciliation: closing balance {fmt(statement.closing_balance)} {relation} projected balance "
                   f"{fmt(statement.projected_balance)} {mark(statement.reconciled)}", highlight=False)
@@ -341,7 +346,7 @@ def print_section(title: str, rows: list[dict], columns: list[str], cells: Calla
     table = Table(*columns, title=f"{title} ({len(rows)} differ)", title_justify="left")
     for row in rows[:TABLE_ROWS]:
         table.add_row(*[escape(str(c)) for c in cells(row)])
-    console.print(table)
+    show_table(table)
     print_overflow(min(len(rows), TABLE_ROWS), len(rows))
 
 
@@ -477,7 +482,7 @@ def log(
         text = json.dumps(payload, sort_keys=True)
         table.add_row(str(doc["seq"]), str(doc["turn"]), doc["kind"], escape(doc["actor"]),
                       escape(doc["contract_id"] or ""), escape(text if len(text) <= 90 else text[:89] + "…"))
-    console.print(table)
+    show_table(table)
     more = f"; next page: --offset {offset + limit}" if len(docs) == limit else ""
     console.print(f"{len(docs)} events (offset {offset}){more}", highlight=False)
 
@@ -485,11 +490,67 @@ def log(
 # --- verify --------------------------------------------------------------------------
 
 
-@reads_log
+def check_log(path: Path, workers: int, reexecute_log: bool, keystore: Path | None,
+              expect_head: str | None) -> tuple[dict[str, Any], bool, list[str]]:
+    """Verify one log (and re-execute it, check it against a head); return its document, verdict and lines."""
+    from ..ledger.verify import verify_log
+
+    result = verify_log(path, workers=workers)
+    doc = {**msgspec.to_builtins(result), "message": result.message}
+    lines, rerun, head_check = [result.message], None, None
+    if expect_head is not None and result.ok:
+        from ..ledger.head import verify_head
+
+        head_check = verify_head(path, expect_head)
+        doc["expect_head"] = head_check.to_dict()
+        lines.append(("OK: " if head_check.ok else "FAILED: ") + head_check.message)
+    if reexecute_log and result.ok:
+        from ..ledger.reexecute import reexecute
+
+        rerun = reexecute(path, keystore=keystore)
+        doc["reexecute"] = rerun.to_dict()
+        lines.append(("OK: " if rerun.ok else "FAILED: ") + rerun.message)
+    elif reexecute_log:
+        lines.append("re-execution skipped: the log does not verify")
+    ok = result.ok and (rerun is None or rerun.ok) and (head_check is None or head_check.ok)
+    return {**doc, "ok": ok}, ok, lines
+
+
+def check_log_safely(path: Path, *args) -> tuple[dict[str, Any], bool | None, list[str]]:
+    """Return ``check_log``'s answer, or (error document, None, [message]) for a file that is not a readable log."""
+    from ..events.config import InvalidConfig
+    from ..events.keys import KeystoreError
+    from ..ledger.errors import LedgerError
+
+    try:
+        return check_log(path, *args)
+    except (LedgerError, InvalidConfig, KeystoreError, OSError, sqlite3.Error) as err:
+        if isinstance(err, sqlite3.Error):
+            message = f"cannot read the log: {err}"
+        elif isinstance(err, OSError):
+            message = f"{err.filename or path}: {err.strerror or err}"
+        else:
+            message = str(err)
+        return {"ok": False, "error": message}, None, [f"error: {message}"]
+
+
+def check_logs(paths: list[Path], workers: int, *args) -> list[tuple[dict[str, Any], bool | None, list[str]]]:
+    """Verify ``paths``: one log uses every worker for its signatures, several run one log per worker."""
+    if len(paths) == 1:
+        return [check_log_safely(paths[0], workers, *args)]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=min(workers, len(paths))) as pool:
+        return list(pool.map(check_log_safely, paths, *([arg] * len(paths) for arg in (1, *args))))
+
+
+@handle_errors
 def verify(
-    path: RunPath,
+    paths: Annotated[list[Path], typer.Argument(metavar="RUN.db...", help="One or more run logs.",
+                                                show_default=False)],
     as_json: JsonFlag = False,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes checking signatures.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Processes (0 = all cores): one log's "
+                                         "signatures, or several logs at once.")] = 0,
     reexecute_log: Annotated[bool, typer.Option(
         "--reexecute", help="Also feed the recorded inputs through the engine and compare every event hash.")] = False,
     keystore: Annotated[Optional[Path], typer.Option(
@@ -499,54 +560,49 @@ def verify(
         help="Also check against a signed head (`simledger head`) or a head hash: catches truncation and rollback.",
     )] = None,
 ) -> None:
-    """Verify a run's log: every link, hash, signature and seal; print a one-line verdict.
+    """Verify run logs: every link, hash, signature and seal; print a one-line verdict per log.
 
-    With --reexecute, also re-run the recorded inputs through a fresh engine
-    from the log's genesis and name the first event it does not reproduce.
-    Exit 0 when the log verifies, 1 when it does not, 2 when the file is not a
-    log or the command is misused.
+    Several logs are verified in parallel, one per worker. With --reexecute,
+    also re-run the recorded inputs through a fresh engine from the log's
+    genesis and name the first event it does not reproduce. Exit 0 when every
+    log verifies, 1 when one does not, 2 when a file is not a log or the
+    command is misused.
 
-    With --expect-head, also check the log against a head kept earlier: it
-    fails when the log was truncated or rolled back, and passes a longer log
-    only with a verifying consistency proof.
+    With --expect-head (one log), also check the log against a head kept
+    earlier: it fails when the log was truncated or rolled back, and passes a
+    longer log only with a verifying consistency proof.
 
-    Example: simledger verify runs/baseline_101.db --reexecute
+    Examples: simledger verify runs/baseline_101.db --reexecute    simledger verify runs/*.db
     """
-    try:
-        from ..ledger.verify import verify_log
-    except ImportError:
+    if importlib.util.find_spec("simledger.ledger.verify") is None:
         fail("verification is not available in this installation (ledger.verify is missing)")
-    result = verify_log(path, workers=workers)
-    doc = {**msgspec.to_builtins(result), "message": result.message}
-    rerun = None
-    if reexecute_log and result.ok:
-        from ..ledger.reexecute import reexecute
-
-        rerun = reexecute(path, keystore=keystore)
-        doc["reexecute"] = rerun.to_dict()
-    head_check = None
     if expect_head is not None:
-        from ..ledger.head import load_expected, verify_head
+        if len(paths) > 1:
+            fail("--expect-head checks one log against its head; give one RUN.db")
+        from ..ledger.head import load_expected
 
         load_expected(expect_head)  # a malformed checkpoint is a usage error (exit 2) even on a broken log
-        if result.ok:
-            head_check = verify_head(path, expect_head)
-            doc["expect_head"] = head_check.to_dict()
-    ok = result.ok and (rerun is None or rerun.ok) and (head_check is None or head_check.ok)
+    results = check_logs(paths, workers or default_workers(), reexecute_log, keystore, expect_head)
+    if len(paths) == 1 and results[0][1] is None:
+        fail(results[0][2][0].removeprefix("error: "))
     if as_json:
-        print_json({**doc, "ok": ok})
+        docs = [{"path": str(path), **doc} for path, (doc, _, _) in zip(paths, results)]
+        print_json(docs[0] if len(paths) == 1 else {"ok": all(ok for _, ok, _ in results), "logs": docs})
     else:
-        console.print(result.message, highlight=False, markup=False, soft_wrap=True)
-        if head_check is not None:
-            console.print(("OK: " if head_check.ok else "FAILED: ") + head_check.message, highlight=False,
-                          markup=False, soft_wrap=True)
-        if rerun is not None:
-            console.print(("OK: " if rerun.ok else "FAILED: ") + rerun.message, highlight=False, markup=False,
-                          soft_wrap=True)
-        elif reexecute_log:
-            console.print("re-execution skipped: the log does not verify", highlight=False)
-    if not ok:
+        for path, (_, ok, lines) in zip(paths, results):
+            prefix = f"{path}: " if len(paths) > 1 else ""
+            for line in lines:
+                console.print(prefix + line, highlight=False, markup=False, soft_wrap=True)
+    if any(ok is None for _, ok, _ in results):
+        raise typer.Exit(2)
+    if not all(ok for _, ok, _ in results):
         raise typer.Exit(1)
+
+
+def default_workers() -> int:
+    from ..study.experiment import default_workers as all_cores
+
+    return all_cores()
 
 
 def register(app: typer.Typer) -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 from ..study.experiment import DEFAULT_SEEDS, default_workers, execute_specs, study_specs
 from ..study.regimes import DEFAULT_REGIMES, load_regimes
 from .common import console, fail, handle_errors
+from .output import show_table
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -43,7 +44,7 @@ def print_regime_table(rows: list[dict]) -> None:
             continue
         cells = [f"{row[key]:,.3f}" if isinstance(row[key], float) else str(row[key]) for row in rows]
         table.add_row(key, *cells)
-    console.print(table)
+    show_table(table)
 
 
 def study_progress() -> Progress:

@@ -19,6 +19,7 @@ from ..study.sweep import (
     Sweep, SweepResult, format_value, load_sweep, parse_shard, run_sweep, select_shard, sweep_specs,
 )
 from .common import console, err_console, fail, handle_errors
+from .output import show_table
 
 DASK_TIMEOUT = "30s"
 
@@ -56,7 +57,7 @@ def print_sweep_table(sweep: Sweep, result: SweepResult, limit: int = 30) -> Non
         cells = [format_value(row[k]) for k in sweep.knobs] + [str(row["n_runs"])]
         cells += [format_metric(row[f"{m.run}_mean"]) for m in headline_metrics()]
         table.add_row(labels.get(row["scenario"], row["scenario"]), *cells)
-    console.print(table)
+    show_table(table)
     if len(rows) > limit:
         console.print(f"... {len(rows) - limit} more in sweep_summary.csv")
 

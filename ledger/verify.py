@@ -82,8 +82,8 @@ class VerifyResult(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def message(self) -> str:
         """Return a one-line summary for people."""
-        if self.ok:
-            return (f"OK: {self.events} events in {self.turns} turns verified; "
+        if self.ok:  # ``turns`` counts the genesis (turn 0); people count the turns played after it
+            return (f"OK: {self.events} events in {max(self.turns - 1, 0)} turns verified; "
                     f"head seq {self.head_seq} hash {self.head_hash}")
         e = self.error
         where = f"seq {e.seq}" if e.seq is not None else "log"
