@@ -23,6 +23,7 @@ from rich.table import Table
 from ..events.types import EVENT_TYPES
 from ..projections.state import OPEN_STATUSES, Contract, State
 from .common import console, fail, handle_errors, print_json
+from .describe import describe_event
 from .output import show_table
 
 TABLE_ROWS = 25
@@ -221,40 +222,6 @@ def replay(
 # --- audit ---------------------------------------------------------------------------
 
 
-def describe_event(kind: str, p: dict[str, Any]) -> str:
-    """Return a one-line reading of a contract event's payload."""
-    match kind:
-        case "contract_proposed":
-            o = p["offer"]
-            t, c = o["terms"], o["collateral"]
-            return (f"{p['proposer']} proposes {o['contract_type']} to {o['counterparty']}, arbitrator "
-                    f"{o['arbitrator']}: price {t['price']}, delivery turn {t['delivery_turn']}, penalty {o['penalty']}, "
-                    f"arbitrator fee {o['arbitrator_fee']}, collateral {c['proposer_locked']}/"
-                    f"{c['counterparty_locked']}/{c['arbitrator_locked']}")
-        case "contract_signed":
-            return f"{p['signer']} signs as {p['role']} -> {p['status']}"
-        case "collateral_locked" | "collateral_released" | "collateral_slashed":
-            verb = kind.split("_")[1]
-            return f"{p['agent']} collateral {verb}: {p['amount']}"
-        case "contract_activated":
-            return "active"
-        case "signing_bonus_paid":
-            return f"signing bonus {p['amount']} to {p['agent']}"
-        case "delivery_confirmed":
-            return f"{p['agent']} confirms delivery"
-        case "delivery_disputed":
-            return f"{p['agent']} disputes delivery"
-        case "arbitrator_ruled":
-            return f"{p['arbitrator']} rules for {p['ruling_for']}"
-        case "contract_payment":
-            return f"{p['purpose']}: {p['payer']} pays {p['payee']} {p['amount']}"
-        case "contract_settled":
-            return f"settled ({p['outcome']})"
-        case "contract_defaulted":
-            return f"defaulted ({p['reason']})"
-    return json.dumps({k: v for k, v in p.items() if k != "type"}, sort_keys=True)
-
-
 def describe_movements(entry) -> str:
     parts = []
     for move in entry.movements:
@@ -417,25 +384,44 @@ def diff(
 # --- log -----------------------------------------------------------------------------
 
 
-def build_event_filter(turn: int | None, kind: str | None, actor: str | None,
+def parse_turns(text: str) -> tuple[int, int | None]:
+    """Return the (first, last) turn of ``10-20``, ``10-`` (to the end) or ``10``; fail on anything else."""
+    low, dash, high = text.strip().partition("-")
+    if not low.strip().isdigit() or (high.strip() and not high.strip().isdigit()):
+        fail(f"--turns expects a turn or a range like 10-20 or 10- (got {text!r})")
+    first = int(low)
+    last = (int(high) if high.strip() else None) if dash else first
+    if last is not None and last < first:
+        fail(f"--turns {text}: the range ends before it starts")
+    return first, last
+
+
+def build_event_filter(turns: tuple[int, int | None] | None, kind: str | None, actor: str | None,
                        contract: str | None) -> tuple[str, list]:
     """Return a WHERE clause of fixed column names and its parameters (user values only as parameters)."""
     clauses, args = [], []
-    for column, value in (("turn", turn), ("kind", kind), ("actor", actor), ("contract_id", contract)):
+    if turns is not None:
+        clauses.append("turn >= ?")
+        args.append(turns[0])
+        if turns[1] is not None:
+            clauses.append("turn <= ?")
+            args.append(turns[1])
+    for column, value in (("kind", kind), ("actor", actor), ("contract_id", contract)):
         if value is not None:
             clauses.append(f"{column} = ?")
             args.append(value)
     return (" AND ".join(clauses) or "1 = 1"), args
 
 
-def check_log_filters(store, turn: int | None, kind: str | None, actor: str | None, contract: str | None) -> None:
+def check_log_filters(store, turns: tuple[int, int | None] | None, kind: str | None, actor: str | None,
+                      contract: str | None) -> None:
     """Fail with one line when a filter names something the log cannot contain."""
     from ..ledger.audit import get_genesis
 
     if kind is not None and kind not in EVENT_TYPES:
         fail(f"unknown event kind {kind!r} (kinds: {', '.join(sorted(EVENT_TYPES))})")
-    if turn is not None and turn > store.head()[2]:
-        fail(f"turn {turn} is beyond the log (last turn {store.head()[2]})")
+    if turns is not None and turns[0] > store.head()[2]:
+        fail(f"turn {turns[0]} is beyond the log (last turn {store.head()[2]})")
     if actor is not None and actor != "engine" and actor not in get_genesis(store).agents:
         fail(f"unknown agent {actor!r}")
     if contract is not None and not store.select("contract_id = ?", [contract], limit=1):
@@ -453,10 +439,22 @@ def event_row_doc(row: tuple) -> dict[str, Any]:
             "format_version": fv}
 
 
+def describe_payload(kind: str, payload: Any) -> str:
+    """Return what an event says, or its raw text when the payload is not the kind's shape (a damaged row)."""
+    if not isinstance(payload, dict):
+        return str(payload)
+    try:
+        return describe_event(kind, payload)
+    except (KeyError, TypeError, IndexError):
+        return json.dumps({k: v for k, v in payload.items() if k != "type"}, sort_keys=True)
+
+
 @reads_log
 def log(
     path: RunPath,
-    turn: Annotated[Optional[int], typer.Option("--turn", min=0, help="Only events of this turn.")] = None,
+    turns: Annotated[Optional[str], typer.Option(
+        "--turns", metavar="A-B", help="Only events of these turns: 10-20, 10- (to the end) or 10.")] = None,
+    turn: Annotated[Optional[int], typer.Option("--turn", min=0, help="Only events of this turn (= --turns N).")] = None,
     kind: Annotated[Optional[str], typer.Option("--kind", help="Only events of this kind, e.g. block_produced.")] = None,
     actor: Annotated[Optional[str], typer.Option("--actor", help="Only events about this agent (or 'engine').")] = None,
     contract: Annotated[Optional[str], typer.Option("--contract", help="Only events about this contract.")] = None,
@@ -464,24 +462,26 @@ def log(
     offset: Annotated[int, typer.Option("--offset", min=0, help="Rows to skip (for the next page).")] = 0,
     as_json: JsonFlag = False,
 ) -> None:
-    """List a run's events in seq order, filtered and paged.
+    """List a run's events in seq order, filtered and paged, each with a line saying what happened.
 
-    Example: simledger log run.db --turn 3 --kind contract_signed --limit 20
+    Example: simledger log run.db --turns 10-20 --kind contract_signed --limit 20
     """
+    if turn is not None and turns is not None:
+        fail("give --turn or --turns, not both")
+    span = parse_turns(turns) if turns is not None else (turn, turn) if turn is not None else None
     with open_store(path) as store:
-        check_log_filters(store, turn, kind, actor, contract)
-        where, args = build_event_filter(turn, kind, actor, contract)
+        check_log_filters(store, span, kind, actor, contract)
+        where, args = build_event_filter(span, kind, actor, contract)
         rows = store.select(where, args, limit=limit, offset=offset)
     docs = [event_row_doc(row) for row in rows]
     if as_json:
         print_json({"offset": offset, "limit": limit, "count": len(docs), "events": docs})
         return
-    table = Table("seq", "turn", "kind", "actor", "contract", "payload")
+    table = Table("seq", "turn", "kind", "what")
     for doc in docs:
-        payload = {k: v for k, v in doc["payload"].items() if k != "type"} if isinstance(doc["payload"], dict) else doc["payload"]
-        text = json.dumps(payload, sort_keys=True)
-        table.add_row(str(doc["seq"]), str(doc["turn"]), doc["kind"], escape(doc["actor"]),
-                      escape(doc["contract_id"] or ""), escape(text if len(text) <= 90 else text[:89] + "…"))
+        payload = doc["payload"]
+        what = describe_payload(doc["kind"], payload)
+        table.add_row(str(doc["seq"]), str(doc["turn"]), doc["kind"], escape(what))
     show_table(table)
     more = f"; next page: --offset {offset + limit}" if len(docs) == limit else ""
     console.print(f"{len(docs)} events (offset {offset}){more}", highlight=False)
