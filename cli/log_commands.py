@@ -339,6 +339,25 @@ def describe_divergence(d) -> str:
     return f"first divergence: turn {d.turn} seq {d.seq} ({d.reason}): {sides}"
 
 
+def describe_side(kind: str | None, payload: Any) -> str:
+    return "nothing" if kind is None else f"{kind}: {describe_payload(kind, payload)}"
+
+
+def describe_economic_divergence(result) -> str:
+    """Return where two runs that part at the genesis first differ in what happens, and how their genesis differs."""
+    changed = ", ".join(f"{row['name']} {row['a']} → {row['b']}" for row in result.genesis[:6])
+    more = f" and {len(result.genesis) - 6} more" if len(result.genesis) > 6 else ""
+    lines = [f"the genesis differs in {changed}{more}" if changed else "the genesis differs"]
+    for what, d in (("decisions (agents' inputs)", result.decision_divergence),
+                    ("effects (any event)", result.economic_divergence)):
+        if d is None:
+            lines.append(f"{what}: the same in both logs")
+        else:
+            lines.append(f"{what} first differ in turn {d.turn} (seq {d.seq}): A has "
+                         f"{describe_side(d.kind_a, d.payload_a)}; B has {describe_side(d.kind_b, d.payload_b)}")
+    return "\n".join(lines)
+
+
 def print_diff(result, path_a: Path, path_b: Path) -> None:
     scope = f"end of turn {result.until_turn}" if result.until_turn is not None else "end of each log"
     console.print(f"A = {escape(str(path_a))} (turn {result.turn_a}), B = {escape(str(path_b))} (turn {result.turn_b}), "
@@ -350,7 +369,9 @@ def print_diff(result, path_a: Path, path_b: Path) -> None:
                   lambda r: [r["core_id"], describe_share(r["a"]), describe_share(r["b"])])
     print_section("chain", result.chain, ["item", "A", "B", "delta"], value_cells)
     print_section("summary metrics", result.metrics, ["metric", "A", "B", "delta"], value_cells)
-    console.print(describe_divergence(result.divergence), highlight=False)
+    console.print(describe_divergence(result.divergence), highlight=False, markup=False)
+    if result.divergence is not None and result.divergence.seq == 0:
+        console.print(describe_economic_divergence(result), highlight=False, markup=False)
     console.print("projections are identical" if result.identical else "projections differ", highlight=False)
 
 
@@ -364,9 +385,13 @@ def diff(
 ) -> None:
     """Compare two runs: balances, contracts, cores, chain and summary metrics, and where the logs part.
 
-    The first divergence is the first seq whose event hash differs (two seeds
-    differ at the genesis: turn 0, seq 0). Exit 0 when the projections are
-    identical, 1 when they differ, 2 on error, like diff(1).
+    The first divergence is the first seq whose event hash differs. Runs with
+    another seed, config or rules differ there at the genesis (turn 0, seq 0);
+    for them diff also names the genesis fields that differ, the first turn
+    whose agents' inputs differ and the first whose events differ in content
+    (a block lottery draws from the hash chain, so its winner may differ as
+    soon as the genesis does). Exit 0
+    when the projections are identical, 1 when they differ, 2 on error, like diff(1).
 
     Example: simledger diff runs/baseline_101.db runs/baseline_102.db --until turn 20
     """
