@@ -5,8 +5,9 @@ Both read a results folder written by ``simledger experiment`` or
 ``runs/`` for the balance trajectories). The paper's figures default to the
 copies shipped with the package.
 
-Exit codes of ``compare``: 0 when issue 7's acceptance bar is met, 1 when it is
-not, 2 on a usage error (missing or malformed files), with a one-line message.
+Exit codes of ``compare``: 0 when the study reproduces the paper (every
+criterion met), 1 when it does not, 2 on a usage error (missing or malformed
+files), with a one-line message.
 """
 
 from __future__ import annotations
@@ -91,9 +92,9 @@ def compare(
     paper_runs: Annotated[Optional[Path], typer.Option(help=PAPER_RUNS_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
 ) -> None:
-    """Compare a study with the paper, metric by metric in paper SDs, and check issue 7's bar.
+    """Compare a study with the paper, metric by metric in paper SDs, and check the reproduction criteria.
 
-    Exit 0 when the bar is met, 1 when it is not, 2 on a usage error.
+    Exit 0 when every criterion is met, 1 when one is not, 2 on a usage error.
 
     Example: simledger compare results --json
     """
