@@ -18,7 +18,7 @@ from ..study.experiment import default_workers
 from ..study.sweep import (
     Sweep, SweepResult, format_value, load_sweep, parse_shard, run_sweep, select_shard, sweep_specs,
 )
-from .common import console, err_console, fail, handle_errors
+from .common import console, err_console, fail, handle_errors, print_json
 from .output import show_table
 
 DASK_TIMEOUT = "30s"
@@ -90,7 +90,9 @@ def sweep(
     shard: Annotated[Optional[str], typer.Option(help="Run only the i-th of k slices, e.g. 1/4.")] = None,
     dry_run: Annotated[bool, typer.Option(help="List the runs (of this shard) and exit.")] = False,
     report: Annotated[bool, typer.Option(help="Also write the study's report.md and plots.")] = True,
-    plots: Annotated[bool, typer.Option(help="Write plots/sweep_<knob>.png.")] = True,
+    plots: Annotated[bool, typer.Option(help="Write plots/sweep_<knob>.png and .svg.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON (progress stays on stderr).")] = (
+        False),
 ) -> None:
     """Run a parameter sweep: every run a verified log, resumable, shardable; summaries grouped by scenario.
 
@@ -107,11 +109,21 @@ def sweep(
         fail("--return-logs and --shared-dir exclude each other (logs are either shared or returned)")
     specs = select_shard(sweep_specs(parsed), shard_slice)
     if dry_run:
+        if as_json:
+            print_json({"runs": [f"{run_spec.name}.db" for run_spec in specs]})
+            return
         for run_spec in specs:
             console.print(f"{run_spec.name}.db", highlight=False, soft_wrap=True)
         return
     result = execute(parsed, out, workers=workers, dask=dask, shared_dir=shared_dir, return_logs=return_logs,
                      shard=shard_slice, report=report, plots=plots, total=len(specs))
+    if as_json:
+        print_json({"out": str(out), "runs": len(result.runs), "skipped": len(result.skipped),
+                    "ran": len(result.ran), "failed": len(result.failures), "failures": result.failures,
+                    "scenarios": result.sweep_rows})
+        if result.failures:
+            raise typer.Exit(1)
+        return
     print_sweep_table(parsed, result)
     for failure in result.failures:
         err_console.print(f"[bold red]failed:[/] {failure['run']}: {escape(failure['error'])}", highlight=False,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .compare import (
     HIGH_COST, Comparison, MetricCell, compare, format_delta, format_number, format_rate, format_ratio,
@@ -38,8 +38,13 @@ PLOTS = {
 
 
 def write_report(out_dir: str | Path, runs: list[dict[str, Any]], rows: list[dict[str, Any]],
-                 runs_dir: str | Path | None = None, paper: Paper | None = None) -> Path:
-    """Write ``out_dir/report.md`` and its plots from run summaries and regime rows; return the report path."""
+                 runs_dir: str | Path | None = None, paper: Paper | None = None,
+                 on_step: Callable[[str], None] | None = None) -> Path:
+    """Write ``out_dir/report.md`` and its plots from run summaries and regime rows; return the report path.
+
+    ``on_step(name)`` hears each log as it is folded for the trajectories, then "figures" once they are
+    drawn: ``report_steps(runs, runs_dir)`` steps in all, for a progress bar.
+    """
     if not runs:
         raise ValueError("no runs to report on")
     out = Path(out_dir)
@@ -48,12 +53,24 @@ def write_report(out_dir: str | Path, runs: list[dict[str, Any]], rows: list[dic
     runs = sorted(runs, key=lambda r: (r["regime"], r["seed"], r["run_id"]))
     rows = sorted(rows, key=lambda r: r["regime"])
     comparison = compare(runs, rows, paper)
-    trajectories, missing_logs = (compute_trajectories(runs, Path(runs_dir)) if runs_dir is not None else ({}, []))
+    trajectories, missing_logs = (compute_trajectories(runs, Path(runs_dir), on_step) if runs_dir is not None
+                                  else ({}, []))
     write_report_figures(out, PLOTS, get_runs_by_regime(runs), paper, trajectories)
+    if on_step is not None:
+        on_step("figures")
     lines = report_lines(runs, rows, paper, comparison, trajectories, missing_logs, runs_dir)
     path = out / "report.md"
     path.write_text("\n".join(lines).rstrip("\n") + "\n")
     return path
+
+
+def report_steps(runs: list[dict[str, Any]], runs_dir: str | Path | None) -> int:
+    """Return how many times ``write_report`` calls ``on_step``: once per log it folds, once for the figures."""
+    return 1 + (0 if runs_dir is None else sum(1 for run in runs if get_log_path(run, Path(runs_dir)).is_file()))
+
+
+def get_log_path(run: dict[str, Any], runs_dir: Path) -> Path:
+    return runs_dir / (run.get("log_file") or f"{run['run_id']}.db")
 
 
 # --- sections ------------------------------------------------------------------------
@@ -400,17 +417,20 @@ def compute_trajectory(path: Path) -> dict[str, Any]:
     return {"turns": turns, "balances": balances, "owners": sorted({owner for owner, _ in state.cores.values()})}
 
 
-def compute_trajectories(runs: list[dict], runs_dir: Path) -> tuple[dict[str, list[dict]], list[str]]:
+def compute_trajectories(runs: list[dict], runs_dir: Path, on_step: Callable[[str], None] | None = None,
+                         ) -> tuple[dict[str, list[dict]], list[str]]:
     """Return {regime: [trajectory per run]} from the logs in ``runs_dir``, and the logs not found."""
     trajectories: dict[str, list[dict]] = {}
     missing = []
     for run in runs:
-        path = runs_dir / (run.get("log_file") or f"{run['run_id']}.db")
+        path = get_log_path(run, runs_dir)
         if not path.is_file():
             missing.append(path.name)
             continue
         trajectories.setdefault(run["regime"], []).append(compute_trajectory(path))
+        if on_step is not None:
+            on_step(path.name)
     return trajectories, missing
 
 
-__all__ = ["write_report", "compute_trajectory", "compute_trajectories", "PLOTS"]
+__all__ = ["write_report", "report_steps", "compute_trajectory", "compute_trajectories", "PLOTS"]

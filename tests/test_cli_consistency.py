@@ -195,3 +195,44 @@ def test_diff_of_runs_parting_at_the_genesis_names_the_first_turn_whose_decision
     text = " ".join(invoke("diff", runs["baseline"], runs["dearer"]).stdout.split())
     assert "the genesis differs in config.interest_rate_per_turn 0.01 → 0.05" in text
     assert f"decisions (agents' inputs) first differ in turn {turn} (seq {decided['seq']})" in text
+
+
+def parse_json_stdout(result) -> dict:
+    """Return the command's stdout as JSON: nothing else may be on it (progress goes to stderr)."""
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)
+
+
+def test_run_json_gives_turns_events_and_head(tmp_path):
+    doc = parse_json_stdout(invoke("run", tmp_path / "r.db", "--seed", 5, "--turns", 3, "--json"))
+    with Store(tmp_path / "r.db") as store:
+        seq, head, turn = store.head()
+    assert doc == {"path": str(tmp_path / "r.db"), "turns": 3, "events": seq + 1, "head_hash": head.hex()}
+    assert turn == 3
+
+
+def test_experiment_and_summarize_json_with_progress_on_stderr(tmp_path):
+    result = invoke("experiment", "--regimes", "baseline", "--seeds", "101-102", "--turns", 4, "--workers", 1,
+                    "--out", tmp_path, "--json")
+    doc = parse_json_stdout(result)
+    assert (doc["runs"], doc["out"], doc["report"]) == (2, str(tmp_path), str(tmp_path / "report.md"))
+    assert [row["regime"] for row in doc["regimes"]] == ["baseline"] and doc["regimes"][0]["n_runs"] == 2
+    assert doc["paper_comparison"] in ("MET", "NOT MET")
+    for step in ("runs", "summarize", "report"):
+        assert re.search(rf"^{step}\s.*\d+/\d+", result.stderr, re.M), step
+    again = invoke("summarize", *sorted((tmp_path / "runs").glob("*.db")), "--out", tmp_path / "again", "--json")
+    redone = parse_json_stdout(again)
+    assert redone["regimes"] == doc["regimes"] and redone["runs"] == 2
+    assert re.search(r"^summarize\s.*2/2", again.stderr, re.M)
+
+
+def test_sweep_json_lists_each_scenario(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('regime = "baseline"\nseeds = [101]\nagents = 4\nturns = 3\n'
+                    '[grid]\ninterest_rate_per_turn = [0.01, 0.02]\n')
+    doc = parse_json_stdout(invoke("sweep", spec, "--out", tmp_path / "out", "--workers", 1, "--no-report",
+                                   "--no-plots", "--json"))
+    assert (doc["runs"], doc["ran"], doc["failed"]) == (2, 2, 0)
+    assert [row["interest_rate_per_turn"] for row in doc["scenarios"]] == [0.01, 0.02]
+    listed = parse_json_stdout(invoke("sweep", spec, "--out", tmp_path / "out", "--dry-run", "--json"))
+    assert len(listed["runs"]) == 2 and all(name.endswith("__seed=101.db") for name in listed["runs"])
