@@ -1,4 +1,4 @@
-"""How every command prints a table: rich for a terminal, tab-separated text for a pipe.
+"""How every command prints a table: rich for a terminal, plain text for a pipe.
 
 A rich table squeezed into a pipe (80 columns, no terminal) cuts its headers
 to ``scena… base_…``. ``show_table`` prints the same rows as TSV when stdout
@@ -53,4 +53,15 @@ def show_table(table: Table) -> None:
     console.print(table)
 
 
-__all__ = ["show_table", "format_tsv", "table_rows"]
+def show_markdown(text: str) -> None:
+    """Print Markdown: rendered (headings, rich tables) on a terminal, as written when piped (plain text tables)."""
+    if not console.is_terminal:
+        console.file.write(text)
+        console.file.flush()
+        return
+    from rich.markdown import Markdown
+
+    console.print(Markdown(text))
+
+
+__all__ = ["show_table", "show_markdown", "format_tsv", "table_rows"]

@@ -21,6 +21,7 @@ import typer
 from ..projections.metrics import run_csv_fields
 from ..study.paper import METRICS, Paper, PaperDataError, load_paper
 from .common import console, fail, handle_errors
+from .output import show_markdown
 
 RESULTS_HELP = "A results folder holding run_summaries.json (from `simledger experiment` or `summarize`)."
 PAPER_HELP = "The paper's regime_summary.csv (default: the copy shipped with simledger)."
@@ -106,7 +107,7 @@ def compare(
     if as_json:
         typer.echo(comparison.to_json(), nl=False)
     else:
-        typer.echo(comparison.to_markdown(), nl=False)
+        show_markdown(comparison.to_markdown())
     if not comparison.bar_met:
         raise typer.Exit(1)
 

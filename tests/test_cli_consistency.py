@@ -236,3 +236,15 @@ def test_sweep_json_lists_each_scenario(tmp_path):
     assert [row["interest_rate_per_turn"] for row in doc["scenarios"]] == [0.01, 0.02]
     listed = parse_json_stdout(invoke("sweep", spec, "--out", tmp_path / "out", "--dry-run", "--json"))
     assert len(listed["runs"]) == 2 and all(name.endswith("__seed=101.db") for name in listed["runs"])
+
+
+def test_compare_prints_tables_on_a_terminal_and_markdown_through_a_pipe(tmp_path, monkeypatch):
+    assert parse_json_stdout(invoke("experiment", "--regimes", "baseline", "--seeds", 101, "--turns", 3,
+                                    "--workers", 1, "--out", tmp_path, "--no-report", "--json"))["runs"] == 1
+    piped = invoke("compare", tmp_path)
+    assert "|---" in piped.stdout
+    screen = io.StringIO()
+    monkeypatch.setattr(output, "console", Console(file=screen, force_terminal=True, width=80, color_system=None))
+    shown = invoke("compare", tmp_path)
+    assert shown.exit_code == piped.exit_code and "|---" not in screen.getvalue() and "──" in screen.getvalue()
+    assert "Wealth Gini" in screen.getvalue()
