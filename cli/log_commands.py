@@ -506,6 +506,8 @@ def log(
     for doc in docs:
         payload = doc["payload"]
         what = describe_payload(doc["kind"], payload)
+        if doc["contract_id"] and not what.startswith(doc["contract_id"]):
+            what = f"{doc['contract_id']}: {what}"
         table.add_row(str(doc["seq"]), str(doc["turn"]), doc["kind"], escape(what))
     show_table(table)
     more = f"; next page: --offset {offset + limit}" if len(docs) == limit else ""
