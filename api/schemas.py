@@ -38,7 +38,7 @@ class TurnRequest(msgspec.Struct, kw_only=True):
     inputs: list[AgentInput]
 
 
-class TurnError(msgspec.Struct, kw_only=True):
+class TurnError(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """An input the engine rejected this turn (recorded as ``action_rejected``), with the reason code."""
 
     agent: str
@@ -87,9 +87,11 @@ class ErrorResponse(msgspec.Struct, kw_only=True):
 
 
 # --- what the read endpoints answer -------------------------------------------------------
+# The handlers convert the service's answers into these, so a field the service adds without its
+# documentation here is an error the tests see (forbid_unknown_fields), never a silent drop.
 
 
-class AgentView(msgspec.Struct, kw_only=True):
+class AgentView(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """One agent's account (tokens): the original's fields first."""
 
     agent_id: str
@@ -102,13 +104,13 @@ class AgentView(msgspec.Struct, kw_only=True):
     study_until: int
 
 
-class CoreView(msgspec.Struct, kw_only=True):
+class CoreView(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     core_id: str
     owner: str
     proportion: float
 
 
-class SealView(msgspec.Struct, kw_only=True):
+class SealView(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The last turn's seal: the Merkle root of its events and the digest of the state after it (hex)."""
 
     turn: int
@@ -118,7 +120,7 @@ class SealView(msgspec.Struct, kw_only=True):
     event_count: int
 
 
-class ProjectionView(msgspec.Struct, kw_only=True):
+class ProjectionView(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The projected state at the end of a sealed turn."""
 
     run_id: str
@@ -134,21 +136,24 @@ class ProjectionView(msgspec.Struct, kw_only=True):
     last_seal: SealView | None
 
 
-class StateView(ProjectionView, kw_only=True):
+class StateView(ProjectionView, kw_only=True, forbid_unknown_fields=True):
     """The live state after the last sealed turn, and the log's head (seq and hash, hex)."""
 
     head_seq: int
     head_hash: str
 
 
-class ReplayView(ProjectionView, kw_only=True):
+class ReplayView(ProjectionView, kw_only=True, forbid_unknown_fields=True):
     """The state refolded from the log up to a turn, with its state digest (hex)."""
 
     state_digest: str
 
 
-class EventView(msgspec.Struct, kw_only=True):
-    """One logged event: position, kind, readable payload, chain link, engine signature (hex)."""
+class EventView(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One logged event: position, kind, readable payload, chain link, engine signature (hex).
+
+    The genesis is served with its seed redacted (``"seed": null``, ``"redacted": ["seed"]``).
+    """
 
     seq: int
     turn: int
@@ -162,9 +167,10 @@ class EventView(msgspec.Struct, kw_only=True):
     signer: str
     signature: str
     format_version: int
+    redacted: list[str] = []
 
 
-class EventsPage(msgspec.Struct, kw_only=True):
+class EventsPage(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A page of the log; ask again with ``after_seq=next_after_seq`` while ``more``."""
 
     events: list[EventView]
@@ -173,14 +179,14 @@ class EventsPage(msgspec.Struct, kw_only=True):
     more: bool
 
 
-class VerifyFailure(msgspec.Struct, kw_only=True):
+class VerifyFailure(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     seq: int | None
     turn: int | None
     kind: str | None
     reason: str
 
 
-class VerifyView(msgspec.Struct, kw_only=True):
+class VerifyView(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The verifier's verdict: on failure the counts and head describe the verified prefix."""
 
     ok: bool

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -31,12 +30,12 @@ def head(
 
     Example: simledger head runs/baseline_101.db --out baseline_101.head
     """
-    from ..ledger.head import export_head, parse_checkpoint
+    from ..ledger.head import export_head, parse_checkpoint, write_file_atomically
 
     note = export_head(path, keystore=keystore, verify=verify)
     checkpoint = parse_checkpoint(note)
     if out is not None:
-        write_new_file(out, note)
+        write_file_atomically(out, note)
     if as_json:
         print_json({"path": str(path), "size": checkpoint.size, "root": checkpoint.root.hex(),
                     "head_hash": checkpoint.head_hash, "turn": checkpoint.turn, "note": note,
@@ -46,16 +45,6 @@ def head(
     else:
         console.print(f"wrote {out}: {checkpoint.size} events to turn {checkpoint.turn}, Merkle root "
                       f"{checkpoint.root.hex()}, head {checkpoint.head_hash}", highlight=False, soft_wrap=True)
-
-
-def write_new_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` completely or not at all (a temporary file renamed into place)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -27,6 +27,8 @@ from .describe import describe_event
 from .output import show_table
 
 TABLE_ROWS = 25
+SIGNER_LEGEND = ("Input signers: agent (its own key), server for agent (custodial), seed key (anyone holding "
+                 "the run's seed could have signed).")
 OK, BAD = "✓", "✗"
 
 RunPath = Annotated[Path, typer.Argument(metavar="RUN.db", help="A run's log (a simledger SQLite file).",
@@ -236,15 +238,16 @@ def print_contract_history(history) -> None:
     console.print(f"[bold]{escape(history.contract_id)}[/] ({history.status}): {escape(parties)}", highlight=False)
     table = Table("seq", "turn", "event", "what", "tokens moved", "checks")
     for e in history.entries:
-        what = describe_event(e.kind, e.payload) + (f" (input #{e.input_seq})" if e.input_seq is not None else "")
+        signed = f", signed by {e.input_signed_by}" if e.input_signed_by else ""
+        what = describe_event(e.kind, e.payload) + (f" (input #{e.input_seq}{signed})" if e.input_seq is not None else "")
         checks = "".join(mark(x) for x in (e.hash_ok, e.signature_ok, e.input_signature_ok, e.included))
         table.add_row(str(e.seq), str(e.turn), e.kind, escape(what), escape(describe_movements(e)), checks)
     show_table(table)
     verdict = ("every hash, signature and inclusion proof checks" if history.all_checks_pass
                else "SOME CHECKS FAIL (marked ✗)")
     console.print(f"{len(history.entries)} events; {verdict}. checks = event hash, engine signature, the agent's "
-                  "signature of the input behind it (- when none), inclusion proof against the turn's seal",
-                  highlight=False)
+                  "signature of the input behind it (- when none), inclusion proof against the turn's seal. "
+                  f"{SIGNER_LEGEND}", highlight=False)
 
 
 def print_statement(statement) -> None:
@@ -453,15 +456,21 @@ def check_log_filters(store, turns: tuple[int, int | None] | None, kind: str | N
         fail(f"unknown contract {contract!r}")
 
 
-def event_row_doc(row: tuple) -> dict[str, Any]:
+def event_row_doc(row: tuple, key_source: str) -> dict[str, Any]:
+    """Return an event row as JSON, with who signed it (``signed_by``: engine, agent, server for agent, seed key)."""
+    from ..ledger.authenticity import input_signed_by
+
     seq, turn, kind, actor, contract_id, pv, _payload, payload_json, prev, hsh, signer, sig, fv = row
     try:
         payload = json.loads(payload_json)
     except (TypeError, ValueError):
         payload = payload_json
+    signed_by = "engine"
+    if kind == "action_submitted":
+        signed_by = input_signed_by(key_source, isinstance(payload, dict) and payload.get("custodial") is True)
     return {"seq": seq, "turn": turn, "kind": kind, "actor": actor, "contract_id": contract_id, "payload": payload,
             "payload_version": pv, "hash": hsh, "prev_hash": prev, "signer": signer, "signature": sig,
-            "format_version": fv}
+            "format_version": fv, "signed_by": signed_by}
 
 
 def describe_payload(kind: str, payload: Any) -> str:
@@ -491,6 +500,8 @@ def log(
 
     Example: simledger log run.db --turns 10-20 --kind contract_signed --limit 20
     """
+    from ..ledger.audit import get_genesis
+
     if turn is not None and turns is not None:
         fail("give --turn or --turns, not both")
     span = parse_turns(turns) if turns is not None else (turn, turn) if turn is not None else None
@@ -498,48 +509,60 @@ def log(
         check_log_filters(store, span, kind, actor, contract)
         where, args = build_event_filter(span, kind, actor, contract)
         rows = store.select(where, args, limit=limit, offset=offset)
-    docs = [event_row_doc(row) for row in rows]
+        key_source = get_genesis(store).key_source
+    docs = [event_row_doc(row, key_source) for row in rows]
     if as_json:
         print_json({"offset": offset, "limit": limit, "count": len(docs), "events": docs})
         return
-    table = Table("seq", "turn", "kind", "what")
+    table = Table("seq", "turn", "kind", "signed by", "what")
     for doc in docs:
-        payload = doc["payload"]
-        what = describe_payload(doc["kind"], payload)
+        what = describe_payload(doc["kind"], doc["payload"])
         if doc["contract_id"] and not what.startswith(doc["contract_id"]):
             what = f"{doc['contract_id']}: {what}"
-        table.add_row(str(doc["seq"]), str(doc["turn"]), doc["kind"], escape(what))
+        table.add_row(str(doc["seq"]), str(doc["turn"]), doc["kind"], doc["signed_by"], escape(what))
     show_table(table)
     more = f"; next page: --offset {offset + limit}" if len(docs) == limit else ""
-    console.print(f"{len(docs)} events (offset {offset}){more}", highlight=False)
+    console.print(f"{len(docs)} events (offset {offset}){more}. {SIGNER_LEGEND}", highlight=False)
 
 
 # --- verify --------------------------------------------------------------------------
 
 
-def check_log(path: Path, workers: int, reexecute_log: bool, keystore: Path | None,
-              expect_head: str | None) -> tuple[dict[str, Any], bool, list[str]]:
-    """Verify one log (and re-execute it, check it against a head); return its document, verdict and lines."""
+def check_log(path: Path, workers: int, reexecute_log: bool, keystore: Path | None, expect_head: str | None,
+              engine_key: str | None) -> tuple[dict[str, Any], bool, list[str]]:
+    """Verify one log (against a head, an engine key; re-executed): return its document, verdict and lines."""
+    from ..ledger.authenticity import check_engine_key, describe_proof
+    from ..ledger.head import read_genesis, verify_head
     from ..ledger.verify import verify_log
 
     result = verify_log(path, workers=workers)
-    doc = {**msgspec.to_builtins(result), "message": result.message}
-    lines, rerun, head_check = [result.message], None, None
-    if expect_head is not None and result.ok:
-        from ..ledger.head import verify_head
+    doc = msgspec.to_builtins(result)
+    checks: list[tuple[str, Any]] = []  # (name, check with .ok and .message), in the order they print
+    if result.ok:
+        if expect_head is not None:
+            checks.append(("expect_head", verify_head(path, expect_head)))
+        if engine_key is not None:
+            with open_store(path) as store:
+                checks.append(("engine_key", check_engine_key(read_genesis(store), engine_key)))
+        if reexecute_log:
+            from ..ledger.reexecute import reexecute
 
-        head_check = verify_head(path, expect_head)
-        doc["expect_head"] = head_check.to_dict()
-        lines.append(("OK: " if head_check.ok else "FAILED: ") + head_check.message)
-    if reexecute_log and result.ok:
-        from ..ledger.reexecute import reexecute
-
-        rerun = reexecute(path, keystore=keystore)
-        doc["reexecute"] = rerun.to_dict()
-        lines.append(("OK: " if rerun.ok else "FAILED: ") + rerun.message)
-    elif reexecute_log:
+            checks.append(("reexecute", reexecute(path, keystore=keystore)))
+    for name, check in checks:
+        doc[name] = check.to_dict() if hasattr(check, "to_dict") else {"ok": check.ok, "message": check.message}
+    ok = result.ok and all(check.ok for _, check in checks)
+    lines = [result.message] + [("OK: " if check.ok else "FAILED: ") + check.message for _, check in checks]
+    if reexecute_log and not result.ok:
         lines.append("re-execution skipped: the log does not verify")
-    ok = result.ok and (rerun is None or rerun.ok) and (head_check is None or head_check.ok)
+    if ok:
+        with open_store(path) as store:
+            key_source = read_genesis(store).key_source
+        passed = {name for name, _ in checks}
+        doc["proved"] = describe_proof(key_source, pinned="expect_head" in passed, trusted_key="engine_key" in passed)
+        lines.append(doc["proved"])
+    # The message is the verdict: never "OK" beside ok false.
+    failed = [line for line in lines if line.startswith("FAILED")]
+    doc["message"] = failed[0] if failed else result.message
     return {**doc, "ok": ok}, ok, lines
 
 
@@ -584,10 +607,13 @@ def verify(
         "--keystore", metavar="DIR", help="Keys of a keystore-signed log (needed by --reexecute).")] = None,
     expect_head: Annotated[Optional[str], typer.Option(
         "--expect-head", metavar="FILE|HASH",
-        help="Also check against a signed head (`simledger head`) or a head hash: catches truncation and rollback.",
+        help="Also check against a signed head (`simledger head`, or the RUN.head a study run writes) or a head "
+             "hash: catches truncation, rollback and rewriting.",
     )] = None,
+    engine_key: Annotated[Optional[str], typer.Option(
+        "--engine-key", metavar="PUBKEY", help="Also require the log to be signed by this engine key (64 hex).")] = None,
 ) -> None:
-    """Verify run logs: every link, hash, signature and seal; print a one-line verdict per log.
+    """Verify run logs: every link, hash, signature and seal; print a one-line verdict per log and what it proves.
 
     Several logs are verified in parallel, one per worker. With --reexecute,
     also re-run the recorded inputs through a fresh engine from the log's
@@ -595,21 +621,29 @@ def verify(
     log verifies, 1 when one does not, 2 when a file is not a log or the
     command is misused.
 
-    With --expect-head (one log), also check the log against a head kept
-    earlier: it fails when the log was truncated or rolled back, and passes a
-    longer log only with a verifying consistency proof.
+    A log that verifies is intact; it is authentic only relative to something
+    you kept. With --expect-head (one log), check it against a head saved
+    earlier: it fails when the log was truncated, rolled back or rewritten
+    (naming the first missing seq), and passes a longer log only with a
+    verifying consistency proof. With --engine-key, require the engine key you
+    trust. Seed-derived keys prove nothing about who wrote a log: anyone with
+    the seed can re-sign it.
 
-    Examples: simledger verify runs/baseline_101.db --reexecute    simledger verify runs/*.db
+    Examples: simledger verify runs/baseline_101.db --expect-head runs/baseline_101.head    simledger verify runs/*.db
     """
     if importlib.util.find_spec("simledger.ledger.verify") is None:
         fail("verification is not available in this installation (ledger.verify is missing)")
+    from ..ledger.authenticity import parse_engine_key
+    from ..ledger.head import load_expected
+
+    # A malformed checkpoint or key is a usage error (exit 2), even on a broken log.
     if expect_head is not None:
         if len(paths) > 1:
             fail("--expect-head checks one log against its head; give one RUN.db")
-        from ..ledger.head import load_expected
-
-        load_expected(expect_head)  # a malformed checkpoint is a usage error (exit 2) even on a broken log
-    results = check_logs(paths, workers or default_workers(), reexecute_log, keystore, expect_head)
+        load_expected(expect_head)
+    if engine_key is not None:
+        parse_engine_key(engine_key)
+    results = check_logs(paths, workers or default_workers(), reexecute_log, keystore, expect_head, engine_key)
     if len(paths) == 1 and results[0][1] is None:
         fail(results[0][2][0].removeprefix("error: "))
     if as_json:

@@ -14,16 +14,16 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from .common import console
+from .common import console, printable
 
 
 def plain(cell: Any) -> str:
-    """Return a table cell as one line of plain text (rich markup and escapes removed)."""
+    """Return a table cell as one line of plain text: rich markup removed, terminal controls shown as escapes."""
     if isinstance(cell, Text):
         text = cell.plain
     else:
         text = Text.from_markup(str(cell)).plain if isinstance(cell, str) else str(cell)
-    return " ".join(text.split())
+    return printable(" ".join(text.split()))
 
 
 def table_rows(table: Table) -> list[list[str]]:
@@ -56,7 +56,7 @@ def show_table(table: Table) -> None:
 def show_markdown(text: str) -> None:
     """Print Markdown: rendered (headings, rich tables) on a terminal, as written when piped (plain text tables)."""
     if not console.is_terminal:
-        console.file.write(text)
+        console.file.write(printable(text))
         console.file.flush()
         return
     from rich.markdown import Markdown

@@ -104,8 +104,11 @@ def test_verify_checks_several_logs_in_parallel_one_line_each(runs, tmp_path):
     result = invoke("verify", runs["baseline"], runs["dearer"], "--workers", 2)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert [line.split(": ")[0] for line in lines] == [str(runs["baseline"]), str(runs["dearer"])]
-    assert all(": OK: " in line for line in lines)
+    paths = [str(runs["baseline"]), str(runs["dearer"])]
+    assert sorted(set(line.split(": ")[0] for line in lines)) == paths  # every line names its log
+    for path in paths:
+        first, *rest = [line.removeprefix(path + ": ") for line in lines if line.startswith(path + ": ")]
+        assert first.startswith("OK: ") and any(line.startswith("proved: ") for line in rest)
     doc = json.loads(invoke("verify", runs["baseline"], runs["dearer"], "--json").stdout)
     assert doc["ok"] is True and [d["path"] for d in doc["logs"]] == [str(runs["baseline"]), str(runs["dearer"])]
     # one tampered log among them: exit 1, the other still OK
@@ -115,7 +118,7 @@ def test_verify_checks_several_logs_in_parallel_one_line_each(runs, tmp_path):
         conn.execute("UPDATE events SET hash = ? WHERE seq = 5", ["00" * 32])
     result = invoke("verify", runs["baseline"], tampered)
     assert result.exit_code == 1
-    assert ": OK: " in result.stdout.splitlines()[0] and ": FAILED at seq 5" in result.stdout.splitlines()[1]
+    assert f"{runs['baseline']}: OK: " in result.stdout and f"{tampered}: FAILED at seq 5" in result.stdout
     # a file that is not a log among them: exit 2, named on its line
     (tmp_path / "notes.db").write_text("not a database")
     result = invoke("verify", runs["baseline"], tmp_path / "notes.db")
@@ -148,16 +151,16 @@ def log_lines(*args) -> list[list[str]]:
 
 def test_log_turns_takes_a_range_and_says_what_each_event_did(runs):
     header, *rows = log_lines(runs["baseline"], "--turns", "10-12", "--limit", 10_000)
-    assert header == ["seq", "turn", "kind", "what"]
+    assert header == ["seq", "turn", "kind", "signed by", "what"]
     assert {int(row[1]) for row in rows} == {10, 11, 12}
     with Store(runs["baseline"]) as store:
         expected = store.select("turn >= 10 AND turn <= 12", [], limit=10_000)
     assert [int(row[0]) for row in rows] == [r[0] for r in expected]
-    what = {row[2]: row[3] for row in rows}
+    what = {row[2]: row[4] for row in rows}
     assert re.fullmatch(r"agent_\d submits \w+.*", what["action_submitted"])
     assert re.fullmatch(r"turn 1[0-2] sealed: \d+ events, merkle root [0-9a-f]{12}…, state [0-9a-f]{12}…",
                         what["turn_sealed"])
-    assert all(not row[3].startswith("{") for row in rows), "every kind has its own wording"
+    assert all(not row[4].startswith("{") for row in rows), "every kind has its own wording"
     # open-ended, and a single turn, select the same as --turn
     assert {int(r[1]) for r in log_lines(runs["baseline"], "--turns", "39-", "--limit", 10_000)[1:]} == {39, 40}
     assert log_lines(runs["baseline"], "--turns", "7") == log_lines(runs["baseline"], "--turn", "7")
