@@ -27,9 +27,9 @@ def describe_contract_event(kind: str, p: dict[str, Any]) -> str | None:
             o = p["offer"]
             t, c = o["terms"], o["collateral"]
             return (f"{p['proposer']} proposes {o['contract_type']} to {o['counterparty']}, arbitrator "
-                    f"{o['arbitrator']}: price {t['price']}, delivery turn {t['delivery_turn']}, penalty {o['penalty']}, "
-                    f"arbitrator fee {o['arbitrator_fee']}, collateral {c['proposer_locked']}/"
-                    f"{c['counterparty_locked']}/{c['arbitrator_locked']}")
+                    f"{o['arbitrator']}: price {t['price']}, delivery turn {t['delivery_turn']}, "
+                    f"penalty {o['penalty']}, arbitrator fee {o['arbitrator_fee']}, collateral "
+                    f"{c['proposer_locked']}/{c['counterparty_locked']}/{c['arbitrator_locked']}")
         case "contract_signed":
             return f"{p['signer']} signs as {p['role']} -> {p['status']}"
         case "collateral_locked" | "collateral_released" | "collateral_slashed":
@@ -92,8 +92,8 @@ def describe_event(kind: str, p: dict[str, Any]) -> str:
         case "core_auction_resolved":
             return "cores: " + ", ".join(f"{a['core_id']} to {a['owner']} for {a['price']}" for a in p["awards"])
         case "inference_fee_charged":
-            return (f"{p['agent']} pays {p['fee']} for {p['thinking_units']} thinking + {p['output_units']} output units"
-                    + (" (discounted)" if p["discounted"] else ""))
+            return (f"{p['agent']} pays {p['fee']} for {p['thinking_units']} thinking + "
+                    f"{p['output_units']} output units" + (" (discounted)" if p["discounted"] else ""))
         case "dividend_paid":
             return f"{p['owner']} earns {p['amount']} from {p['core_id']}"
         case "fees_retained":

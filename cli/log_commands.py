@@ -91,7 +91,7 @@ def fmt(n: int) -> str:
 
 def print_overflow(shown: int, total: int) -> None:
     if total > shown:
-        console.print(f"  … and {total - shown} more (use --json for all)", highlight=False)
+        console.print(f"  … and {total - shown} more (use --json for all)", highlight=False, soft_wrap=True)
 
 
 # --- replay --------------------------------------------------------------------------
@@ -144,7 +144,7 @@ def print_replay(doc: dict[str, Any], path: Path) -> None:
     """Print the replay document as tables."""
     where = f"end of turn {doc['turn']}" + ("" if doc["until_turn"] is not None else " (end of log)")
     console.print(f"[bold]{escape(str(path))}[/]  run {doc['run_id']}  {where}, {fmt(doc['events'])} events, "
-                  f"token supply {fmt(doc['token_supply'])}", highlight=False)
+                  f"token supply {fmt(doc['token_supply'])}", highlight=False, soft_wrap=True)
     table = Table("agent", "balance", "staked", "wealth", "locked", title="accounts", title_justify="left")
     shown = doc["accounts"] if len(doc["accounts"]) <= TABLE_ROWS + 5 else doc["accounts"][:TABLE_ROWS]
     for row in shown:
@@ -169,10 +169,10 @@ def print_replay(doc: dict[str, Any], path: Path) -> None:
     block, seal = doc["last_block"], doc["last_seal"]
     console.print("last block: " + (f"height {block['height']} in turn {block['turn']} (seq {block['seq']}), "
                                     f"winner {block['winner']}, reward {block['reward']}, {block['entrants']} entrants"
-                                    if block else "none"), highlight=False)
+                                    if block else "none"), highlight=False, soft_wrap=True)
     console.print("last seal:  " + (f"turn {seal['turn']} (seq {seal['seq']}), {seal['event_count']} events, "
                                     f"merkle root {seal['merkle_root'][:16]}…, state digest {seal['state_digest'][:16]}…"
-                                    if seal else "none"), highlight=False)
+                                    if seal else "none"), highlight=False, soft_wrap=True)
 
 
 def print_contract_detail(detail: dict[str, Any]) -> None:
@@ -235,7 +235,8 @@ def describe_movements(entry) -> str:
 
 def print_contract_history(history) -> None:
     parties = ", ".join(f"{role} {agent}" for role, agent in history.parties.items())
-    console.print(f"[bold]{escape(history.contract_id)}[/] ({history.status}): {escape(parties)}", highlight=False)
+    console.print(f"[bold]{escape(history.contract_id)}[/] ({history.status}): {escape(parties)}", highlight=False,
+                  soft_wrap=True)
     table = Table("seq", "turn", "event", "what", "tokens moved", "checks")
     for e in history.entries:
         signed = f", signed by {e.input_signed_by}" if e.input_signed_by else ""
@@ -247,12 +248,13 @@ def print_contract_history(history) -> None:
                else "SOME CHECKS FAIL (marked ✗)")
     console.print(f"{len(history.entries)} events; {verdict}. checks = event hash, engine signature, the agent's "
                   "signature of the input behind it (- when none), inclusion proof against the turn's seal. "
-                  f"{SIGNER_LEGEND}", highlight=False)
+                  f"{SIGNER_LEGEND}", highlight=False, soft_wrap=True)
 
 
 def print_statement(statement) -> None:
     console.print(f"[bold]account statement of {escape(statement.agent)}[/]: opening balance "
-                  f"{fmt(statement.opening_balance)}, {len(statement.lines)} balance changes", highlight=False)
+                  f"{fmt(statement.opening_balance)}, {len(statement.lines)} balance changes", highlight=False,
+                  soft_wrap=True)
     table = Table("seq", "turn", "cause", "counterparty / contract", "detail", "change", "balance")
     for line in statement.lines:
         who = " ".join(x for x in (line.counterparty, line.contract_id) if x)
@@ -261,7 +263,7 @@ def print_statement(statement) -> None:
     show_table(table)
     relation = "=" if statement.reconciled else "!="
     console.print(f"reconciliation: closing balance {fmt(statement.closing_balance)} {relation} projected balance "
-                  f"{fmt(statement.projected_balance)} {mark(statement.reconciled)}", highlight=False)
+                  f"{fmt(statement.projected_balance)} {mark(statement.reconciled)}", highlight=False, soft_wrap=True)
 
 
 @reads_log
@@ -364,7 +366,7 @@ def describe_economic_divergence(result) -> str:
 def print_diff(result, path_a: Path, path_b: Path) -> None:
     scope = f"end of turn {result.until_turn}" if result.until_turn is not None else "end of each log"
     console.print(f"A = {escape(str(path_a))} (turn {result.turn_a}), B = {escape(str(path_b))} (turn {result.turn_b}), "
-                  f"compared at the {scope}", highlight=False)
+                  f"compared at the {scope}", highlight=False, soft_wrap=True)
     print_section("accounts", result.accounts, ["agent", "balance A → B", "staked A → B", "wealth A → B"], account_cells)
     print_section("contracts", result.contracts, ["contract", "status A", "status B"],
                   lambda r: [r["contract_id"], r["a"] or "(none)", r["b"] or "(none)"])
@@ -372,10 +374,11 @@ def print_diff(result, path_a: Path, path_b: Path) -> None:
                   lambda r: [r["core_id"], describe_share(r["a"]), describe_share(r["b"])])
     print_section("chain", result.chain, ["item", "A", "B", "delta"], value_cells)
     print_section("summary metrics", result.metrics, ["metric", "A", "B", "delta"], value_cells)
-    console.print(describe_divergence(result.divergence), highlight=False, markup=False)
+    console.print(describe_divergence(result.divergence), highlight=False, markup=False, soft_wrap=True)
     if result.divergence is not None and result.divergence.seq == 0:
-        console.print(describe_economic_divergence(result), highlight=False, markup=False)
-    console.print("projections are identical" if result.identical else "projections differ", highlight=False)
+        console.print(describe_economic_divergence(result), highlight=False, markup=False, soft_wrap=True)
+    console.print("projections are identical" if result.identical else "projections differ", highlight=False,
+                  soft_wrap=True)
 
 
 @reads_log
@@ -522,7 +525,7 @@ def log(
         table.add_row(str(doc["seq"]), str(doc["turn"]), doc["kind"], doc["signed_by"], escape(what))
     show_table(table)
     more = f"; next page: --offset {offset + limit}" if len(docs) == limit else ""
-    console.print(f"{len(docs)} events (offset {offset}){more}. {SIGNER_LEGEND}", highlight=False)
+    console.print(f"{len(docs)} events (offset {offset}){more}. {SIGNER_LEGEND}", highlight=False, soft_wrap=True)
 
 
 # --- verify --------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def print_sweep_table(sweep: Sweep, result: SweepResult, limit: int = 30) -> Non
         table.add_row(labels.get(row["scenario"], row["scenario"]), *cells)
     show_table(table)
     if len(rows) > limit:
-        console.print(f"... {len(rows) - limit} more in sweep_summary.csv")
+        console.print(f"... {len(rows) - limit} more in sweep_summary.csv", highlight=False)
 
 
 def sweep_progress(total: int):
@@ -129,7 +129,7 @@ def sweep(
         err_console.print(f"[bold red]failed:[/] {failure['run']}: {escape(failure['error'])}", highlight=False,
                           soft_wrap=True)
     console.print(f"{len(result.runs)} runs: {len(result.skipped)} already done, {len(result.ran)} ran, "
-                  f"{len(result.failures)} failed -> {out}/", highlight=False)
+                  f"{len(result.failures)} failed -> {out}/", highlight=False, soft_wrap=True)
     if result.failures:
         raise typer.Exit(1)
 

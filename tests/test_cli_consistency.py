@@ -96,8 +96,11 @@ def test_a_narrow_terminal_wraps_headers_and_cells_instead_of_cutting_them(monke
 
 
 def test_verify_counts_the_turns_after_the_genesis(runs):
-    result = invoke("verify", runs["baseline"])
+    result = invoke("verify", runs["baseline"], "--reexecute")
     assert result.exit_code == 0 and f" in {TURNS} turns verified" in result.stdout
+    assert f"re-executed {TURNS} turns" in result.stdout
+    doc = json.loads(invoke("verify", runs["baseline"], "--reexecute", "--json").stdout)
+    assert doc["turns"] == doc["reexecute"]["turns"] == TURNS
 
 
 def test_verify_checks_several_logs_in_parallel_one_line_each(runs, tmp_path):

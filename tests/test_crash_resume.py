@@ -231,7 +231,7 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_turn_and_resume_reache
     elapsed = time.perf_counter() - started
 
     print(f"\n{attempt} kills in {elapsed:.1f} s: {outcomes}; mid-run kills left a non-empty -wal {stale_wal} times; "
-          f"turns in the log at each kill (turn 0 = genesis included): {sorted(turns_at_kill)}")
+          f"turns in the log at each kill (after the genesis): {sorted(turns_at_kill)}")
     assert outcomes["mid-run"] >= USEFUL_KILLS, f"only {outcomes['mid-run']} kills landed mid-run: {outcomes}"
     assert outcomes["mid-run"] > attempt / 2, f"most kills should land mid-run: {outcomes}"
     assert len(set(turns_at_kill)) >= 10, "kills should land at many different turns"
@@ -269,7 +269,7 @@ def test_resume_works_over_stale_wal_shm_journal_and_lock_files(tmp_path):
     (tmp_path / "crashed.db-journal").write_bytes(b"")  # a leftover empty rollback journal must not matter either
     left = side_files(path)
     assert left["-wal"] > 0 and "-shm" in left and ".writer-lock" in left, left
-    assert verify_log(path).turns == 13  # turns 0..12, each committed whole
+    assert verify_log(path).turns == 12  # turns 1..12 after the genesis, each committed whole
     result = CliRunner().invoke(app, ["run", str(path), "--resume"])
     assert result.exit_code == 0, result.output
     assert reference_head in result.output.replace("\n", "")

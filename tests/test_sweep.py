@@ -357,7 +357,7 @@ def test_rerun_with_other_turns_plays_every_run_again(tmp_path):
     second = run_sweep(load_sweep(write_spec(tmp_path, one_seed.replace("turns = 10", "turns = 4"))), out,
                        report=False, plots=False)
     assert first.ran == second.ran == [first.runs[0]] and second.skipped == []
-    assert verify_log(out / "runs" / f"{first.runs[0]}.db").turns == 5  # turns 0..4
+    assert verify_log(out / "runs" / f"{first.runs[0]}.db").turns == 4  # turns 1..4 after the genesis
 
 
 # --- shards and summaries ------------------------------------------------------------------
