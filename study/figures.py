@@ -81,6 +81,42 @@ def format_share(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def wrap_label(text: str, width: int) -> str:
+    """Return ``text`` broken into lines of at most ``width`` characters, at ``__`` first, then at ``_``.
+
+    Sweep scenarios are named ``baseline__base_inference_rate=3__interest_rate_per_turn=0.02``: one
+    line of that overlaps its neighbours' titles.
+    """
+    tokens = [(piece, "__" if i and not j else "")  # (piece, what joins it to the one before)
+              for i, part in enumerate(text.split("__")) for j, piece in enumerate(split_long(part, width))]
+    lines, current = [], ""
+    for piece, glue in tokens:
+        if current and len(current + glue + piece) > width:
+            lines.append(current)
+            current = piece
+        else:
+            current += glue + piece
+    return "\n".join(lines + [current])
+
+
+def split_long(part: str, width: int) -> list[str]:
+    """Return ``part`` split at underscores (kept at the end of each piece) into pieces of at most ``width``."""
+    pieces, current = [], ""
+    for word in part.split("_"):
+        joined = f"{current}_{word}" if current else word
+        if current and len(joined) >= width:  # a piece ends in "_": keep room for it
+            pieces.append(current + "_")
+            current = word
+        else:
+            current = joined
+    pieces.append(current)
+    return [p[i:i + width] for p in pieces for i in range(0, len(p), width)]
+
+
+def count_lines(labels) -> int:
+    return max([label.count("\n") + 1 for label in labels] or [1])
+
+
 def sum_counts(counters) -> dict[str, int]:
     """Return the key-wise sum of count dicts, keys sorted."""
     total: dict[str, int] = {}
@@ -128,7 +164,11 @@ def compute_offsets(n: int, width: float = 0.24) -> list[float]:
 def plot_distributions(by_regime: dict[str, list[dict]], paper: Paper):
     """Return box-and-strip plots of per-run wealth Gini, fees and errors, ours beside the paper's runs."""
     regimes = list(by_regime)
-    fig = new_figure(4.0 * len(DISTRIBUTION_METRICS), 4.2, left=0.06, right=0.98, bottom=0.16, wspace=0.25)
+    panel = max(4.0, 1.3 * len(regimes))  # inches: room for each regime's box pair and its label
+    ticks = [wrap_label(r, int(10 * panel / len(regimes))) for r in regimes]
+    height = 3.6 + 0.16 * count_lines(ticks)
+    fig = new_figure(panel * len(DISTRIBUTION_METRICS), height, left=0.06, right=0.98,
+                     bottom=(0.3 + 0.16 * count_lines(ticks)) / height, top=1 - 0.35 / height, wspace=0.25)
     axes = fig.subplots(1, len(DISTRIBUTION_METRICS))
     for ax, (column, title) in zip(axes, DISTRIBUTION_METRICS):
         for i, regime in enumerate(regimes):
@@ -143,7 +183,7 @@ def plot_distributions(by_regime: dict[str, list[dict]], paper: Paper):
                     patch.set(facecolor=color, alpha=0.25, edgecolor=color)
                 xs = [i + shift + o for o in compute_offsets(len(values))]
                 ax.scatter(xs, sorted(values), s=10, color=color, zorder=3, label=label if i == 0 else None)
-        ax.set_xticks(range(len(regimes)), [r.replace("_", "\n") for r in regimes])
+        ax.set_xticks(range(len(regimes)), ticks)
         ax.set_title(f"{title} per run")
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(loc="upper left", frameon=False)
@@ -158,12 +198,14 @@ def plot_contract_outcomes(by_regime: dict[str, list[dict]], paper: Paper):
     bars: list[tuple[str, dict[str, float], int]] = []  # (label, status -> share, contracts)
     for regime, counted in counts.items():
         total = sum(counted.values())
-        bars.append((f"{regime}: ours", {s: counted.get(s, 0) / (total or 1) for s in statuses}, total))
+        bars.append((wrap_label(f"{regime}: ours", 26), {s: counted.get(s, 0) / (total or 1) for s in statuses},
+                     total))
         published = paper.figure("pooled_contracts", regime)
         if published:
             shares = {"settled": published["settlement_rate"], "defaulted": published["default_rate"]}
             bars.append(("paper", shares, published["contracts"]))
-    height = 1.6 + 0.42 * len(bars)
+    row = max(0.42, 0.1 + 0.15 * count_lines(label for label, _, _ in bars))
+    height = 1.6 + row * len(bars)
     fig = new_figure(9.5, height, left=0.2, right=0.8, top=1 - 0.4 / height, bottom=0.85 / height)
     ax = fig.subplots()
     for y, (label, shares, total) in enumerate(bars):
@@ -185,7 +227,8 @@ def plot_contract_outcomes(by_regime: dict[str, list[dict]], paper: Paper):
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.xaxis.set_major_formatter(percent_formatter())
-    ax.set_title("Final status of contracts pooled over each regime's runs, beside the paper's (section 4.2)")
+    beside = ", beside the paper's (section 4.2)" if any(label == "paper" for label, _, _ in bars) else ""
+    ax.set_title(f"Final status of contracts pooled over each regime's runs{beside}")
     handles = [legend_patch(colors[s], s) for s in statuses]
     if any(label.startswith("paper") for label, _, _ in bars):
         handles.append(legend_patch(NOT_PUBLISHED_COLOR, "not broken down by the paper", hatch="///"))
@@ -212,10 +255,12 @@ def plot_action_composition(by_regime: dict[str, list[dict]], paper: Paper):
     overall = sum_counts(counts.values())
     actions = sorted(overall, key=lambda a: (-overall[a], a))  # one order on every panel
     regimes = list(counts)
-    height = 1.2 + 0.24 * max(len(actions), 1)
+    titles = {g: wrap_label(g, 30) for g in regimes}
+    title_space = 0.45 + 0.16 * (count_lines(titles.values()) + 1)
+    height = 0.9 + title_space + 0.24 * max(len(actions), 1)
     width = 3.3 * len(regimes) + 1.5
     fig = new_figure(width, height, left=1.45 / width, right=0.98,
-                     top=1 - 0.75 / height, bottom=0.45 / height, wspace=0.08)
+                     top=1 - title_space / height, bottom=0.45 / height, wspace=0.08)
     axes = fig.subplots(1, len(regimes), sharey=True, squeeze=False)[0]
     top = max([c / (sum(counted.values()) or 1) for counted in counts.values() for c in counted.values()] +
               [v for g in regimes for k, v in (paper.figure("action_shares", g) or {}).items()
@@ -230,15 +275,16 @@ def plot_action_composition(by_regime: dict[str, list[dict]], paper: Paper):
         if marked:
             ax.scatter([v for _, v in marked], [i for i, _ in marked], marker="D", s=28, color="black", zorder=3,
                        label="paper (4.7)")
-        ax.set_title(f"{regime}\n{sum(counts[regime].values()):,} actions"
+        ax.set_title(f"{titles[regime]}\n{sum(counts[regime].values()):,} actions"
                      + (f" (paper {published['_n_actions']:,})" if "_n_actions" in published else ""))
         ax.set_xlim(0, top * 1.12)
         ax.xaxis.set_major_formatter(percent_formatter())
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(actions)), actions)
     axes[0].invert_yaxis()
-    fig.suptitle("Share of each action kind in all actions (diamonds: the shares the paper prints, section 4.7)",
-                 y=1 - 0.12 / height)
+    marked = any(paper.figure("action_shares", g) for g in regimes)
+    fig.suptitle("Share of each action kind in all actions"
+                 + (" (diamonds: the shares the paper prints, section 4.7)" if marked else ""), y=1 - 0.12 / height)
     handles, labels = [], []
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -273,7 +319,8 @@ def plot_trajectories(trajectories: dict[str, list[dict]], paper: Paper):
                 ax.plot(turns, median, color=color, linewidth=2.2, label=label)
         named = draw_paper_balances(ax, regime, runs, paper)
         ax.axhline(0, color="black", linewidth=0.6)
-        ax.set_title(f"{regime} ({len(runs)} runs)" + "".join(f"\ndiamonds: paper's {name}" for name in named),
+        ax.set_title(wrap_label(f"{regime} ({len(runs)} runs)", 40)
+                     + "".join(f"\ndiamonds: paper's {name}" for name in named),
                      fontsize=9)
         ax.set_xlabel("turn")
         ax.grid(alpha=0.3)

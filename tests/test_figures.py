@@ -9,7 +9,7 @@ from matplotlib.colors import to_hex
 
 from simledger.study.figures import (
     OWNER_COLOR, NON_OWNER_COLOR, STATUS_COLORS, figure_style, get_status_colors, plot_action_composition,
-    plot_contract_outcomes, plot_sweep_metrics, plot_trajectories,
+    plot_contract_outcomes, plot_sweep_metrics, plot_trajectories, wrap_label,
 )
 from simledger.study.paper import load_paper
 
@@ -120,3 +120,28 @@ def test_sweep_figure_has_one_panel_per_metric_with_cis_inside_its_range(tmp_pat
         lowest, highest = band_limits(ax)
         assert lowest == pytest.approx(low) and highest <= high, ax.get_title()
     assert band_limits(visible[0])[1] == pytest.approx(1.0)  # 0.95 + 0.2 stops at 1
+
+
+@pytest.mark.parametrize("name,width", [
+    ("baseline__base_inference_rate=3__interest_rate_per_turn=0.02", 26), ("coordination_push", 13),
+    ("high_compute_cost: ours", 26), ("baseline", 8), ("cheap_compute__rules.study_cost=10", 18),
+])
+def test_long_regime_names_wrap_into_lines_that_fit_losing_no_character(name, width):
+    lines = wrap_label(name, width).split("\n")
+    assert all(len(line) <= width for line in lines), lines
+    assert "".join(lines).replace("_", "") == name.replace("_", "")  # breaks fall at underscores only
+
+
+def test_figures_of_a_sweep_give_each_long_scenario_name_its_own_lines():
+    names = [f"baseline__base_inference_rate={r}__interest_rate_per_turn={i}" for r in (1, 3) for i in (0.01, 0.02)]
+    by_regime = {n: [{"action_counts": {"mine": 3}, "contracts_final_status": {"expired": 1}}] for n in names}
+    with figure_style():
+        axes = plot_action_composition(by_regime, PAPER).axes
+        contracts = plot_contract_outcomes(by_regime, PAPER).axes[0]
+    assert all(max(map(len, ax.get_title().splitlines())) <= 30 for ax in axes)
+    assert not fig_has_paper_markers(axes)
+    assert all(max(map(len, t.get_text().splitlines())) <= 26 for t in contracts.get_yticklabels())
+
+
+def fig_has_paper_markers(axes) -> bool:
+    return any(len(c.get_offsets()) for ax in axes for c in ax.collections)
