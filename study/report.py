@@ -234,13 +234,13 @@ def concentration_lines(rows: list[dict], by_regime: dict[str, list[dict]], pape
         hhi = means[regime]["winner_hhi_mean"]
         ci = compute_ci95([r["winner_hhi"] for r in runs])
         published = paper.mean(regime, "winner_hhi_mean")
-        gini = paper.mean(regime, "gini_wealth_mean")
+        published_gini = paper.mean(regime, "gini_wealth_mean")
         top = compute_mean(compute_top_share(r.get("winner_counts") or {}) for r in runs)
         lines.append(f"| {regime} | {format_value('winner_hhi_mean', hhi)} +/- {format_value('winner_hhi_mean', ci)} | "
                      f"{format_value('winner_hhi_mean', published)} | "
                      f"{format_delta('winner_hhi_mean', None if published is None else hhi - published)} | "
                      f"{format_rate(top)} | {format_value('gini_wealth_mean', means[regime]['gini_wealth_mean'])} | "
-                     f"{format_value('gini_wealth_mean', gini)} |")
+                     f"{format_value('gini_wealth_mean', published_gini)} |")
     lines.append("")
     compared = [g for g in by_regime if paper.mean(g, "winner_hhi_mean") is not None]
     if compared:
