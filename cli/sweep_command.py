@@ -63,17 +63,33 @@ def print_sweep_table(sweep: Sweep, result: SweepResult, limit: int = 30) -> Non
 
 
 def sweep_progress(total: int):
+    """Return the progress display, the run callback, and the call that closes the last step.
+
+    After the last run the sweep writes its summaries, report and plots (seconds, with no run events):
+    a second bar, without a count, says so while it lasts.
+    """
     from .study_commands import study_progress
 
     progress = study_progress()
     task = progress.add_task("runs", total=total, rate="")
     counts = {"skipped": 0, "done": 0, "failed": 0}
+    outputs: list = []
+
+    def start_outputs() -> None:
+        outputs.append(progress.add_task("outputs", total=None, rate="summaries, report, plots"))
 
     def advance(event: str, name: str) -> None:
         counts[event] += 1
         progress.update(task, advance=1, rate=", ".join(f"{v} {k}" for k, v in counts.items() if v))
+        if sum(counts.values()) == total:
+            start_outputs()
 
-    return progress, advance
+    def finish() -> None:
+        if not outputs:  # no run at all (an empty shard)
+            start_outputs()
+        progress.update(outputs[0], total=1, completed=1)
+
+    return progress, advance, finish
 
 
 @handle_errors
@@ -141,10 +157,12 @@ def execute(parsed, out: Path, *, workers: int, dask: str | None, shared_dir: Pa
     try:
         executor = client.get_executor(pure=False) if client is not None else None
         count = sum(client.nthreads().values()) if client is not None else (workers or default_workers())
-        progress, advance = sweep_progress(total)
+        progress, advance, finish = sweep_progress(total)
         with progress:
-            return run_sweep(parsed, out, executor=executor, workers=count, shard=shard, runs_dir=shared_dir,
-                             return_logs=return_logs, report=report, plots=plots, on_progress=advance)
+            result = run_sweep(parsed, out, executor=executor, workers=count, shard=shard, runs_dir=shared_dir,
+                               return_logs=return_logs, report=report, plots=plots, on_progress=advance)
+            finish()
+            return result
     finally:
         if client is not None:
             client.close()

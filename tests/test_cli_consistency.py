@@ -236,9 +236,10 @@ def test_sweep_json_lists_each_scenario(tmp_path):
     spec = tmp_path / "spec.toml"
     spec.write_text('regime = "baseline"\nseeds = [101]\nagents = 4\nturns = 3\n'
                     '[grid]\ninterest_rate_per_turn = [0.01, 0.02]\n')
-    doc = parse_json_stdout(invoke("sweep", spec, "--out", tmp_path / "out", "--workers", 1, "--no-report",
-                                   "--no-plots", "--json"))
+    result = invoke("sweep", spec, "--out", tmp_path / "out", "--workers", 1, "--no-report", "--no-plots", "--json")
+    doc = parse_json_stdout(result)
     assert (doc["runs"], doc["ran"], doc["failed"]) == (2, 2, 0)
+    assert re.search(r"^runs\s.*2/2", result.stderr, re.M) and re.search(r"^outputs\s", result.stderr, re.M)
     assert [row["interest_rate_per_turn"] for row in doc["scenarios"]] == [0.01, 0.02]
     listed = parse_json_stdout(invoke("sweep", spec, "--out", tmp_path / "out", "--dry-run", "--json"))
     assert len(listed["runs"]) == 2 and all(name.endswith("__seed=101.db") for name in listed["runs"])
@@ -254,3 +255,14 @@ def test_compare_prints_tables_on_a_terminal_and_markdown_through_a_pipe(tmp_pat
     shown = invoke("compare", tmp_path)
     assert shown.exit_code == piped.exit_code and "|---" not in screen.getvalue() and "──" in screen.getvalue()
     assert "Wealth Gini" in screen.getvalue()
+
+
+def test_report_json_lists_the_report_and_every_figure_as_png_and_svg(tmp_path):
+    parse_json_stdout(invoke("experiment", "--regimes", "baseline", "--seeds", 101, "--turns", 3, "--workers", 1,
+                             "--out", tmp_path, "--no-report", "--json"))
+    doc = parse_json_stdout(invoke("report", tmp_path, "--json"))
+    assert doc["report"] == str(tmp_path / "report.md")
+    names = {name.rsplit("/", 1)[-1] for name in doc["figures"]}
+    stems = {name.rsplit(".", 1)[0] for name in names}
+    assert {f"{stem}.{ext}" for stem in stems for ext in ("png", "svg")} == names
+    assert {"distributions", "contract_outcomes", "action_composition", "balance_trajectory"} <= stems
