@@ -21,7 +21,8 @@ import typer
 
 from ..projections.metrics import run_csv_fields
 from ..study.paper import METRICS, Paper, PaperDataError, load_paper
-from .common import console, fail, handle_errors
+from .common import console, fail, handle_errors, print_json
+from .output import show_markdown
 
 RESULTS_HELP = "A results folder holding run_summaries.json (from `simledger experiment` or `summarize`)."
 PAPER_HELP = "The paper's regime_summary.csv (default: the copy shipped with simledger)."
@@ -110,7 +111,7 @@ def compare(
     if as_json:
         typer.echo(agreement.to_json(), nl=False)
     else:
-        typer.echo(agreement.to_markdown(), nl=False)
+        show_markdown(agreement.to_markdown())
     if agreement.n_indistinguishable < len(agreement.figures):
         raise typer.Exit(1)
 
@@ -122,6 +123,7 @@ def report(
         help="Folder of the run logs, for the balance trajectories (default: RESULTS_DIR/runs when present).")] = None,
     paper: Annotated[Optional[Path], typer.Option(help=PAPER_HELP)] = None,
     paper_runs: Annotated[Optional[Path], typer.Option(help=PAPER_RUNS_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Regenerate RESULTS_DIR/report.md and its plots from the summaries (byte-identical for the same inputs).
 
@@ -141,7 +143,12 @@ def report(
     held_out = load_run_summaries(held_dir) if (held_dir / "run_summaries.json").is_file() else None
     path = write_report(results_dir, runs, rows, runs_dir=runs_dir, paper=load_paper_files(paper, paper_runs),
                         held_out=held_out)
-    console.print(f"wrote {path} and {results_dir / 'plots'}/", soft_wrap=True, highlight=False)
+    figures = sorted(str(p) for p in (results_dir / "plots").iterdir() if p.suffix in (".png", ".svg"))
+    if as_json:
+        print_json({"report": str(path), "figures": figures})
+    else:
+        console.print(f"wrote {path} and {len(figures)} figure files (PNG, SVG) in {results_dir / 'plots'}/",
+                      soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

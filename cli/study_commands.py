@@ -15,9 +15,10 @@ from ..study.experiment import (
     study_specs,
 )
 from ..study.metrics import regime_summary
-from ..study.summary import write_summaries
 from ..study.regimes import DEFAULT_REGIMES, load_regimes
-from .common import console, fail, handle_errors
+from ..study.summary import write_summaries
+from .common import console, err_console, fail, handle_errors, print_json
+from .output import show_table
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -48,12 +49,17 @@ def print_regime_table(rows: list[dict]) -> None:
             continue
         cells = [f"{row[key]:,.3f}" if isinstance(row[key], float) else str(row[key]) for row in rows]
         table.add_row(key, *cells)
-    console.print(table)
+    show_table(table)
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON (progress stays on stderr).")]
 
 
 def study_progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+    """Return the progress display every long step shares: on stderr, so stdout holds only the result."""
+    return Progress(TextColumn("[bold]{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=err_console)
 
 
 @handle_errors
@@ -71,6 +77,7 @@ def experiment(
     held_out: Annotated[int, typer.Option(min=0, help=f"Runs per regime of a held-out ensemble (seeds "
                                                       f"{HELD_OUT_FIRST} on, in memory) whose verdict the report "
                                                       "adds; 0 for none.")] = DEFAULT_HELD_OUT,
+    as_json: JsonFlag = False,
 ) -> None:
     """Run the paper's study: every run a verified log in OUT/runs, summaries and report in OUT.
 
@@ -108,77 +115,107 @@ def experiment(
         if held_specs:
             held_done = counter("held-out (in memory)", len(held_specs))
             held = simulate_specs(held_specs, workers=workers, on_done=lambda _, count: held_done(count))
-    if held:
-        write_summaries(held, regime_summary(held), out / "held_out")
-    if logs:
-        summarize_folder([runs_dir / f"{s.name}.db" for s in specs], out, report=report, workers=workers,
-                         held_out=held)
-    else:
-        rows = regime_summary(runs)
-        write_summaries(runs, rows, out)
-        print_regime_table(rows)
-        if report:
-            write_verdicts(out, runs, rows, runs_dir=None, held_out=held)
-    console.print(f"{len(specs) + len(held_specs)} runs, {events:,} events in {time.perf_counter() - started:.1f} s "
-                  f"with {workers} worker(s) -> {out}/")
+            write_summaries(held, regime_summary(held), out / "held_out")
+        if logs:
+            doc = summarize_folder([runs_dir / f"{s.name}.db" for s in specs], out, report=report, workers=workers,
+                                   progress=progress, held_out=held)
+        else:
+            rows = regime_summary(runs)
+            write_summaries(runs, rows, out)
+            doc = {"out": str(out), "regimes": rows}
+            if report:
+                doc.update(write_verdicts(out, runs, rows, runs_dir=None, progress=progress, held_out=held))
+    seconds = time.perf_counter() - started
+    if as_json:
+        print_json({"runs": len(specs), "held_out_runs": len(held_specs), "events": events, "seconds": round(seconds, 1),
+                    "workers": workers, **doc})
+        return
+    print_summary(doc)
+    held_note = f" and {len(held_specs)} held-out runs in memory" if held_specs else ""
+    console.print(f"{len(specs)} runs{held_note}, {events:,} events in {seconds:.1f} s with {workers} worker(s) "
+                  f"-> {out}/", highlight=False, soft_wrap=True)
 
 
-def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int = 1,
-                     held_out: list[dict] | None = None) -> None:
-    """Verify and fold every log, write the four summary files, the report and the verdict."""
+def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int, progress: Progress,
+                     held_out: list[dict] | None = None) -> dict:
+    """Verify and fold every log, write the four summary files, the report and the verdicts; return what was
+    written (a progress bar for each step)."""
     from ..study.summary import summarize as write_summary_files
 
-    runs, rows = write_summary_files(paths, out, workers=workers)
-    print_regime_table(rows)
+    task = progress.add_task("summarize", total=len(paths), rate="")
+    runs, rows = write_summary_files(paths, out, workers=workers, on_log=lambda path: progress.advance(task))
+    doc: dict = {"out": str(out), "regimes": rows}
     if report:
         folders = {Path(p).parent for p in paths}
-        write_verdicts(out, runs, rows, runs_dir=folders.pop() if len(folders) == 1 else None, held_out=held_out)
+        doc.update(write_verdicts(out, runs, rows, runs_dir=folders.pop() if len(folders) == 1 else None,
+                                  progress=progress, held_out=held_out))
+    return doc
 
 
-def write_verdicts(out: Path, runs: list[dict], rows: list[dict], *, runs_dir: Path | None,
-                   held_out: list[dict] | None) -> None:
-    """Write the report and print one verdict line for the runs (and the held-out ensemble)."""
+def write_verdicts(out: Path, runs: list[dict], rows: list[dict], *, runs_dir: Path | None, progress: Progress,
+                   held_out: list[dict] | None) -> dict:
+    """Write the report; return its path and the verdict of the runs (and of the held-out ensemble)."""
     from ..study.compare import judge_study
-    from ..study.report import format_seeds, write_report
+    from ..study.report import format_seeds, report_steps, write_report
 
-    write_report(out, runs, rows, runs_dir=runs_dir, held_out=held_out)
-    for name, ensemble in (("seeds", runs), ("held-out seeds", held_out or [])):
-        if ensemble:
-            seeds = format_seeds(sorted({r["seed"] for r in ensemble}))
-            console.print(f"{name} {seeds}: {judge_study(ensemble).headline()}", highlight=False)
-    console.print(f"details: {out}/report.md", highlight=False, soft_wrap=True)
+    task = progress.add_task("report", total=report_steps(runs, runs_dir), rate="")
+    write_report(out, runs, rows, runs_dir=runs_dir, held_out=held_out, on_step=lambda name: progress.advance(task))
+    verdicts = {f"{name} {format_seeds(sorted({r['seed'] for r in ensemble}))}": judge_study(ensemble).headline()
+                for name, ensemble in (("seeds", runs), ("held-out seeds", held_out or [])) if ensemble}
+    return {"report": str(out / "report.md"), "verdicts": verdicts}
+
+
+def print_summary(doc: dict) -> None:
+    """Print the regime means and, with a report, each verdict."""
+    print_regime_table(doc["regimes"])
+    for seeds, headline in doc.get("verdicts", {}).items():
+        console.print(f"{seeds}: {headline}", highlight=False, soft_wrap=True)
+    if "report" in doc:
+        console.print(f"details: {doc['report']}", highlight=False, soft_wrap=True)
 
 
 @handle_errors
 def summarize(
-    logs: Annotated[list[Path], typer.Argument(help="Run logs (*.db).")],
+    logs: Annotated[list[Path], typer.Argument(help="Run logs (*.db).", readable=False)],
     out: Annotated[Path, typer.Option(help="Where to write the summary files.")] = Path("results"),
     report: Annotated[bool, typer.Option(help="Also write report.md and plots.")] = True,
     workers: Annotated[int, typer.Option(min=0, help="Worker processes (0 = all cores).")] = 0,
+    as_json: JsonFlag = False,
 ) -> None:
     """Recompute the four summary files (and the report) from stored logs alone, after verifying each.
 
     Example: simledger summarize results/runs/*.db --out results
     """
-    missing = [str(p) for p in logs if not p.is_file()]
+    from ..study.summary import log_files
+
+    paths = [Path(p) for p in log_files(logs)]
+    if not paths:
+        fail("none of the given files is a log (SQLite sidecars, lock and .head files are skipped)")
+    missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         fail(f"no such log: {missing[0]}")
-    summarize_folder(logs, out, report=report, workers=workers or default_workers())
+    with study_progress() as progress:
+        doc = summarize_folder(paths, out, report=report, workers=workers or default_workers(), progress=progress)
+    if as_json:
+        print_json({"runs": len(paths), **doc})
+    else:
+        print_summary(doc)
 
 
 @handle_errors
 def run(
-    db: Annotated[Path, typer.Argument(help="The log to create (or continue with --resume).")],
+    db: Annotated[Path, typer.Argument(help="The log to create (or continue with --resume).", readable=False)],
     regime: Annotated[str, typer.Option(help="Regime name.")] = "baseline",
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 101,
     agents: Annotated[int, typer.Option(min=3)] = 8,
     turns: Annotated[int, typer.Option(min=1, help="Total turns of the run.")] = 40,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run (regime, seed, turns come from its log).")] = False,
-    regimes_file: Annotated[Optional[Path], typer.Option()] = None,
+    regimes_file: Annotated[Optional[Path], typer.Option(help="Your own regimes JSON.")] = None,
     keystore: Annotated[Optional[Path], typer.Option(
         "--keystore", metavar="DIR",
         help="Sign with keys from this directory (created 0700, keys 0600) instead of keys derived from the seed.",
     )] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Play one study run into DB; --resume continues an interrupted one to the same final head.
 
@@ -187,6 +224,7 @@ def run(
 
     Example: simledger run baseline_101.db --regime baseline --seed 101 --turns 40
     """
+    from ..ledger.head import head_file_of
     from ..ledger.store import is_unstarted_log
     from ..study.runner import execute_run, resume_run
 
@@ -200,9 +238,14 @@ def run(
             fail(f"{db} exists; use --resume to continue it or remove it")
         finished = execute_run(db, regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents, turns=turns,
                                keystore=keystore)
-    head, last = finished.head_hash.hex(), finished.state.sealed_turn
+    head, last, events = finished.head_hash.hex(), finished.state.sealed_turn, finished.state.events
     finished.close()
-    console.print(f"{db}: {last} turns, head {head}", soft_wrap=True)
+    if as_json:
+        print_json({"path": str(db), "turns": last, "events": events, "head_hash": head,
+                    "head_file": str(head_file_of(db))})
+    else:
+        console.print(f"{db}: {last} turns, {events:,} events, head {head}; signed head in {head_file_of(db)}"
+                      " (keep a copy to pin it)", soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
