@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..study.experiment import default_workers
-from .common import console, fail, handle_errors
+from .common import console, err_console, fail, handle_errors
 
 
 @handle_errors
@@ -38,8 +38,10 @@ def calibrate(
     spec = load_calibration(spec_file)
     if trials is not None:
         spec = dataclasses.replace(spec, trials=trials)
+    # On stderr and only on a terminal, like every progress bar: stdout holds the result.
     progress = Progress(TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
+                        disable=not err_console.is_terminal)
     with progress:
         task = progress.add_task("trials", total=None, best="")
         result = run_calibration(
