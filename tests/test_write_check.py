@@ -23,7 +23,7 @@ TRIGGERS = {
     # drops every action_submitted row (the insert of that row is silently skipped)
     "dropped": "CREATE TRIGGER t BEFORE INSERT ON events WHEN NEW.kind = 'action_submitted' "
                "BEGIN SELECT RAISE(IGNORE); END",
-    # rewrites the readable copy of each row after it lands
+    # rewrites the seal's signature just after it lands
     "altered": "CREATE TRIGGER t AFTER INSERT ON events WHEN NEW.kind = 'turn_sealed' "
                "BEGIN UPDATE events SET signature = substr(signature, 3) || '00' WHERE seq = NEW.seq; END",
     # adds a forged row behind the turn's seal
