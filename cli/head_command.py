@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import console, handle_errors
+from .common import console, handle_errors, printable
 
 
 @handle_errors
@@ -30,7 +30,7 @@ def head(
 
     note = export_head(path, keystore=keystore, verify=verify)
     if out is None:
-        typer.echo(note, nl=False)
+        typer.echo(printable(note), nl=False)  # a legitimate note has no control characters: unchanged
         return
     write_file_atomically(out, note)
     lines = note.split("\n")
