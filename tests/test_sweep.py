@@ -362,7 +362,7 @@ def test_rerun_with_other_turns_plays_every_run_again(tmp_path):
     second = run_sweep(load_sweep(write_spec(tmp_path, one_seed.replace("turns = 10", "turns = 4"))), out,
                        report=False, plots=False)
     assert first.ran == second.ran == [first.runs[0]] and second.skipped == []
-    assert verify_log(out / "runs" / f"{first.runs[0]}.db").turns == 5  # turns 0..4
+    assert verify_log(out / "runs" / f"{first.runs[0]}.db").turns == 4  # turns 1..4 after the genesis
 
 
 # --- shards and summaries ------------------------------------------------------------------
@@ -407,6 +407,7 @@ def test_sweep_summary_has_params_means_and_confidence_intervals(local_sweep):
         assert row["settlement_rate_mean"] == pytest.approx(sum(rates) / 2)
         assert all(math.isfinite(row[f"{m.run}_mean"]) for m in headline_metrics())
     assert (local_sweep / "plots" / "sweep_interest_rate_per_turn.png").stat().st_size > 1000
+    assert "<svg" in (local_sweep / "plots" / "sweep_interest_rate_per_turn.svg").read_text()
 
 
 def test_example_spec_is_valid_and_lists_its_runs(tmp_path):
