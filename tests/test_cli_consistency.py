@@ -213,7 +213,9 @@ def test_run_json_gives_turns_events_and_head(tmp_path):
     doc = parse_json_stdout(invoke("run", tmp_path / "r.db", "--seed", 5, "--turns", 3, "--json"))
     with Store(tmp_path / "r.db") as store:
         seq, head, turn = store.head()
-    assert doc == {"path": str(tmp_path / "r.db"), "turns": 3, "events": seq + 1, "head_hash": head.hex()}
+    assert doc == {"path": str(tmp_path / "r.db"), "turns": 3, "events": seq + 1, "head_hash": head.hex(),
+                   "head_file": str(tmp_path / "r.head")}
+    assert (tmp_path / "r.head").is_file()
     assert turn == 3
 
 
