@@ -217,11 +217,11 @@ def check_written(store: Store, rows: list[tuple]) -> None:
     written = store.select("seq >= ?", [rows[0][0]]) if rows else []
     if written == rows:
         return
-    for position, (want, got) in enumerate(itertools.zip_longest(rows, written)):
+    for want, got in itertools.zip_longest(rows, written):
         if want != got:
             break
+    what = "extra" if want is None else "missing" if got is None or got[0] != want[0] else "altered"
     seq = (want or got)[0]
-    what = "missing" if got is None else "extra" if want is None else "not what the engine wrote"
     raise WriteMismatch(f"the log on disk does not hold the turn just written: seq {seq} is {what}; "
                         "the turn was rolled back (a trigger or another writer on this file?)")
 
