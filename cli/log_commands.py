@@ -522,7 +522,7 @@ def verify(
     if reexecute_log and result.ok:
         from ..ledger.reexecute import reexecute
 
-        rerun = reexecute(path, keystore=keystore)
+        rerun = reexecute(path, keystore=keystore, make_driver=society_driver(path))
         doc["reexecute"] = rerun.to_dict()
     head_check = None
     if expect_head is not None:
@@ -547,6 +547,17 @@ def verify(
             console.print("re-execution skipped: the log does not verify", highlight=False)
     if not ok:
         raise typer.Exit(1)
+
+
+def society_driver(path: Path):
+    """Return the orchestrator's re-execution driver for a society run's log (LLM calls served from it), else None."""
+    from ..ledger.audit import get_genesis
+    from ..ledger.store import Store
+    from ..orchestrator.driver import reexecution_driver
+    from ..orchestrator.society import is_society_run
+
+    with Store(path) as store:
+        return reexecution_driver if is_society_run(get_genesis(store).identity) else None
 
 
 def register(app: typer.Typer) -> None:

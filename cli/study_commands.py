@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..study.experiment import DEFAULT_SEEDS, default_workers, execute_specs, study_specs
 from ..study.regimes import DEFAULT_REGIMES, load_regimes
+from . import llm_options as opt
 from .common import console, fail, handle_errors
 
 
@@ -126,16 +127,51 @@ def run(
     turns: Annotated[int, typer.Option(min=1, help="Total turns of the run.")] = 40,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run (regime, seed, turns come from its log).")] = False,
     regimes_file: Annotated[Optional[Path], typer.Option()] = None,
+    policy: Annotated[str, typer.Option(help="study (the paper's heuristic) or llm (agents driven by a model).")] = "study",
+    llm_url: opt.Url = None,
+    llm_model: opt.Model = None,
+    llm_agents: opt.Agents = None,
+    llm_template: opt.TemplateFile = None,
+    llm_temperature: opt.Temperature = None,
+    llm_top_p: opt.TopP = None,
+    llm_seed: opt.Seed = None,
+    llm_max_tokens: opt.MaxTokens = 1024,
+    llm_structured: opt.Structured = "json_schema",
+    llm_retries: opt.Retries = 3,
+    llm_backoff: opt.Backoff = 1.0,
+    llm_timeout: opt.Timeout = 60.0,
+    llm_concurrency: opt.Concurrency = 4,
+    llm_turn_budget: opt.TurnBudget = None,
+    llm_run_budget: opt.RunBudget = None,
+    llm_prices: opt.Prices = None,
 ) -> None:
-    """Play one study run into DB; --resume continues an interrupted one to the same final head.
+    """Play one run into DB; --resume continues an interrupted one to the same final head.
+
+    With --policy llm a model drives the agents (all, or --llm-agents) through a
+    chat-completions endpoint; every call is recorded in the log (docs/llm.md).
 
     Example: simledger run baseline_101.db --regime baseline --seed 101 --turns 40
+
+    Example: simledger run llm.db --policy llm --llm-url http://127.0.0.1:8080/v1 --llm-model qwen --agents 5 --turns 10
     """
     from ..ledger.store import is_unstarted_log
     from ..study.runner import execute_run, resume_run
+    from .llm_commands import run_society
 
     catalogue = load_regimes(regimes_file)
-    if resume and db.exists() and db.stat().st_size > 0 and not is_unstarted_log(db):
+    if policy not in ("study", "llm"):
+        fail(f"--policy must be study or llm, got {policy!r}")
+    started = db.exists() and db.stat().st_size > 0 and not is_unstarted_log(db)
+    if policy == "llm" or (resume and started and is_society_log(db)):
+        options = opt.LLMOptions(
+            url=llm_url, model=llm_model, agents=llm_agents, template=llm_template, temperature=llm_temperature,
+            top_p=llm_top_p, seed=llm_seed, max_tokens=llm_max_tokens, structured=llm_structured, retries=llm_retries,
+            backoff=llm_backoff, timeout=llm_timeout, concurrency=llm_concurrency, turn_budget=llm_turn_budget,
+            run_budget=llm_run_budget, prices=llm_prices)
+        run_society(db, regime=regime, seed=seed, agents=agents, turns=turns, resume=resume and started,
+                    catalogue=catalogue, options=options)
+        return
+    if resume and started:
         finished = resume_run(db, catalogue)
     else:
         if regime not in catalogue:
@@ -146,6 +182,16 @@ def run(
     head, last = finished.head_hash.hex(), finished.state.sealed_turn
     finished.close()
     console.print(f"{db}: {last} turns, head {head}", soft_wrap=True)
+
+
+def is_society_log(db: Path) -> bool:
+    """Return whether a log's genesis records a society (LLM-driven or mixed agents)."""
+    from ..ledger.audit import get_genesis
+    from ..ledger.store import Store
+    from ..orchestrator.society import is_society_run
+
+    with Store(db) as store:
+        return is_society_run(get_genesis(store).identity)
 
 
 def register(app: typer.Typer) -> None:

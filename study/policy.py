@@ -51,13 +51,14 @@ class StudyPolicy:
         self.p = params
         self.rng = random.Random(seed)
 
-    def decide(self, view: TurnView) -> list[AgentInput]:
+    def decide(self, view: TurnView, members: list[str] | None = None) -> list[AgentInput]:
+        """Return the inputs of ``members`` (default: every agent), drawing in agent order."""
         by_agent = {a["agent_id"]: a for a in view.agents}
         pending_sign = [c for c in view.contracts if c["status"] in ("proposed", "countersigned")]
         due = [c for c in view.contracts if c["status"] == "active" and int(c["terms"]["delivery_turn"]) <= view.turn]
         disputed = [c for c in view.contracts if c["status"] == "disputed"]
         inputs = []
-        for agent in by_agent:
+        for agent in by_agent if members is None else [a for a in by_agent if a in members]:
             action, speech = self.choose(view, agent, by_agent, pending_sign, disputed, due)
             inputs.append(AgentInput(agent_id=agent, thinking="", action=action, speech=speech,
                                      thinking_units=self.rng.randint(10, 100), output_units=self.rng.randint(20, 180)))

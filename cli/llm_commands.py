@@ -1,0 +1,147 @@
+"""``simledger run --policy llm``, ``simledger orchestrate`` and ``simledger usage``: LLM-driven runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..ledger.errors import BadInput
+from ..orchestrator.calls import CallRecord, CallRequest
+from ..orchestrator.llm_policy import LLMSettings
+from ..orchestrator.prompt import load_template, response_format
+from ..orchestrator.transport import LiveTransport
+from ..orchestrator.usage import Usage, load_prices, run_usage
+from . import llm_options as opt
+from .common import console, fail, handle_errors, print_json
+
+STRUCTURED_MODES = ("json_schema", "json_object", "none")
+
+
+def settings_from(options: opt.LLMOptions) -> LLMSettings:
+    """Return the recorded LLM settings the options ask for (BadInput when they are incomplete)."""
+    if not options.model:
+        raise BadInput("--llm-model is required with --policy llm")
+    if options.structured not in STRUCTURED_MODES:
+        raise BadInput(f"--llm-structured must be one of {', '.join(STRUCTURED_MODES)}")
+    return LLMSettings(model=options.model, template=load_template(options.template),
+                       temperature=options.temperature, top_p=options.top_p, seed=options.seed,
+                       max_tokens=options.max_tokens, structured=options.structured, max_retries=options.retries,
+                       backoff_s=options.backoff, turn_token_budget=options.turn_budget)
+
+
+def live_transport(options: opt.LLMOptions, structured: str) -> LiveTransport | None:
+    """Return the transport to the model server, or None when no --llm-url was given."""
+    if not options.url:
+        return None
+    if not options.url.startswith(("http://", "https://")):
+        raise BadInput(f"--llm-url must be an http(s) URL, got {options.url!r}")
+    return LiveTransport(options.url, timeout_s=options.timeout, response_format=response_format(structured))
+
+
+def llm_agents(options: opt.LLMOptions) -> list[str] | None:
+    return [a.strip() for a in options.agents.split(",") if a.strip()] if options.agents else None
+
+
+class CallProgress:
+    """A progress bar over turns that also shows model calls, tokens and (with prices) money."""
+
+    def __init__(self, turns: int, first_turn: int, prices: dict | None) -> None:
+        self.prices, self.usage = prices, Usage()
+        self.progress = Progress(TextColumn("[bold]turns"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), console=console)
+        self.task = self.progress.add_task("turns", total=turns, completed=first_turn - 1, calls="")
+
+    def on_call(self, request: CallRequest, record: CallRecord) -> None:
+        self.usage.add(request.model, record.usage, bool(record.error), self.prices)
+        self.progress.update(self.task, calls=describe_usage(self.usage))
+
+    def on_turn(self, turn: int) -> None:
+        self.progress.update(self.task, completed=turn)
+
+
+def describe_usage(usage: Usage) -> str:
+    text = (f"{usage.calls} calls ({usage.failed} failed), {usage.prompt_tokens:,} prompt + "
+            f"{usage.completion_tokens:,} completion tokens")
+    return text + (f", cost {usage.cost:.4f}" if usage.cost is not None else "")
+
+
+def run_society(db: Path, *, regime: str, seed: int, agents: int, turns: int, resume: bool,
+                catalogue: dict[str, Any], options: opt.LLMOptions) -> None:
+    """Create (or with ``resume`` continue) a society run in-process and print where it ended."""
+    from ..ledger.run import Run
+    from ..orchestrator.driver import create_society_run, play_society, redrive
+    from ..orchestrator.society import Society
+
+    prices = load_prices(options.prices)
+    if resume:
+        run = Run.open(db)
+    else:
+        if regime not in catalogue:
+            fail(f"unknown regime {regime!r}; known: {', '.join(catalogue)}")
+        if db.exists() and db.stat().st_size > 0:
+            fail(f"{db} exists; use --resume to continue it or remove it")
+        settings = settings_from(options)
+        run = create_society_run(db, regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents,
+                                 turns=turns, llm_agents=llm_agents(options), settings=settings)
+    try:
+        identity = run.state.identity
+        turns = identity["turns"]
+        society = Society.from_identity(identity, seed=run.state.seed, agents=run.state.agents,
+                                        concurrency=options.concurrency)
+        if prices is not None and society.llm is not None and society.llm.settings.model not in prices:
+            raise BadInput(f"the price table has no entry for model {society.llm.settings.model!r}")
+        redrive(run.store, society, turns)
+        structured = society.llm.settings.structured if society.llm is not None else "none"
+        progress = CallProgress(turns, run.next_turn, prices)
+        with progress.progress:
+            play_society(run, society, turns, live_transport(options, structured),
+                         run_token_budget=options.run_budget, on_call=progress.on_call, on_turn=progress.on_turn)
+        head, last = run.head_hash.hex(), run.state.sealed_turn
+        report = run_usage(run.store, prices)
+    finally:
+        run.close()
+    console.print(f"{db}: {last} turns, head {head}", soft_wrap=True)
+    console.print(f"model calls: {describe_usage(report.run)}", soft_wrap=True, highlight=False)
+
+
+# --- usage ------------------------------------------------------------------------------
+
+
+@handle_errors
+def usage(
+    db: Annotated[Path, typer.Argument(help="A run's log.")],
+    by: Annotated[str, typer.Option(help="agent, turn or run.")] = "agent",
+    prices: opt.Prices = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Tokens (and with --llm-prices, money) the run's model calls used, per agent, turn or run.
+
+    Example: simledger usage run.db --by turn --llm-prices prices.toml
+    """
+    from ..ledger.store import Store
+
+    if by not in ("agent", "turn", "run"):
+        fail("--by must be agent, turn or run")
+    if not db.is_file():
+        fail(f"no such log: {db}")
+    with Store(db) as store:
+        report = run_usage(store, load_prices(prices))
+    if as_json:
+        print_json(report.to_dict())
+        return
+    rows = {"run": {"run": report.run}, "agent": report.by_agent, "turn": report.by_turn}[by]
+    table = Table(title=f"Model calls by {by}")
+    for column in (by, "calls", "failed", "prompt", "cached", "completion", "reasoning", "cost"):
+        table.add_column(column, justify="left" if column == by else "right")
+    for name, u in rows.items():
+        table.add_row(str(name), str(u.calls), str(u.failed), f"{u.prompt_tokens:,}", f"{u.cached_tokens:,}",
+                      f"{u.completion_tokens:,}", f"{u.reasoning_tokens:,}", "-" if u.cost is None else f"{u.cost:.6f}")
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(usage)

@@ -1,0 +1,143 @@
+"""Driving a run with a society in-process: create, play, resume, and re-derive recorded turns.
+
+A turn is: observe the state, let the society decide (model calls through a
+transport), then step the run with the inputs and the calls' events, the
+calls' texts written in the same transaction and the turn's kept answers
+forgotten in it. Recorded turns are re-derived with the recording as the only
+transport: that is how ``--resume`` catches up (and checks) a run's policies and
+how ``verify --reexecute`` proves the inputs follow from the recorded answers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, Callable
+
+from ..events import types as ev
+from ..events.envelope import encode_payload
+from ..ledger.audit import ROW_KIND, decode_row
+from ..ledger.blobs import get_blob, put_blobs
+from ..ledger.engine import submitted_event
+from ..ledger.errors import LedgerError, RunStateError
+from ..ledger.replay import positioned_events
+from ..ledger.run import Run
+from ..ledger.store import Store
+from ..projections.reducers import apply_event
+from ..projections.state import State
+from ..study.regimes import engine_config
+from ..study.runner import agent_ids, run_name
+from .calls import CallRecord, CallRequest, from_event
+from .llm_policy import LLMSettings
+from .observation import observe
+from .society import Society, TurnDecision, society_identity
+from .transport import KeptTransport, LiveTransport, PendingCalls, ReplayTransport, Transport, clear_pending
+
+OnCall = Callable[[CallRequest, CallRecord], None]
+
+
+class BudgetSpent(LedgerError):
+    """Raised before a turn when the run's token budget is already spent (the run can be resumed)."""
+
+
+def create_society_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], seed: int, agents: int,
+                       turns: int, llm_agents: list[str] | None, settings: LLMSettings) -> Run:
+    """Create ``path`` with a genesis that records the society (default: every agent LLM-driven)."""
+    ids = agent_ids(agents)
+    identity = {"regime": regime_name, "run_name": run_name(regime_name, seed), "turns": turns,
+                **society_identity(ids, ids if llm_agents is None else llm_agents, settings, regime["policy"])}
+    return Run.create(path, agents=ids, seed=seed, config=engine_config(regime, agents), identity=identity)
+
+
+def commit_writes(decision: TurnDecision, turn: int) -> Callable[[Any], None]:
+    """Return what the turn's transaction writes besides events: the calls' texts; the kept answers go."""
+
+    def write(conn) -> None:
+        put_blobs(conn, decision.blobs)
+        clear_pending(conn, turn)
+
+    return write
+
+
+def tokens_used(store: Store) -> int:
+    """Return the prompt + completion tokens of every model call recorded in the log."""
+    total = 0
+    for row in store.select("kind = 'model_called'", []):
+        usage = decode_row(row).usage
+        total += usage.prompt_tokens + usage.completion_tokens
+    return total
+
+
+def play_society(run: Run, society: Society, turns: int, live: LiveTransport | None, *,
+                 run_token_budget: int | None = None, on_call: OnCall | None = None,
+                 on_turn: Callable[[int], None] | None = None) -> Run:
+    """Play the run through turn ``turns``; answers are kept as they arrive, so a kill loses none."""
+    pending = PendingCalls(run.store.conn)
+    transport: Transport | None = KeptTransport(live, pending) if live is not None else None
+    used = tokens_used(run.store) if run_token_budget is not None else 0
+
+    def count(request: CallRequest, record: CallRecord) -> None:
+        nonlocal used
+        used += record.total_tokens
+        if on_call is not None:
+            on_call(request, record)
+
+    for turn in range(run.next_turn, turns + 1):
+        if run_token_budget is not None and used >= run_token_budget:
+            raise BudgetSpent(f"stopped before turn {turn}: {used:,} tokens used of the run's budget of "
+                              f"{run_token_budget:,}; --resume with a larger --llm-run-budget to go on")
+        if transport is None and society.llm is not None:
+            raise RunStateError("this run has LLM-driven agents: pass --llm-url (and --llm-model) to play it")
+        decision = society.decide(observe(run.state, turn, turns), transport, count)
+        run.step(decision.inputs, calls=decision.calls, write_extra=commit_writes(decision, turn))
+        if on_turn is not None:
+            on_turn(turn)
+    return run
+
+
+# --- recorded turns ---------------------------------------------------------------------
+
+
+def recorded_calls(events: list[Any], blob: Callable[[str], bytes | None]) -> ReplayTransport:
+    """Return a transport serving exactly the model calls among a turn's recorded events."""
+    calls = [e for e in events if isinstance(e, ev.ModelCalled)]
+    return ReplayTransport({call.key: from_event(call, blob) for call in calls})
+
+
+def recorded_inputs_of(decision: TurnDecision) -> list[bytes]:
+    """Return the canonical bytes of what a decision records: its calls, then its inputs."""
+    return [encode_payload(c) for c in decision.calls] + [encode_payload(submitted_event(i)) for i in decision.inputs]
+
+
+def redrive(store: Store, society: Society, max_turns: int) -> None:
+    """Advance ``society`` over every recorded turn, serving model calls from the log and checking each decision.
+
+    A turn whose recorded calls or inputs differ from what the society decides
+    (another template, model, regime or seed) raises RunStateError naming it.
+    """
+    state = State()
+    blob = lambda digest: get_blob(store.conn, digest)  # noqa: E731
+    for turn, group in itertools.groupby(positioned_events(store), key=lambda item: item[1]):
+        batch = list(group)
+        if turn >= 1:
+            events = [event for _, _, event in batch]
+            decision = society.decide(observe(state, turn, max_turns), recorded_calls(events, blob))
+            recorded = [encode_payload(e) for e in events if isinstance(e, (ev.ModelCalled, ev.ActionSubmitted))]
+            if recorded_inputs_of(decision) != recorded:
+                raise RunStateError(f"turn {turn} of the log was not played by this society, template and seed")
+        for seq, t, event in batch:
+            apply_event(state, event, seq, t)
+
+
+def reexecution_driver(store: Store, genesis: ev.RunGenesis):
+    """Return a ``ledger.reexecute`` turn driver: inputs re-derived from the recorded answers, offline."""
+    society = Society.from_identity(genesis.identity, seed=genesis.seed, agents=genesis.agents)
+    max_turns = genesis.identity.get("turns")
+    blob = lambda digest: get_blob(store.conn, digest)  # noqa: E731
+
+    def drive(twin: Run, turn: int, rows: list[tuple]):
+        events = [decode_row(row) for row in rows if row[ROW_KIND] == "model_called"]
+        decision = society.decide(observe(twin.state, turn, max_turns), recorded_calls(events, blob))
+        return decision.inputs, decision.calls, lambda conn: put_blobs(conn, decision.blobs)
+
+    return drive
