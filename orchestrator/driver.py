@@ -84,8 +84,8 @@ def play_society(run: Run, society: Society, turns: int, live: LiveTransport | N
 
     for turn in range(run.next_turn, turns + 1):
         if run_token_budget is not None and used >= run_token_budget:
-            raise BudgetSpent(f"stopped before turn {turn}: {used:,} tokens used of the run's budget of "
-                              f"{run_token_budget:,}; --resume with a larger --llm-run-budget to go on")
+            raise BudgetSpent(f"stopped before turn {turn}: {used:,} tokens used, the run's token budget is "
+                              f"{run_token_budget:,}; --resume (with a larger --llm-run-budget, or none) to go on")
         if transport is None and society.llm is not None:
             raise RunStateError("this run has LLM-driven agents: pass --llm-url (and --llm-model) to play it")
         decision = society.decide(observe(run.state, turn, turns), transport, count)

@@ -277,3 +277,39 @@ def test_a_run_killed_mid_turn_resumes_to_the_same_head_without_asking_twice(tmp
         assert store.head()[1].hex() == reference_head
     assert pending_rows(db, 6) == 0
     assert runner.invoke(app, ["verify", str(db), "--reexecute"]).exit_code == 0
+
+
+# --- mixed societies and budgets ------------------------------------------------------------------
+
+
+def test_a_mixed_society_records_each_agents_policy_and_resumes_after_the_token_budget(tmp_path):
+    with ChatServer() as server:
+        whole, split = tmp_path / "whole.db", tmp_path / "split.db"
+        mixed = ("--llm-agents", "agent_1,agent_3")
+        assert runner.invoke(app, llm_run_args(whole, server.url, *mixed)).exit_code == 0
+        stopped = runner.invoke(app, llm_run_args(split, server.url, *mixed, "--llm-run-budget", "6000"))
+        assert stopped.exit_code == 2 and "token budget" in stopped.output
+        asked = len(server.requests)
+        resumed = runner.invoke(app, ["run", str(split), "--resume", "--llm-url", server.url])
+        assert resumed.exit_code == 0, resumed.output
+        resumed_turns = {turn for _, turn, _ in server.requests[asked:]}
+    with Store(whole) as store:
+        genesis = get_genesis(store)
+        head = store.head()[1].hex()
+    assert genesis.identity["society"] == {"agent_0": "study", "agent_1": "llm", "agent_2": "study",
+                                           "agent_3": "llm", "agent_4": "study"}
+    assert "study_policy" in genesis.identity and genesis.identity["llm"]["model"] == "scripted-model"
+    callers = {e.agent for _, _, e in events_of(whole) if isinstance(e, ev.ModelCalled)}
+    assert callers == {"agent_1", "agent_3"}
+    with Store(split) as store:
+        assert store.head()[1].hex() == head
+    assert min(resumed_turns) > 1  # the turns played before the budget stop were not asked again
+    assert runner.invoke(app, ["verify", str(split), "--reexecute"]).exit_code == 0
+
+
+def test_resume_without_a_model_url_is_a_one_line_error(tmp_path):
+    with ChatServer() as server:
+        db = tmp_path / "run.db"
+        assert runner.invoke(app, llm_run_args(db, server.url, "--llm-run-budget", "3000")).exit_code == 2
+    result = runner.invoke(app, ["run", str(db), "--resume"])
+    assert result.exit_code == 2 and "pass --llm-url" in result.output and "Traceback" not in result.output
