@@ -12,8 +12,10 @@ from rich.table import Table
 from ..ledger.errors import BadInput
 from ..orchestrator.calls import CallRecord, CallRequest
 from ..orchestrator.llm_policy import LLMSettings
+from ..orchestrator.driver import LocalEngine, create_society_run, play_society, redrive_store, tokens_in
 from ..orchestrator.prompt import load_template, response_format
-from ..orchestrator.transport import LiveTransport
+from ..orchestrator.society import Society
+from ..orchestrator.transport import LiveTransport, PendingCalls
 from ..orchestrator.usage import Usage, load_prices, run_usage
 from . import llm_options as opt
 from .common import console, fail, handle_errors, print_json
@@ -69,12 +71,29 @@ def describe_usage(usage: Usage) -> str:
     return text + (f", cost {usage.cost:.4f}" if usage.cost is not None else "")
 
 
+def prepare_society(identity: dict[str, Any], seed: int, agents: list[str], options: opt.LLMOptions,
+                    prices: dict | None) -> tuple[Society, LiveTransport | None]:
+    """Return the society a genesis records and the live transport the options point at."""
+    society = Society.from_identity(identity, seed=seed, agents=agents, concurrency=options.concurrency)
+    if prices is not None and society.llm is not None and society.llm.settings.model not in prices:
+        raise BadInput(f"the price table has no entry for model {society.llm.settings.model!r}")
+    structured = society.llm.settings.structured if society.llm is not None else "none"
+    return society, live_transport(options, structured)
+
+
+def play_with_progress(engine, society: Society, turns: int, live, pending, options: opt.LLMOptions,
+                       prices: dict | None, tokens_so_far: int) -> None:
+    progress = CallProgress(turns, engine.next_turn, prices)
+    with progress.progress:
+        play_society(engine, society, turns, live, pending, tokens_so_far=tokens_so_far,
+                     run_token_budget=options.run_budget, on_call=progress.on_call, on_turn=progress.on_turn)
+
+
 def run_society(db: Path, *, regime: str, seed: int, agents: int, turns: int, resume: bool,
                 catalogue: dict[str, Any], options: opt.LLMOptions) -> None:
     """Create (or with ``resume`` continue) a society run in-process and print where it ended."""
+    from ..ledger.replay import positioned_events
     from ..ledger.run import Run
-    from ..orchestrator.driver import create_society_run, play_society, redrive
-    from ..orchestrator.society import Society
 
     prices = load_prices(options.prices)
     if resume:
@@ -84,22 +103,14 @@ def run_society(db: Path, *, regime: str, seed: int, agents: int, turns: int, re
             fail(f"unknown regime {regime!r}; known: {', '.join(catalogue)}")
         if db.exists() and db.stat().st_size > 0:
             fail(f"{db} exists; use --resume to continue it or remove it")
-        settings = settings_from(options)
         run = create_society_run(db, regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents,
-                                 turns=turns, llm_agents=llm_agents(options), settings=settings)
+                                 turns=turns, llm_agents=llm_agents(options), settings=settings_from(options))
     try:
-        identity = run.state.identity
-        turns = identity["turns"]
-        society = Society.from_identity(identity, seed=run.state.seed, agents=run.state.agents,
-                                        concurrency=options.concurrency)
-        if prices is not None and society.llm is not None and society.llm.settings.model not in prices:
-            raise BadInput(f"the price table has no entry for model {society.llm.settings.model!r}")
-        redrive(run.store, society, turns)
-        structured = society.llm.settings.structured if society.llm is not None else "none"
-        progress = CallProgress(turns, run.next_turn, prices)
-        with progress.progress:
-            play_society(run, society, turns, live_transport(options, structured),
-                         run_token_budget=options.run_budget, on_call=progress.on_call, on_turn=progress.on_turn)
+        turns = run.state.identity["turns"]
+        society, live = prepare_society(run.state.identity, run.state.seed, run.state.agents, options, prices)
+        redrive_store(run.store, society, turns)
+        play_with_progress(LocalEngine(run), society, turns, live, PendingCalls(run.store.conn), options, prices,
+                           tokens_in(positioned_events(run.store)))
         head, last = run.head_hash.hex(), run.state.sealed_turn
         report = run_usage(run.store, prices)
     finally:

@@ -14,7 +14,7 @@ import sqlite3
 
 from ..events import types as ev
 from ..events.envelope import decode_payload
-from .errors import ChainError
+from .errors import BadInput, ChainError
 
 TABLE = "blobs"
 CREATE = f"CREATE TABLE IF NOT EXISTS {TABLE} (hash TEXT PRIMARY KEY, body BLOB NOT NULL)"
@@ -39,6 +39,21 @@ def get_blob(conn: sqlite3.Connection, digest: str) -> bytes | None:
     except sqlite3.OperationalError:
         return None
     return bytes(row[0]) if row else None
+
+
+def check_texts_given(conn: sqlite3.Connection, calls: list[ev.ModelCalled], texts: dict[str, str]) -> dict[str, bytes]:
+    """Return the texts (hash -> bytes) a client sent with its model calls; BadInput unless each is complete and true."""
+    blobs = {}
+    for digest, text in sorted(texts.items()):
+        body = text.encode("utf-8", "surrogatepass")
+        if blob_hash(body) != digest:
+            raise BadInput(f"the text sent as {digest[:16]} does not hash to that name")
+        blobs[digest] = body
+    for call in calls:
+        for digest in named_blobs(call):
+            if digest not in blobs and get_blob(conn, digest) is None:
+                raise BadInput(f"{call.agent}'s model call names the text {digest[:16]}, which the request does not carry")
+    return blobs
 
 
 def named_blobs(event: ev.ModelCalled) -> list[str]:

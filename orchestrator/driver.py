@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Protocol
 
 from ..events import types as ev
 from ..events.envelope import encode_payload
@@ -59,22 +59,44 @@ def commit_writes(decision: TurnDecision, turn: int) -> Callable[[Any], None]:
     return write
 
 
-def tokens_used(store: Store) -> int:
-    """Return the prompt + completion tokens of every model call recorded in the log."""
-    total = 0
-    for row in store.select("kind = 'model_called'", []):
-        usage = decode_row(row).usage
-        total += usage.prompt_tokens + usage.completion_tokens
-    return total
+def tokens_in(positioned: Iterable[tuple[int, int, Any]]) -> int:
+    """Return the prompt + completion tokens of every model call among a log's events."""
+    return sum(e.usage.prompt_tokens + e.usage.completion_tokens for _, _, e in positioned
+               if isinstance(e, ev.ModelCalled))
 
 
-def play_society(run: Run, society: Society, turns: int, live: LiveTransport | None, *,
-                 run_token_budget: int | None = None, on_call: OnCall | None = None,
-                 on_turn: Callable[[int], None] | None = None) -> Run:
-    """Play the run through turn ``turns``; answers are kept as they arrive, so a kill loses none."""
-    pending = PendingCalls(run.store.conn)
+class Engine(Protocol):
+    """Where the turns go: a run in this process (``LocalEngine``) or a ``simledger serve`` (``remote``)."""
+
+    @property
+    def next_turn(self) -> int: ...
+
+    def observation(self, max_turns: int) -> dict[str, Any]: ...
+
+    def commit(self, decision: TurnDecision, turn: int) -> None: ...
+
+
+class LocalEngine:
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    @property
+    def next_turn(self) -> int:
+        return self.run.next_turn
+
+    def observation(self, max_turns: int) -> dict[str, Any]:
+        return observe(self.run.state, self.run.next_turn, max_turns)
+
+    def commit(self, decision: TurnDecision, turn: int) -> None:
+        self.run.step(decision.inputs, calls=decision.calls, write_extra=commit_writes(decision, turn))
+
+
+def play_society(engine: Engine, society: Society, turns: int, live: LiveTransport | None, pending: PendingCalls, *,
+                 tokens_so_far: int = 0, run_token_budget: int | None = None, on_call: OnCall | None = None,
+                 on_turn: Callable[[int], None] | None = None) -> None:
+    """Play through turn ``turns``; answers are kept in ``pending`` as they arrive, so a kill loses none."""
     transport: Transport | None = KeptTransport(live, pending) if live is not None else None
-    used = tokens_used(run.store) if run_token_budget is not None else 0
+    used = tokens_so_far
 
     def count(request: CallRequest, record: CallRecord) -> None:
         nonlocal used
@@ -82,17 +104,16 @@ def play_society(run: Run, society: Society, turns: int, live: LiveTransport | N
         if on_call is not None:
             on_call(request, record)
 
-    for turn in range(run.next_turn, turns + 1):
+    for turn in range(engine.next_turn, turns + 1):
         if run_token_budget is not None and used >= run_token_budget:
             raise BudgetSpent(f"stopped before turn {turn}: {used:,} tokens used, the run's token budget is "
                               f"{run_token_budget:,}; --resume (with a larger --llm-run-budget, or none) to go on")
         if transport is None and society.llm is not None:
             raise RunStateError("this run has LLM-driven agents: pass --llm-url (and --llm-model) to play it")
-        decision = society.decide(observe(run.state, turn, turns), transport, count)
-        run.step(decision.inputs, calls=decision.calls, write_extra=commit_writes(decision, turn))
+        decision = society.decide(engine.observation(turns), transport, count)
+        engine.commit(decision, turn)
         if on_turn is not None:
             on_turn(turn)
-    return run
 
 
 # --- recorded turns ---------------------------------------------------------------------
@@ -109,15 +130,17 @@ def recorded_inputs_of(decision: TurnDecision) -> list[bytes]:
     return [encode_payload(c) for c in decision.calls] + [encode_payload(submitted_event(i)) for i in decision.inputs]
 
 
-def redrive(store: Store, society: Society, max_turns: int) -> None:
-    """Advance ``society`` over every recorded turn, serving model calls from the log and checking each decision.
+def redrive(positioned: Iterable[tuple[int, int, Any]], blob: Callable[[str], bytes | None], society: Society,
+            max_turns: int) -> None:
+    """Advance ``society`` over a log's recorded turns, serving model calls from it and checking each decision.
 
-    A turn whose recorded calls or inputs differ from what the society decides
-    (another template, model, regime or seed) raises RunStateError naming it.
+    ``positioned`` yields the log's (seq, turn, event); ``blob`` reads a text by
+    hash. A turn whose recorded calls or inputs differ from what the society
+    decides (another template, model, regime or seed) raises RunStateError naming
+    it; a call the recording lacks raises NotRecorded naming the request.
     """
     state = State()
-    blob = lambda digest: get_blob(store.conn, digest)  # noqa: E731
-    for turn, group in itertools.groupby(positioned_events(store), key=lambda item: item[1]):
+    for turn, group in itertools.groupby(positioned, key=lambda item: item[1]):
         batch = list(group)
         if turn >= 1:
             events = [event for _, _, event in batch]
@@ -127,6 +150,11 @@ def redrive(store: Store, society: Society, max_turns: int) -> None:
                 raise RunStateError(f"turn {turn} of the log was not played by this society, template and seed")
         for seq, t, event in batch:
             apply_event(state, event, seq, t)
+
+
+def redrive_store(store: Store, society: Society, max_turns: int) -> None:
+    """Advance ``society`` over every turn of a local log (see :func:`redrive`)."""
+    redrive(positioned_events(store), lambda digest: get_blob(store.conn, digest), society, max_turns)
 
 
 def reexecution_driver(store: Store, genesis: ev.RunGenesis):

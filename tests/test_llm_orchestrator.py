@@ -31,7 +31,7 @@ from simledger.ledger.replay import positioned_events
 from simledger.ledger.store import Store
 from simledger.orchestrator import transport
 from simledger.orchestrator.calls import NotRecorded
-from simledger.orchestrator.driver import redrive
+from simledger.orchestrator.driver import redrive_store
 from simledger.orchestrator.society import Society
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))  # importlib mode adds nothing to sys.path
@@ -196,7 +196,7 @@ def test_a_request_missing_from_the_recording_is_an_error_naming_it(scripted_run
                                                            "user": identity["llm"]["template"]["user"] + " Be brief."}}
         society = Society.from_identity(identity, seed=get_genesis(store).seed, agents=get_genesis(store).agents)
         with pytest.raises(NotRecorded, match=r"not in the recording: agent_0, turn 1, attempt 0, model 'scripted-model'"):
-            redrive(store, society, TURNS)
+            redrive_store(store, society, TURNS)
 
 
 def test_verify_fails_when_a_recorded_text_is_changed(scripted_run, tmp_path):
