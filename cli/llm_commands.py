@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -44,7 +44,7 @@ def live_transport(options: opt.LLMOptions, structured: str) -> LiveTransport | 
     return LiveTransport(options.url, timeout_s=options.timeout, response_format=response_format(structured))
 
 
-def llm_agents(options: opt.LLMOptions) -> list[str] | None:
+def chosen_llm_agents(options: opt.LLMOptions) -> list[str] | None:
     return [a.strip() for a in options.agents.split(",") if a.strip()] if options.agents else None
 
 
@@ -104,7 +104,7 @@ def run_society(db: Path, *, regime: str, seed: int, agents: int, turns: int, re
         if db.exists() and db.stat().st_size > 0:
             fail(f"{db} exists; use --resume to continue it or remove it")
         run = create_society_run(db, regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents,
-                                 turns=turns, llm_agents=llm_agents(options), settings=settings_from(options))
+                                 turns=turns, llm_agents=chosen_llm_agents(options), settings=settings_from(options))
     try:
         turns = run.state.identity["turns"]
         society, live = prepare_society(run.state.identity, run.state.seed, run.state.agents, options, prices)
@@ -117,6 +117,73 @@ def run_society(db: Path, *, regime: str, seed: int, agents: int, turns: int, re
         run.close()
     console.print(f"{db}: {last} turns, head {head}", soft_wrap=True)
     console.print(f"model calls: {describe_usage(report.run)}", soft_wrap=True, highlight=False)
+
+
+# --- orchestrate -------------------------------------------------------------------------
+
+
+@handle_errors
+def orchestrate(
+    engine: Annotated[str, typer.Option(help="URL of a running `simledger serve`.")],
+    regime: Annotated[str, typer.Option(help="Regime of a new run (config and the study agents' policy).")] = "baseline",
+    seed: Annotated[int, typer.Option(help="Seed of a new run.")] = 101,
+    agents: Annotated[int, typer.Option(min=3)] = 8,
+    turns: Annotated[int, typer.Option(min=1, help="Total turns of a new run.")] = 40,
+    regimes_file: Annotated[Optional[Path], typer.Option()] = None,
+    pending: Annotated[Path, typer.Option(help="Where answers of a turn not yet committed are kept.")] = Path("orchestrate-pending.db"),
+    llm_url: opt.Url = None,
+    llm_model: opt.Model = None,
+    llm_agents: opt.Agents = None,
+    llm_template: opt.TemplateFile = None,
+    llm_temperature: opt.Temperature = None,
+    llm_top_p: opt.TopP = None,
+    llm_seed: opt.Seed = None,
+    llm_max_tokens: opt.MaxTokens = 1024,
+    llm_structured: opt.Structured = "json_schema",
+    llm_retries: opt.Retries = 3,
+    llm_backoff: opt.Backoff = 1.0,
+    llm_timeout: opt.Timeout = 60.0,
+    llm_concurrency: opt.Concurrency = 4,
+    llm_turn_budget: opt.TurnBudget = None,
+    llm_run_budget: opt.RunBudget = None,
+    llm_prices: opt.Prices = None,
+) -> None:
+    """Drive a `simledger serve` engine with LLM agents: same log as `simledger run --policy llm`.
+
+    An engine with no run yet gets the genesis (regime, seed, agents, turns and
+    the LLM settings); an engine that holds a run is continued from its next
+    turn, its recorded turns checked against the recorded answers first.
+
+    Example: simledger orchestrate --engine http://127.0.0.1:3100 --llm-url http://127.0.0.1:8080/v1 --llm-model qwen --agents 5 --turns 10
+    """
+    import sqlite3
+
+    from ..orchestrator.driver import redrive, society_genesis
+    from ..orchestrator.remote import RemoteEngine
+    from ..study.regimes import load_regimes
+
+    options = opt.options_from(locals())
+    prices = load_prices(options.prices)
+    kept = PendingCalls(sqlite3.connect(pending, isolation_level=None))
+    remote = RemoteEngine(engine, kept)
+    try:
+        if not remote.has_run():
+            catalogue = load_regimes(regimes_file)
+            if regime not in catalogue:
+                fail(f"unknown regime {regime!r}; known: {', '.join(catalogue)}")
+            remote.init(**society_genesis(regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents,
+                                          turns=turns, llm_agents=chosen_llm_agents(options), settings=settings_from(options)))
+        genesis = remote.genesis()
+        turns = genesis.identity.get("turns")
+        society, live = prepare_society(genesis.identity, genesis.seed, genesis.agents, options, prices)
+        recorded = list(remote.positioned_events())
+        redrive(recorded, remote.text, society, turns)
+        play_with_progress(remote, society, turns, live, kept, options, prices, tokens_in(recorded))
+        _, state = remote.request("GET", "/state")
+    finally:
+        remote.close()
+        kept.conn.close()
+    console.print(f"{engine}: {state['turn']} turns, head {state['head_hash']}", soft_wrap=True)
 
 
 # --- usage ------------------------------------------------------------------------------
@@ -155,4 +222,5 @@ def usage(
 
 
 def register(app: typer.Typer) -> None:
+    app.command()(orchestrate)
     app.command()(usage)

@@ -44,3 +44,8 @@ class LLMOptions:
     turn_budget: int | None = None
     run_budget: int | None = None
     prices: Path | None = None
+
+
+def options_from(params: dict) -> LLMOptions:
+    """Return the LLMOptions among a command's parameters (those named ``llm_<field>``)."""
+    return LLMOptions(**{name[4:]: value for name, value in params.items() if name.startswith("llm_")})

@@ -163,11 +163,7 @@ def run(
         fail(f"--policy must be study or llm, got {policy!r}")
     started = db.exists() and db.stat().st_size > 0 and not is_unstarted_log(db)
     if policy == "llm" or (resume and started and is_society_log(db)):
-        options = opt.LLMOptions(
-            url=llm_url, model=llm_model, agents=llm_agents, template=llm_template, temperature=llm_temperature,
-            top_p=llm_top_p, seed=llm_seed, max_tokens=llm_max_tokens, structured=llm_structured, retries=llm_retries,
-            backoff=llm_backoff, timeout=llm_timeout, concurrency=llm_concurrency, turn_budget=llm_turn_budget,
-            run_budget=llm_run_budget, prices=llm_prices)
+        options = opt.options_from(locals())
         run_society(db, regime=regime, seed=seed, agents=agents, turns=turns, resume=resume and started,
                     catalogue=catalogue, options=options)
         return

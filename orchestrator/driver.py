@@ -40,13 +40,20 @@ class BudgetSpent(LedgerError):
     """Raised before a turn when the run's token budget is already spent (the run can be resumed)."""
 
 
-def create_society_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], seed: int, agents: int,
-                       turns: int, llm_agents: list[str] | None, settings: LLMSettings) -> Run:
-    """Create ``path`` with a genesis that records the society (default: every agent LLM-driven)."""
+def society_genesis(*, regime_name: str, regime: dict[str, Any], seed: int, agents: int, turns: int,
+                    llm_agents: list[str] | None, settings: LLMSettings) -> dict[str, Any]:
+    """Return what a society run's genesis records: agent ids, config, seed, identity (as /init takes them)."""
     ids = agent_ids(agents)
     identity = {"regime": regime_name, "run_name": run_name(regime_name, seed), "turns": turns,
                 **society_identity(ids, ids if llm_agents is None else llm_agents, settings, regime["policy"])}
-    return Run.create(path, agents=ids, seed=seed, config=engine_config(regime, agents), identity=identity)
+    return {"agent_ids": ids, "config": engine_config(regime, agents), "seed": seed, "identity": identity}
+
+
+def create_society_run(path: str | Path, **spec: Any) -> Run:
+    """Create ``path`` with a genesis that records the society (see :func:`society_genesis`)."""
+    genesis = society_genesis(**spec)
+    return Run.create(path, agents=genesis["agent_ids"], seed=genesis["seed"], config=genesis["config"],
+                      identity=genesis["identity"])
 
 
 def commit_writes(decision: TurnDecision, turn: int) -> Callable[[Any], None]:

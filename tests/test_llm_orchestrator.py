@@ -313,3 +313,50 @@ def test_resume_without_a_model_url_is_a_one_line_error(tmp_path):
         assert runner.invoke(app, llm_run_args(db, server.url, "--llm-run-budget", "3000")).exit_code == 2
     result = runner.invoke(app, ["run", str(db), "--resume"])
     assert result.exit_code == 2 and "pass --llm-url" in result.output and "Traceback" not in result.output
+
+
+# --- as a client of `simledger serve` ---------------------------------------------------------------
+
+
+@pytest.fixture
+def engine_server(tmp_path):
+    """`simledger serve`'s app under uvicorn on a free loopback port, in a thread."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from simledger.api.app import create_app
+    from simledger.api.service import LedgerService
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    db = tmp_path / "served.db"
+    service = LedgerService(db)
+    server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, "the engine server to start")
+    yield db, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=30)
+    service.close()
+
+
+def test_orchestrating_a_served_engine_writes_the_same_log_as_an_in_process_run_also_when_continued(tmp_path, engine_server):
+    served, engine_url = engine_server
+    local = tmp_path / "local.db"
+    with ChatServer(scripted) as server:
+        assert runner.invoke(app, llm_run_args(local, server.url, "--llm-agents", "agent_0,agent_2,agent_3")).exit_code == 0
+    with ChatServer(scripted) as server:
+        args = llm_run_args(Path("unused"), server.url, "--llm-agents", "agent_0,agent_2,agent_3")[4:]
+        orchestrate = ["orchestrate", "--engine", engine_url, "--pending", str(tmp_path / "kept.db"), *args]
+        stopped = runner.invoke(app, [*orchestrate, "--llm-run-budget", "9000"])
+        assert stopped.exit_code == 2 and "token budget" in stopped.output
+        result = runner.invoke(app, orchestrate)  # the engine holds the run: continued from its next turn
+        assert result.exit_code == 0, result.output
+    with Store(local) as a, Store(served) as b:
+        assert [r[9] for r in a.rows()] == [r[9] for r in b.rows()]  # every event hash, in order
+        assert dict(a.conn.execute("SELECT hash, body FROM blobs")) == dict(b.conn.execute("SELECT hash, body FROM blobs"))
+    assert runner.invoke(app, ["verify", str(served), "--reexecute"]).exit_code == 0
