@@ -216,6 +216,22 @@ def replay(
 # --- audit ---------------------------------------------------------------------------
 
 
+def print_transcript(agent: str, entries: list) -> None:
+    """Print an agent's turns: calls, thinking, answer, action, outcome, fee."""
+    table = Table(title=f"{agent}: turn by turn", show_lines=True)
+    for column in ("turn", "calls", "thinking / answer", "action", "outcome", "fee"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        calls = ", ".join(f"{a['status'] or a['error']} {a['latency_ms']} ms" for a in e.attempts) or "-"
+        tokens = sum(a["prompt_tokens"] + a["completion_tokens"] for a in e.attempts)
+        said = str(e.thinking if e.thinking else e.answer)[:300]
+        if e.verdict and e.verdict != "ok":
+            said += f"\n({e.verdict})"
+        table.add_row(str(e.turn), f"{calls}; {tokens:,} tokens" if e.attempts else "-", escape(said),
+                      escape(json.dumps(e.action, sort_keys=True)[:200]), escape(e.outcome), str(e.fee))
+    console.print(table)
+
+
 def describe_event(kind: str, p: dict[str, Any]) -> str:
     """Return a one-line reading of a contract event's payload."""
     match kind:
@@ -295,6 +311,8 @@ def audit(
     contract_id: Annotated[Optional[str], typer.Argument(metavar="CONTRACT_ID", help="The contract to audit.",
                                                          show_default=False)] = None,
     agent: Annotated[Optional[str], typer.Option("--agent", help="Print this agent's account statement instead.")] = None,
+    reasoning: Annotated[bool, typer.Option("--reasoning", help="With --agent: its turns instead (model calls, "
+                                            "thinking, answer, action, outcome, fee).")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Audit one contract's full history, or one agent's account statement.
@@ -307,14 +325,29 @@ def audit(
     cause and running balance, reconciled to the projected final balance (exit
     1 when it does not reconcile or a check fails).
 
-    Examples: simledger audit run.db contract_7    simledger audit run.db --agent agent_3
+    With --reasoning, list the agent's turns instead: each model call attempt
+    (status, latency, tokens), the thinking and answer as received, the action
+    submitted and what the engine made of it, and the fee.
+
+    Examples: simledger audit run.db contract_7    simledger audit run.db --agent agent_3 --reasoning
     """
     from ..ledger.audit import account_statement, contract_history
 
     if (contract_id is None) == (agent is None):
         fail("give either a CONTRACT_ID or --agent AGENT")
+    if reasoning and agent is None:
+        fail("--reasoning goes with --agent AGENT")
     with open_store(path) as store:
-        if contract_id is not None:
+        if reasoning:
+            from ..orchestrator.transcript import agent_transcript
+
+            entries = agent_transcript(store, agent)
+            ok = True
+            if as_json:
+                print_json([e.to_dict() for e in entries])
+            else:
+                print_transcript(agent, entries)
+        elif contract_id is not None:
             history = contract_history(store, contract_id)
             ok = history.all_checks_pass
             if as_json:

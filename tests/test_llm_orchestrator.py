@@ -360,3 +360,20 @@ def test_orchestrating_a_served_engine_writes_the_same_log_as_an_in_process_run_
         assert [r[9] for r in a.rows()] == [r[9] for r in b.rows()]  # every event hash, in order
         assert dict(a.conn.execute("SELECT hash, body FROM blobs")) == dict(b.conn.execute("SELECT hash, body FROM blobs"))
     assert runner.invoke(app, ["verify", str(served), "--reexecute"]).exit_code == 0
+
+
+def test_audit_reasoning_shows_an_agents_calls_thinking_actions_and_outcomes_turn_by_turn(scripted_run):
+    import json
+
+    db, _ = scripted_run
+    result = runner.invoke(app, ["audit", str(db), "--agent", "agent_3", "--reasoning", "--json"])
+    assert result.exit_code == 0, result.output
+    entries = json.loads(result.output)
+    assert [e["turn"] for e in entries] == list(range(1, TURNS + 1))
+    turn5 = entries[4]
+    assert [a["status"] for a in turn5["attempts"]] == [429, 500, 200]
+    assert turn5["thinking"] == "agent_3 plans turn 5" and turn5["reasoning"] == "reasoning of agent_3 at 5"
+    assert turn5["outcome"] == "accepted" and turn5["verdict"] == "ok"
+    table = runner.invoke(app, ["audit", str(db), "--agent", "agent_1", "--reasoning"], env={"COLUMNS": "60"})
+    assert table.exit_code == 0 and "agent_1: turn by turn" in table.output and "malformed" in table.output
+    assert runner.invoke(app, ["audit", str(db), "--agent", "nobody", "--reasoning"]).exit_code == 2
