@@ -35,12 +35,16 @@ def settings_from(options: opt.LLMOptions) -> LLMSettings:
                        backoff_s=options.backoff, turn_token_budget=options.turn_budget)
 
 
+def check_url(url: str | None) -> None:
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise BadInput(f"--llm-url must be an http(s) URL, got {url!r}")
+
+
 def live_transport(options: opt.LLMOptions, structured: str) -> LiveTransport | None:
     """Return the transport to the model server, or None when no --llm-url was given."""
     if not options.url:
         return None
-    if not options.url.startswith(("http://", "https://")):
-        raise BadInput(f"--llm-url must be an http(s) URL, got {options.url!r}")
+    check_url(options.url)
     return LiveTransport(options.url, timeout_s=options.timeout, response_format=response_format(structured))
 
 
@@ -96,6 +100,7 @@ def run_society(db: Path, *, regime: str, seed: int, agents: int, turns: int, re
     from ..ledger.run import Run
 
     prices = load_prices(options.prices)
+    check_url(options.url)
     if resume:
         run = Run.open(db)
     else:
@@ -164,6 +169,7 @@ def orchestrate(
 
     options = opt.options_from(locals())
     prices = load_prices(options.prices)
+    check_url(options.url)
     kept = PendingCalls(sqlite3.connect(pending, isolation_level=None))
     remote = RemoteEngine(engine, kept)
     try:

@@ -36,6 +36,10 @@ from .transport import KeptTransport, LiveTransport, PendingCalls, ReplayTranspo
 OnCall = Callable[[CallRequest, CallRecord], None]
 
 
+class ModelUnreachable(LedgerError):
+    """Raised when not one of a turn's model calls could connect: the turn is not recorded (resume later)."""
+
+
 class BudgetSpent(LedgerError):
     """Raised before a turn when the run's token budget is already spent (the run can be resumed)."""
 
@@ -44,7 +48,7 @@ def society_genesis(*, regime_name: str, regime: dict[str, Any], seed: int, agen
                     llm_agents: list[str] | None, settings: LLMSettings) -> dict[str, Any]:
     """Return what a society run's genesis records: agent ids, config, seed, identity (as /init takes them)."""
     ids = agent_ids(agents)
-    identity = {"regime": regime_name, "run_name": run_name(regime_name, seed), "turns": turns,
+    identity = {"regime": regime_name, "run_name": f"llm_{run_name(regime_name, seed)}", "turns": turns,
                 **society_identity(ids, ids if llm_agents is None else llm_agents, settings, regime["policy"])}
     return {"agent_ids": ids, "config": engine_config(regime, agents), "seed": seed, "identity": identity}
 
@@ -118,6 +122,9 @@ def play_society(engine: Engine, society: Society, turns: int, live: LiveTranspo
         if transport is None and society.llm is not None:
             raise RunStateError("this run has LLM-driven agents: pass --llm-url (and --llm-model) to play it")
         decision = society.decide(engine.observation(turns), transport, count)
+        if decision.calls and all(call.error.startswith("connection failed") for call in decision.calls):
+            raise ModelUnreachable(f"no model call of turn {turn} reached the server ({decision.calls[-1].error}); "
+                                   "nothing was recorded for that turn: check --llm-url and --resume")
         engine.commit(decision, turn)
         if on_turn is not None:
             on_turn(turn)

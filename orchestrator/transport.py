@@ -128,7 +128,7 @@ def clear_pending(conn: sqlite3.Connection, turn: int) -> None:
 
 
 class KeptTransport:
-    """A live transport that first serves answers kept for the current turn, and keeps every new one."""
+    """A live transport that first serves answers kept for the current turn, and keeps every new answer."""
 
     live = True
 
@@ -142,7 +142,8 @@ class KeptTransport:
             self.reused += 1
             return kept
         record = await self.inner.call(request)
-        self.pending.put(request, record)
+        if not record.error:  # failures cost nothing and may be transient: a resume asks again
+            self.pending.put(request, record)
         return record
 
 

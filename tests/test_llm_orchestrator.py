@@ -377,3 +377,27 @@ def test_audit_reasoning_shows_an_agents_calls_thinking_actions_and_outcomes_tur
     table = runner.invoke(app, ["audit", str(db), "--agent", "agent_1", "--reasoning"], env={"COLUMNS": "60"})
     assert table.exit_code == 0 and "agent_1: turn by turn" in table.output and "malformed" in table.output
     assert runner.invoke(app, ["audit", str(db), "--agent", "nobody", "--reasoning"]).exit_code == 2
+
+
+def test_an_unreachable_model_records_nothing_for_the_turn_and_resume_plays_it_later(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"  # nothing listens here once the socket closes
+    db = tmp_path / "run.db"
+    refused = runner.invoke(app, llm_run_args(db, closed))
+    assert refused.exit_code == 2 and "no model call of turn 1 reached the server" in refused.output
+    with Store(db) as store:
+        assert store.head()[0] == 1  # the genesis and its seal only
+    with ChatServer() as server:
+        resumed = runner.invoke(app, ["run", str(db), "--resume", "--llm-url", server.url])
+    assert resumed.exit_code == 0, resumed.output
+    assert runner.invoke(app, ["verify", str(db), "--reexecute"]).exit_code == 0
+
+
+def test_a_bad_model_url_is_refused_before_anything_is_written(tmp_path):
+    db = tmp_path / "run.db"
+    result = runner.invoke(app, llm_run_args(db, "ftp://example.org"))
+    assert result.exit_code == 2 and "--llm-url must be an http(s) URL" in result.output
+    assert not db.exists()
