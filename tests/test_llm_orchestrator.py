@@ -401,3 +401,27 @@ def test_a_bad_model_url_is_refused_before_anything_is_written(tmp_path):
     result = runner.invoke(app, llm_run_args(db, "ftp://example.org"))
     assert result.exit_code == 2 and "--llm-url must be an http(s) URL" in result.output
     assert not db.exists()
+
+
+def test_the_engine_refuses_model_calls_whose_texts_are_missing_or_false(tmp_path):
+    from simledger.api.service import LedgerService
+    from simledger.events.actions import AgentInput
+    from simledger.ledger.blobs import blob_hash
+    from simledger.ledger.errors import BadInput
+
+    service = LedgerService(tmp_path / "served.db")
+    try:
+        service.init(agent_ids=["a", "b", "c"], config=None, seed=1, identity=None, rules=None)
+        body = b'[{"content":"hi","role":"user"}]'
+        call = ev.ModelCalled(agent="a", attempt=0, key="k" * 64, model="m", params={}, messages=blob_hash(body),
+                              status=200)
+        inputs = [AgentInput(agent_id="a", action={"action": "mine"})]
+        with pytest.raises(BadInput, match="which the request does not carry"):
+            service.step(inputs, [call], {})
+        with pytest.raises(BadInput, match="does not hash to that name"):
+            service.step(inputs, [call], {blob_hash(body): "something else"})
+        service.step(inputs, [call], {blob_hash(body): body.decode()})
+        assert service.text(blob_hash(body))["text"] == body.decode()
+        assert service.state()["turn"] == 1
+    finally:
+        service.close()
