@@ -13,8 +13,8 @@ from ..ledger.errors import BadInput
 from ..orchestrator.calls import CallRecord, CallRequest
 from ..orchestrator.llm_policy import LLMSettings
 from ..orchestrator.driver import LocalEngine, create_society_run, play_society, redrive_store, tokens_in
-from ..orchestrator.prompt import load_template, response_format
-from ..orchestrator.society import Society
+from ..orchestrator.prompt import load_template
+from ..orchestrator.society import Players
 from ..orchestrator.transport import LiveTransport, PendingCalls
 from ..orchestrator.usage import Usage, load_prices, run_usage
 from . import llm_options as opt
@@ -40,12 +40,12 @@ def check_url(url: str | None) -> None:
         raise BadInput(f"--llm-url must be an http(s) URL, got {url!r}")
 
 
-def live_transport(options: opt.LLMOptions, structured: str) -> LiveTransport | None:
+def live_transport(options: opt.LLMOptions) -> LiveTransport | None:
     """Return the transport to the model server, or None when no --llm-url was given."""
     if not options.url:
         return None
     check_url(options.url)
-    return LiveTransport(options.url, timeout_s=options.timeout, response_format=response_format(structured))
+    return LiveTransport(options.url, timeout_s=options.timeout)
 
 
 def chosen_llm_agents(options: opt.LLMOptions) -> list[str] | None:
@@ -75,17 +75,17 @@ def describe_usage(usage: Usage) -> str:
     return text + (f", cost {usage.cost:.4f}" if usage.cost is not None else "")
 
 
-def prepare_society(identity: dict[str, Any], seed: int, agents: list[str], options: opt.LLMOptions,
-                    prices: dict | None) -> tuple[Society, LiveTransport | None]:
-    """Return the society a genesis records and the live transport the options point at."""
-    society = Society.from_identity(identity, seed=seed, agents=agents, concurrency=options.concurrency)
-    if prices is not None and society.llm is not None and society.llm.settings.model not in prices:
-        raise BadInput(f"the price table has no entry for model {society.llm.settings.model!r}")
-    structured = society.llm.settings.structured if society.llm is not None else "none"
-    return society, live_transport(options, structured)
+def prepare_players(identity: dict[str, Any], seed: int, agents: list[str], options: opt.LLMOptions,
+                    prices: dict | None) -> tuple[Players, LiveTransport | None]:
+    """Return the players a genesis records and the live transport the options point at."""
+    players = Players.from_identity(identity, seed=seed, agents=agents, concurrency=options.concurrency)
+    for policy, _ in players.models.values():
+        if prices is not None and policy.settings.model not in prices:
+            raise BadInput(f"the price table has no entry for model {policy.settings.model!r}")
+    return players, live_transport(options)
 
 
-def play_with_progress(engine, society: Society, turns: int, live, pending, options: opt.LLMOptions,
+def play_with_progress(engine, society: Players, turns: int, live, pending, options: opt.LLMOptions,
                        prices: dict | None, tokens_so_far: int) -> None:
     progress = CallProgress(turns, engine.next_turn, prices)
     with progress.progress:
@@ -112,7 +112,7 @@ def run_society(db: Path, *, regime: str, seed: int, agents: int, turns: int, re
                                  turns=turns, llm_agents=chosen_llm_agents(options), settings=settings_from(options))
     try:
         turns = run.state.identity["turns"]
-        society, live = prepare_society(run.state.identity, run.state.seed, run.state.agents, options, prices)
+        society, live = prepare_players(run.state.identity, run.state.seed, run.state.agents, options, prices)
         redrive_store(run.store, society, turns)
         play_with_progress(LocalEngine(run), society, turns, live, PendingCalls(run.store.conn), options, prices,
                            tokens_in(positioned_events(run.store)))
@@ -131,7 +131,7 @@ def run_society(db: Path, *, regime: str, seed: int, agents: int, turns: int, re
 def orchestrate(
     engine: Annotated[str, typer.Option(help="URL of a running `simledger serve`.")],
     regime: Annotated[str, typer.Option(help="Regime of a new run (config and the study agents' policy).")] = "baseline",
-    seed: Annotated[int, typer.Option(help="Seed of a new run.")] = 101,
+    seed: Annotated[int, typer.Option(help="Seed of the run (the server does not reveal it: pass it again to continue).")] = 101,
     agents: Annotated[int, typer.Option(min=3)] = 8,
     turns: Annotated[int, typer.Option(min=1, help="Total turns of a new run.")] = 40,
     regimes_file: Annotated[Optional[Path], typer.Option()] = None,
@@ -171,7 +171,7 @@ def orchestrate(
     prices = load_prices(options.prices)
     check_url(options.url)
     kept = PendingCalls(sqlite3.connect(pending, isolation_level=None))
-    remote = RemoteEngine(engine, kept)
+    remote = RemoteEngine(engine, kept, seed=seed)
     try:
         if not remote.has_run():
             catalogue = load_regimes(regimes_file)
@@ -181,7 +181,7 @@ def orchestrate(
                                           turns=turns, llm_agents=chosen_llm_agents(options), settings=settings_from(options)))
         genesis = remote.genesis()
         turns = genesis.identity.get("turns")
-        society, live = prepare_society(genesis.identity, genesis.seed, genesis.agents, options, prices)
+        society, live = prepare_players(genesis.identity, genesis.seed, genesis.agents, options, prices)
         recorded = list(remote.positioned_events())
         redrive(recorded, remote.text, society, turns)
         play_with_progress(remote, society, turns, live, kept, options, prices, tokens_in(recorded))

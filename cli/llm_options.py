@@ -14,7 +14,7 @@ Agents = Annotated[Optional[str], typer.Option("--llm-agents", help="Comma-separ
 TemplateFile = Annotated[Optional[Path], typer.Option("--llm-template", help="Prompt template TOML (system, user); default: the shipped one.")]
 Temperature = Annotated[Optional[float], typer.Option("--llm-temperature", min=0.0)]
 TopP = Annotated[Optional[float], typer.Option("--llm-top-p", min=0.0, max=1.0)]
-Seed = Annotated[Optional[int], typer.Option("--llm-seed", help="Sampling seed sent with every request (default: the run's seed).")]
+Seed = Annotated[Optional[int], typer.Option("--llm-seed", help="Sampling seed sent with every request (default: derived from the run's seed).")]
 MaxTokens = Annotated[int, typer.Option("--llm-max-tokens", min=1, help="Completion tokens per call at most.")]
 Structured = Annotated[str, typer.Option("--llm-structured", help="json_schema, json_object or none (what response_format asks for).")]
 Retries = Annotated[int, typer.Option("--llm-retries", min=0, help="Retries after a timeout, 429 or 5xx.")]

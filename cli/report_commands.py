@@ -17,14 +17,13 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..study.metrics import RUN_CSV_FIELDS
+from ..projections.metrics import run_csv_fields
 from ..study.paper import METRICS, Paper, PaperDataError, load_paper
 from .common import console, fail, handle_errors
 
 RESULTS_HELP = "A results folder holding run_summaries.json (from `simledger experiment` or `summarize`)."
 PAPER_HELP = "The paper's regime_summary.csv (default: the copy shipped with simledger)."
 PAPER_RUNS_HELP = "The paper's run_summaries.csv, for its run-level SDs (default: the shipped copy)."
-NUMBER_FIELDS = [f for f in RUN_CSV_FIELDS if f not in ("run_id", "regime")]
 
 
 def read_json_file(path: Path, what: str) -> Any:
@@ -52,10 +51,10 @@ def load_run_summaries(results_dir: Path) -> list[dict[str, Any]]:
     if not runs:
         fail(f"{path}: no runs")
     for i, run in enumerate(runs):
-        missing = [k for k in RUN_CSV_FIELDS if k not in run]
+        missing = [k for k in run_csv_fields() if k not in run]
         if missing:
             fail(f"{path}: run {i} has no field {missing[0]!r}")
-        wrong = [k for k in NUMBER_FIELDS if not is_number(run[k])]
+        wrong = [k for k in run_csv_fields() if k not in ("run_id", "regime") and not is_number(run[k])]
         if wrong:
             fail(f"{path}: run {run['run_id']}: {wrong[0]} is not a number")
     return runs

@@ -127,6 +127,10 @@ def run(
     turns: Annotated[int, typer.Option(min=1, help="Total turns of the run.")] = 40,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run (regime, seed, turns come from its log).")] = False,
     regimes_file: Annotated[Optional[Path], typer.Option()] = None,
+    keystore: Annotated[Optional[Path], typer.Option(
+        "--keystore", metavar="DIR",
+        help="Sign with keys from this directory (created 0700, keys 0600) instead of keys derived from the seed.",
+    )] = None,
     policy: Annotated[str, typer.Option(help="study (the paper's heuristic) or llm (agents driven by a model).")] = "study",
     llm_url: opt.Url = None,
     llm_model: opt.Model = None,
@@ -150,6 +154,9 @@ def run(
     With --policy llm a model drives the agents (all, or --llm-agents) through a
     chat-completions endpoint; every call is recorded in the log (docs/llm.md).
 
+    Writes the log's signed head beside it (DB with suffix .head): keep a copy to
+    check the log against later with `simledger verify DB --expect-head`.
+
     Example: simledger run baseline_101.db --regime baseline --seed 101 --turns 40
 
     Example: simledger run llm.db --policy llm --llm-url http://127.0.0.1:8080/v1 --llm-model qwen --agents 5 --turns 10
@@ -168,13 +175,14 @@ def run(
                     catalogue=catalogue, options=options)
         return
     if resume and started:
-        finished = resume_run(db, catalogue)
+        finished = resume_run(db, catalogue, keystore=keystore)
     else:
         if regime not in catalogue:
             fail(f"unknown regime {regime!r}; known: {', '.join(catalogue)}")
         if db.exists() and db.stat().st_size > 0 and not resume:
             fail(f"{db} exists; use --resume to continue it or remove it")
-        finished = execute_run(db, regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents, turns=turns)
+        finished = execute_run(db, regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents, turns=turns,
+                               keystore=keystore)
     head, last = finished.head_hash.hex(), finished.state.sealed_turn
     finished.close()
     console.print(f"{db}: {last} turns, head {head}", soft_wrap=True)

@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..projections.metrics import headline_metrics
 from ..study.experiment import default_workers
 from ..study.sweep import (
     Sweep, SweepResult, format_value, load_sweep, parse_shard, run_sweep, select_shard, sweep_specs,
@@ -34,11 +35,6 @@ def connect_dask(address: str):
         fail(f"cannot reach the Dask scheduler at {address}: {err}")
 
 
-HEADLINE_COLUMNS = {"gini_wealth_mean": "gini_wealth", "inference_fees_total_mean": "fees",
-                    "interest_total_mean": "interest", "settlement_rate_mean": "settled/contracts",
-                    "total_errors_mean": "errors"}
-
-
 def format_metric(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3f}"
 
@@ -54,11 +50,11 @@ def print_sweep_table(sweep: Sweep, result: SweepResult, limit: int = 30) -> Non
     for knob in sweep.knobs:
         table.add_column(knob, justify="right")
     table.add_column("runs", justify="right")
-    for title in HEADLINE_COLUMNS.values():
-        table.add_column(title, justify="right")
+    for metric in headline_metrics():
+        table.add_column(metric.headline, justify="right")
     for row in rows[:limit]:
         cells = [format_value(row[k]) for k in sweep.knobs] + [str(row["n_runs"])]
-        cells += [format_metric(row[c]) for c in HEADLINE_COLUMNS]
+        cells += [format_metric(row[f"{m.run}_mean"]) for m in headline_metrics()]
         table.add_row(labels.get(row["scenario"], row["scenario"]), *cells)
     console.print(table)
     if len(rows) > limit:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..projections.state import State
-from ..study.metrics import run_summary
+from ..projections.metrics import run_summary
 from .replay import load_state
 from .store import Store
 
@@ -135,7 +135,7 @@ def metric_row(name: str, left: Any, right: Any) -> dict:
 
 
 def compute_metric_diffs(a: State, b: State) -> list[dict]:
-    """Return the study summary metrics (study.metrics.run_summary) that differ."""
+    """Return the study summary metrics (projections.metrics.run_summary) that differ."""
     left, right = flatten_summary(run_summary(a)), flatten_summary(run_summary(b))
     rows = []
     for name in dict.fromkeys([*left, *right]):

@@ -34,3 +34,7 @@ class RunStateError(LedgerError):
 
 class BadInput(LedgerError):
     """Raised when a turn's inputs are malformed as a request (not as an action)."""
+
+
+class WriteMismatch(LedgerError):
+    """Raised when the rows read back inside a turn's transaction are not the rows the engine wrote."""

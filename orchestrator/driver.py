@@ -10,12 +10,15 @@ how ``verify --reexecute`` proves the inputs follow from the recorded answers.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
 from ..events import types as ev
-from ..events.envelope import encode_payload
+import msgspec
+
+from ..events.envelope import ENCODER, encode_payload
 from ..ledger.audit import ROW_KIND, decode_row
 from ..ledger.blobs import get_blob, put_blobs
 from ..ledger.engine import submitted_event
@@ -30,7 +33,7 @@ from ..study.runner import agent_ids, run_name
 from .calls import CallRecord, CallRequest, from_event
 from .llm_policy import LLMSettings
 from .observation import observe
-from .society import Society, TurnDecision, society_identity
+from .society import Players, TurnDecision, society_identity
 from .transport import KeptTransport, LiveTransport, PendingCalls, ReplayTransport, Transport, clear_pending
 
 OnCall = Callable[[CallRequest, CallRecord], None]
@@ -48,9 +51,18 @@ def society_genesis(*, regime_name: str, regime: dict[str, Any], seed: int, agen
                     llm_agents: list[str] | None, settings: LLMSettings) -> dict[str, Any]:
     """Return what a society run's genesis records: agent ids, config, seed, identity (as /init takes them)."""
     ids = agent_ids(agents)
+    if settings.seed is None:
+        settings = msgspec.structs.replace(settings, seed=sampling_seed(seed))
     identity = {"regime": regime_name, "run_name": f"llm_{run_name(regime_name, seed)}", "turns": turns,
                 **society_identity(ids, ids if llm_agents is None else llm_agents, settings, regime["policy"])}
     return {"agent_ids": ids, "config": engine_config(regime, agents), "seed": seed, "identity": identity}
+
+
+def sampling_seed(run_seed: int) -> int:
+    """Return the default ``seed`` sent to the model: derived one way from the run's seed, never the seed itself
+    (with seed-derived keys the run's seed is every private key, and model calls are served over HTTP)."""
+    digest = hashlib.sha256(ENCODER.encode(["simledger/llm-sampling-seed/v1", run_seed])).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
 
 
 def create_society_run(path: str | Path, **spec: Any) -> Run:
@@ -102,7 +114,7 @@ class LocalEngine:
         self.run.step(decision.inputs, calls=decision.calls, write_extra=commit_writes(decision, turn))
 
 
-def play_society(engine: Engine, society: Society, turns: int, live: LiveTransport | None, pending: PendingCalls, *,
+def play_society(engine: Engine, society: Players, turns: int, live: LiveTransport | None, pending: PendingCalls, *,
                  tokens_so_far: int = 0, run_token_budget: int | None = None, on_call: OnCall | None = None,
                  on_turn: Callable[[int], None] | None = None) -> None:
     """Play through turn ``turns``; answers are kept in ``pending`` as they arrive, so a kill loses none."""
@@ -119,7 +131,7 @@ def play_society(engine: Engine, society: Society, turns: int, live: LiveTranspo
         if run_token_budget is not None and used >= run_token_budget:
             raise BudgetSpent(f"stopped before turn {turn}: {used:,} tokens used, the run's token budget is "
                               f"{run_token_budget:,}; --resume (with a larger --llm-run-budget, or none) to go on")
-        if transport is None and society.llm is not None:
+        if transport is None and society.models:
             raise RunStateError("this run has LLM-driven agents: pass --llm-url (and --llm-model) to play it")
         decision = society.decide(engine.observation(turns), transport, count)
         if decision.calls and all(call.error.startswith("connection failed") for call in decision.calls):
@@ -144,7 +156,7 @@ def recorded_inputs_of(decision: TurnDecision) -> list[bytes]:
     return [encode_payload(c) for c in decision.calls] + [encode_payload(submitted_event(i)) for i in decision.inputs]
 
 
-def redrive(positioned: Iterable[tuple[int, int, Any]], blob: Callable[[str], bytes | None], society: Society,
+def redrive(positioned: Iterable[tuple[int, int, Any]], blob: Callable[[str], bytes | None], society: Players,
             max_turns: int) -> None:
     """Advance ``society`` over a log's recorded turns, serving model calls from it and checking each decision.
 
@@ -166,14 +178,14 @@ def redrive(positioned: Iterable[tuple[int, int, Any]], blob: Callable[[str], by
             apply_event(state, event, seq, t)
 
 
-def redrive_store(store: Store, society: Society, max_turns: int) -> None:
+def redrive_store(store: Store, society: Players, max_turns: int) -> None:
     """Advance ``society`` over every turn of a local log (see :func:`redrive`)."""
     redrive(positioned_events(store), lambda digest: get_blob(store.conn, digest), society, max_turns)
 
 
 def reexecution_driver(store: Store, genesis: ev.RunGenesis):
     """Return a ``ledger.reexecute`` turn driver: inputs re-derived from the recorded answers, offline."""
-    society = Society.from_identity(genesis.identity, seed=genesis.seed, agents=genesis.agents)
+    society = Players.from_identity(genesis.identity, seed=genesis.seed, agents=genesis.agents)
     max_turns = genesis.identity.get("turns")
     blob = lambda digest: get_blob(store.conn, digest)  # noqa: E731
 

@@ -23,6 +23,8 @@ import msgspec
 
 from ..events import types as ev
 from ..events.actions import AgentInput, parse_action
+from ..ledger.errors import RunStateError
+from ..study.policy import AgentView, PolicyKind
 from .calls import CallRecord, CallRequest, to_event
 from .observation import agent_observation
 from .prompt import render_messages
@@ -31,8 +33,10 @@ from .transport import Transport, pause
 RETRY_STATUSES = frozenset({408, 409, 429})
 
 
-class LLMSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """What decides the requests, recorded in the genesis (endpoint, timeout and concurrency are not)."""
+class LLMSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="llm",
+                  tag_field="kind"):
+    """The ``llm`` policy's parameters: what decides the requests, recorded in the genesis with the
+    agents they play (endpoint, timeout and concurrency are not: they may change on a resume)."""
 
     model: str
     template: dict[str, str]
@@ -100,10 +104,15 @@ def billed_units(records: list[CallRecord]) -> tuple[int, int]:
 
 
 class LLMPolicy:
-    """Decides for the agents it drives by asking a model through a transport."""
+    """Decides for the agents it plays by asking a model through a transport, all of a turn's calls at once."""
 
     def __init__(self, settings: LLMSettings, *, run_seed: int, concurrency: int = 4) -> None:
         self.settings, self.run_seed, self.concurrency = settings, run_seed, max(1, concurrency)
+
+    def act(self, view: AgentView) -> AgentInput:
+        """The registry's one-agent interface: refused, a model's calls must be recorded with the turn."""
+        raise RunStateError(f"{view.agent_id} is played by a language model: run it with `simledger run --policy llm` "
+                            "or `simledger orchestrate`, which record every model call")
 
     def params(self, agents: int) -> dict[str, Any]:
         """Return the request parameters of this run's calls (part of every call's key)."""
@@ -151,3 +160,6 @@ class LLMPolicy:
         agent_input = AgentInput(agent_id=agent, action=action, thinking=thinking, speech=speech,
                                  thinking_units=thinking_units, output_units=output_units)
         return AgentDecision(input=agent_input, calls=calls, blobs=blobs)
+
+
+LLM = PolicyKind(params=LLMSettings, build=lambda params, seed: LLMPolicy(params, run_seed=seed), replayable=False)

@@ -28,8 +28,9 @@ class EngineError(LedgerError):
 
 
 class RemoteEngine:
-    def __init__(self, url: str, pending: PendingCalls, *, timeout_s: float = 120.0) -> None:
-        self.url, self.pending = url.rstrip("/"), pending
+    def __init__(self, url: str, pending: PendingCalls, *, seed: int, timeout_s: float = 120.0) -> None:
+        """``seed``: the run's seed, which the server redacts from the genesis it serves (the caller knows it)."""
+        self.url, self.pending, self.seed = url.rstrip("/"), pending, seed
         self.client = httpx.Client(base_url=self.url, timeout=timeout_s)
 
     def close(self) -> None:
@@ -66,14 +67,20 @@ class RemoteEngine:
         while True:
             _, page = self.request("GET", "/events", params={"after_seq": after, "limit": EVENTS_PAGE})
             for item in page["events"]:
-                yield item["seq"], item["turn"], msgspec.convert(item["payload"], ev.Event)
+                yield item["seq"], item["turn"], msgspec.convert(self.unredacted(item["payload"]), ev.Event)
             after = page["next_after_seq"]
             if not page["more"]:
                 return
 
     def genesis(self) -> ev.RunGenesis:
         _, page = self.request("GET", "/events", params={"after_seq": -1, "limit": 1})
-        return msgspec.convert(page["events"][0]["payload"], ev.RunGenesis)
+        return msgspec.convert(self.unredacted(page["events"][0]["payload"]), ev.RunGenesis)
+
+    def unredacted(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Return a payload with the genesis seed the server withheld put back."""
+        if payload.get("type") == "run_genesis" and payload.get("seed") is None:
+            return {**payload, "seed": self.seed}
+        return payload
 
     def text(self, digest: str) -> bytes | None:
         status, body = self.request("GET", f"/texts/{digest}", allow=(404,))

@@ -1,11 +1,11 @@
-"""A society: which policy drives each agent, as recorded in the run's genesis.
+"""A run's players when some agents are language models: the policy registry's society, plus recorded calls.
 
-``identity["society"]`` maps every agent to ``"llm"`` or ``"study"`` (the
-study's stochastic heuristic), ``identity["llm"]`` holds the LLM settings
-including the prompt template, and ``identity["study_policy"]`` the heuristic's
-parameters (its regime's), so a log alone says how each agent was driven. The
-society decides a turn from an observation alone, so the same decisions come
-out in-process, over HTTP and in re-execution.
+The genesis identity's ``policies`` names every agent's spec (``{"kind": "llm",
+...}`` or any registry kind, e.g. the study's heuristic), so a log alone says
+how each agent was played. Registry policies act one agent at a time from the
+study's view; ``llm`` agents with equal specs share one ``LLMPolicy`` that asks
+the model for all of them at once. A turn is decided from an observation alone,
+so the same decisions come out in-process, over HTTP and in re-execution.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import msgspec
 
 from ..events import types as ev
 from ..events.actions import AgentInput
+from ..events.config import InvalidConfig
 from ..ledger.errors import BadInput, RunStateError
-from ..study.policy import StudyPolicy, TurnView
+from ..study.policies import Society, load_policy
+from ..study.policy import TurnView
 from .calls import CallRecord, CallRequest
 from .llm_policy import LLMPolicy, LLMSettings
 from .transport import Transport
-
-POLICY_KINDS = ("llm", "study")
 
 
 class TurnDecision(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,73 +32,65 @@ class TurnDecision(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def society_identity(agents: list[str], llm_agents: list[str], settings: LLMSettings,
-                     study_policy: dict[str, Any]) -> dict[str, Any]:
-    """Return the genesis identity entries of a society where ``llm_agents`` are LLM-driven."""
+                     others: dict[str, Any]) -> dict[str, Any]:
+    """Return the genesis ``policies``: ``settings`` for ``llm_agents``, the ``others`` spec for the rest."""
     unknown = sorted(set(llm_agents) - set(agents))
     if unknown:
         raise BadInput(f"no agent {unknown[0]!r} in this run (agents are {agents[0]} .. {agents[-1]})")
-    identity = {"society": {a: "llm" if a in llm_agents else "study" for a in agents},
-                "llm": msgspec.to_builtins(settings)}
-    if len(llm_agents) < len(agents):
-        identity["study_policy"] = dict(study_policy)
-    return identity
+    llm, rest = msgspec.to_builtins(settings), msgspec.to_builtins(load_policy(others))
+    return {"policies": {a: llm if a in llm_agents else rest for a in agents}}
 
 
 def is_society_run(identity: dict[str, Any]) -> bool:
-    return isinstance(identity.get("society"), dict)
+    """Return whether a genesis names language-model agents (runs the orchestrator plays)."""
+    policies = identity.get("policies")
+    return isinstance(policies, dict) and any(isinstance(s, dict) and s.get("kind") == "llm" for s in policies.values())
 
 
 def view_of(observation: dict[str, Any]) -> TurnView:
-    """Return the study policy's view of an observation (balances, open contracts in creation order)."""
+    """Return the registry policies' view of an observation (balances, open contracts in creation order)."""
     return TurnView(turn=observation["turn"], max_turns=observation["max_turns"],
                     agents=[{"agent_id": a["agent_id"], "balance": a["balance"], "staked": a["staked"]}
                             for a in observation["agents"]],
                     contracts=observation["contracts"])
 
 
-class Society:
-    """Each agent's policy; decides a whole turn, inputs in agent order."""
+class Players:
+    """Every agent's policy; decides a whole turn, inputs in agent order."""
 
-    def __init__(self, kinds: dict[str, str], llm: LLMPolicy | None, study: StudyPolicy | None) -> None:
-        self.kinds, self.llm, self.study = kinds, llm, study
+    def __init__(self, society: Society, concurrency: int = 4) -> None:
+        self.society = society
+        self.models: dict[int, tuple[LLMPolicy, list[str]]] = {}  # one entry per LLM policy object, agents in order
+        for agent, player in society.players.items():
+            if isinstance(player, LLMPolicy):
+                player.concurrency = max(1, concurrency)
+                self.models.setdefault(id(player), (player, []))[1].append(agent)
 
     @classmethod
     def from_identity(cls, identity: dict[str, Any], *, seed: int, agents: list[str],
-                      concurrency: int = 4) -> "Society":
-        kinds = identity.get("society")
-        if not isinstance(kinds, dict) or list(kinds) != list(agents) or set(kinds.values()) - set(POLICY_KINDS):
-            raise RunStateError("the genesis names no valid society (one of llm/study per agent, in agent order)")
-        llm = study = None
-        if "llm" in kinds.values():
-            try:
-                settings = msgspec.convert(identity.get("llm"), LLMSettings)
-            except msgspec.ValidationError as err:
-                raise RunStateError(f"the genesis holds invalid LLM settings: {err}") from None
-            llm = LLMPolicy(settings, run_seed=seed, concurrency=concurrency)
-        if "study" in kinds.values():
-            params = identity.get("study_policy")
-            if not isinstance(params, dict):
-                raise RunStateError("the genesis names study agents but holds no study_policy parameters")
-            study = StudyPolicy(params, seed)
-        return cls(dict(kinds), llm, study)
+                      concurrency: int = 4) -> "Players":
+        specs = identity.get("policies")
+        if not isinstance(specs, dict) or list(specs) != list(agents):
+            raise RunStateError("the genesis does not name every agent's policy, in agent order")
+        try:
+            return cls(Society(specs, seed), concurrency)
+        except InvalidConfig as err:
+            raise RunStateError(f"the genesis names an invalid policy: {err}") from None
 
-    def members(self, kind: str) -> list[str]:
-        return [agent for agent, k in self.kinds.items() if k == kind]
-
-    def decide(self, observation: dict[str, Any], transport: Transport,
+    def decide(self, observation: dict[str, Any], transport: Transport | None,
                on_call: Callable[[CallRequest, CallRecord], None] | None = None) -> TurnDecision:
         """Return the turn's inputs and the model calls behind them."""
+        view = view_of(observation)
         by_agent: dict[str, AgentInput] = {}
         calls: dict[str, list[ev.ModelCalled]] = {}
         blobs: dict[str, bytes] = {}
-        if self.study is not None:
-            members = self.members("study")
-            by_agent.update(zip(members, self.study.decide(view_of(observation), members)))
-        if self.llm is not None:
-            members = self.members("llm")
-            for agent, decision in zip(members, self.llm.decide(observation, members, transport, on_call)):
+        for agent, player in self.society.players.items():
+            if not isinstance(player, LLMPolicy):
+                by_agent[agent] = player.act(view.seen_by(agent))
+        for policy, members in self.models.values():
+            for agent, decision in zip(members, policy.decide(observation, members, transport, on_call)):
                 by_agent[agent], calls[agent] = decision.input, decision.calls
                 blobs.update(decision.blobs)
-        order = list(self.kinds)
+        order = list(self.society.players)
         return TurnDecision(inputs=[by_agent[a] for a in order],
                             calls=[call for a in order for call in calls.get(a, [])], blobs=blobs)

@@ -19,6 +19,7 @@ import httpx
 import msgspec
 
 from .calls import CallRecord, CallRequest, NotRecorded, read_completion
+from .prompt import response_format
 
 CLOCK = time.monotonic  # latency is a recorded observation; tests replace the clock to make it fixed
 API_KEY_VARIABLES = ("SIMLEDGER_LLM_API_KEY", "OPENAI_API_KEY")
@@ -55,14 +56,15 @@ class LiveTransport:
 
     live = True
 
-    def __init__(self, url: str, *, timeout_s: float = 60.0, response_format: dict | None = None) -> None:
-        self.url, self.timeout_s, self.response_format = completions_url(url), timeout_s, response_format
+    def __init__(self, url: str, *, timeout_s: float = 60.0) -> None:
+        self.url, self.timeout_s = completions_url(url), timeout_s
         self._api_key = api_key_from_environment()
 
     async def call(self, request: CallRequest) -> CallRecord:
         body = wire_body(request)
-        if self.response_format is not None:
-            body["response_format"] = self.response_format
+        structured = response_format(request.params.get("response_format", "none"))
+        if structured is not None:
+            body["response_format"] = structured
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         started = CLOCK()
         try:

@@ -21,9 +21,8 @@ from .compare import (
     HIGH_COST, Comparison, MetricCell, compare, format_delta, format_number, format_rate, format_ratio,
     format_value, get_flag, get_runs_by_regime,
 )
-from .metrics import REGIME_MEANS
 from .paper import (
-    BASELINE, METRIC_LABELS, METRICS, TABLE2_METRICS, Paper, compute_ci95, compute_cohens_d, compute_mean,
+    BASELINE, METRIC_LABELS, METRICS, REGIME_MEANS, TABLE2_METRICS, Paper, compute_ci95, compute_cohens_d, compute_mean,
     compute_pooled_contracts, load_paper,
 )
 

@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterable
 
 from ..ledger.replay import load_state
 from ..ledger.store import Store
-from .metrics import RUN_CSV_FIELDS, regime_summary, run_summary
+from ..projections.metrics import run_csv_fields, run_summary
+from .metrics import regime_summary
 
 SUMMARY_FILES = ("run_summaries.json", "run_summaries.csv", "regime_summary.json", "regime_summary.csv")
 
@@ -73,7 +74,7 @@ def write_summaries(runs: list[dict], rows: list[dict], out_dir: str | Path) -> 
     out.mkdir(parents=True, exist_ok=True)
     (out / "run_summaries.json").write_text(json.dumps(runs, indent=2) + "\n")
     (out / "regime_summary.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (out / "run_summaries.csv").write_text(to_csv(RUN_CSV_FIELDS, runs))
+    (out / "run_summaries.csv").write_text(to_csv(run_csv_fields(), runs))
     (out / "regime_summary.csv").write_text(to_csv(list(rows[0]) if rows else [], rows))
 
 

@@ -79,7 +79,9 @@ from ..events.envelope import decode_payload
 from ..ledger.errors import LedgerError
 from ..ledger.store import Store, library_version
 from .experiment import RunSpec, execute_spec, execute_specs
+from ..projections.metrics import headline_metrics
 from .metrics import regime_summary
+from .policies import load_policy
 from .regimes import POLICY_KEYS, engine_config, load_regimes, validate_regime
 from .summary import run_order, summarize_log, to_csv, write_summaries
 
@@ -93,7 +95,6 @@ MAX_SEED = 2**63 - 1
 MAX_SCENARIO_NAME = 96
 HASH_CHARS = 10
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-HEADLINE_METRICS = ("gini_wealth", "inference_fees_total", "interest_total", "settlement_rate", "total_errors")
 FAILURES_FILE = "failures.json"
 UNFINISHED_ERRORS = (LedgerError, ValueError, sqlite3.DatabaseError)  # ValueError: PayloadError, msgspec errors
 SWEEP_FILES = ("sweep_summary.json", "sweep_summary.csv")
@@ -286,7 +287,7 @@ def check_value(knob: str, value: Any, regime: dict[str, Any], agents: int, wher
     section, _, name = knob.rpartition(".")
     try:
         if section == "policy":
-            check_policy_value(name, value)
+            load_policy({**regime["policy"], name: value})
         elif section == "rules":
             load_rules({name: value})
         else:
@@ -295,15 +296,6 @@ def check_value(knob: str, value: Any, regime: dict[str, Any], agents: int, wher
             load_config({**engine_config(regime, agents), name: value})
     except InvalidConfig as err:
         raise InvalidConfig(f"{where}: {err}") from None
-
-
-def check_policy_value(name: str, value: Any) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise InvalidConfig(f"policy.{name} must be a number, got {value!r}")
-    if name.endswith("_prob") and not 0 <= value <= 1:
-        raise InvalidConfig(f"policy.{name} must be within 0..1, got {value}")
-    if name == "num_cores" and (not isinstance(value, int) or value < 1):
-        raise InvalidConfig(f"policy.num_cores must be an integer >= 1, got {value!r}")
 
 
 def read_grid(table: Any, regime: dict[str, Any], agents: int) -> dict[str, list]:
@@ -744,17 +736,9 @@ def write_study_report(out: Path, runs: list[dict], rows: list[dict]) -> None:
     write_report(out, runs, rows)
 
 
-def settlement_rate(run: dict[str, Any]) -> float:
-    """Return settled / proposed contracts (0.0 for a run without contracts)."""
-    total = run["contracts_total"]
-    return run["contracts_settled_total"] / total if total else 0.0
-
-
 def headline(run: dict[str, Any]) -> dict[str, float]:
-    """Return a run's headline metrics."""
-    values = {name: run[name] for name in HEADLINE_METRICS if name != "settlement_rate"}
-    values["settlement_rate"] = settlement_rate(run)
-    return {name: values[name] for name in HEADLINE_METRICS}
+    """Return a run's headline metrics (the registry's, by run-summary key)."""
+    return {m.run: m.value(run) for m in headline_metrics()}
 
 
 def t_quantile(df: int) -> float:
@@ -800,14 +784,14 @@ def sweep_rows(sweep: Sweep, runs: list[dict[str, Any]]) -> list[dict[str, Any]]
         row.update({knob: effective_value(scenario, knob) for knob in sweep.knobs})
         row["n_runs"] = len(members)
         metrics = [headline(r) for r in members]
-        for name in HEADLINE_METRICS:
+        for name in metrics[0]:
             row[f"{name}_mean"], row[f"{name}_ci95"] = mean_ci([m[name] for m in metrics])
         rows.append(row)
     return rows
 
 
 def sweep_fields(knobs: list[str]) -> list[str]:
-    metrics = [f"{name}_{stat}" for name in HEADLINE_METRICS for stat in ("mean", "ci95")]
+    metrics = [f"{m.run}_{stat}" for m in headline_metrics() for stat in ("mean", "ci95")]
     return ["scenario", "base_regime", *knobs, "n_runs", *metrics]
 
 
@@ -837,9 +821,10 @@ def plot_sweep(sweep: Sweep, runs: list[dict[str, Any]], folder: Path) -> list[P
     points = [(by_name[r["regime"]], headline(r)) for r in runs if r["regime"] in by_name]
     written = []
     for knob in knobs:
-        figure, axes = plt.subplots(1, len(HEADLINE_METRICS), figsize=(4 * len(HEADLINE_METRICS), 3.6))
+        names = [m.run for m in headline_metrics()]
+        figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.6))
         groups = knob_groups(knob, points, sweep.knobs)
-        for metric, axis in zip(HEADLINE_METRICS, axes):
+        for metric, axis in zip(names, axes):
             for label, members in groups.items():
                 draw_band(axis, knob, metric, members, label)
             axis.set_xlabel(knob)
@@ -893,5 +878,5 @@ def load_failures(out_dir: str | Path) -> list[dict[str, Any]]:
 
 __all__ = [
     "Scenario", "Sweep", "SweepResult", "LogCheck", "InlineExecutor", "load_sweep", "parse_sweep", "sweep_specs",
-    "parse_shard", "select_shard", "inspect_log", "run_to_bytes", "run_sweep", "sweep_rows", "HEADLINE_METRICS",
+    "parse_shard", "select_shard", "inspect_log", "run_to_bytes", "run_sweep", "sweep_rows",
 ]

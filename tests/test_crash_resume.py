@@ -243,7 +243,8 @@ def crash_after_turns(path: Path, turns: int) -> None:
     script = (
         "import os, sys\n"
         "from simledger.ledger.run import Run\n"
-        "from simledger.study.policy import StudyPolicy, TurnView\n"
+        "from simledger.study.policy import TurnView\n"
+        "from simledger.study.study_policy import StudyPolicy\n"
         "from simledger.study.regimes import engine_config, load_regimes\n"
         "from simledger.study.runner import agent_ids, run_name\n"
         f"regime = load_regimes()['baseline']\n"
@@ -314,7 +315,8 @@ def test_resume_never_creates_over_a_file_that_holds_something(tmp_path):
 def test_state_restored_from_a_checkpoint_keeps_the_folds_order_so_a_resume_does_not_diverge(tmp_path):
     from simledger.ledger.replay import best_checkpoint, load_state
     from simledger.projections.state import snapshot_bytes
-    from simledger.study.policy import StudyPolicy, TurnView
+    from simledger.study.policy import TurnView
+    from simledger.study.study_policy import StudyPolicy
     from simledger.study.regimes import engine_config
     from simledger.ledger.run import Run
 

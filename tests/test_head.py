@@ -29,7 +29,8 @@ from simledger.ledger.head import (
 from simledger.ledger.run import Run
 from simledger.ledger.store import Store
 from simledger.ledger.verify import verify_log
-from simledger.study.policy import StudyPolicy, TurnView
+from simledger.study.policy import TurnView
+from simledger.study.study_policy import StudyPolicy
 from simledger.study.regimes import engine_config, load_regimes
 from simledger.study.runner import agent_ids, resume_run
 

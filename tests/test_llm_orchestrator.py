@@ -31,8 +31,8 @@ from simledger.ledger.replay import positioned_events
 from simledger.ledger.store import Store
 from simledger.orchestrator import transport
 from simledger.orchestrator.calls import NotRecorded
-from simledger.orchestrator.driver import redrive_store
-from simledger.orchestrator.society import Society
+from simledger.orchestrator.driver import redrive_store, sampling_seed
+from simledger.orchestrator.society import Players
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))  # importlib mode adds nothing to sys.path
 from chat_server import ChatServer, Reply, answer  # noqa: E402
@@ -119,7 +119,7 @@ def test_every_attempt_is_recorded_with_its_status(scripted_run):
     assert [c.status for c in calls_of(events, "agent_2", 9)] == [503, 503, 503]
     ok = calls_of(events, "agent_0", 2)[0]
     assert (ok.provider_model, ok.system_fingerprint, ok.finish_reason) == ("scripted-model-served", "fp_scripted", "stop")
-    assert ok.params["seed"] == get_genesis(Store(db)).seed and ok.usage.reasoning_tokens == 32
+    assert ok.params["seed"] == sampling_seed(get_genesis(Store(db)).seed) and ok.usage.reasoning_tokens == 32
 
 
 @pytest.mark.parametrize("agent, turn, verdict", [
@@ -192,9 +192,10 @@ def test_a_request_missing_from_the_recording_is_an_error_naming_it(scripted_run
     db, _ = scripted_run
     with Store(db) as store:
         identity = dict(get_genesis(store).identity)
-        identity["llm"] = {**identity["llm"], "template": {**identity["llm"]["template"],
-                                                           "user": identity["llm"]["template"]["user"] + " Be brief."}}
-        society = Society.from_identity(identity, seed=get_genesis(store).seed, agents=get_genesis(store).agents)
+        spec = identity["policies"]["agent_0"]
+        edited = {**spec, "template": {**spec["template"], "user": spec["template"]["user"] + " Be brief."}}
+        identity["policies"] = {agent: edited for agent in identity["policies"]}
+        society = Players.from_identity(identity, seed=get_genesis(store).seed, agents=get_genesis(store).agents)
         with pytest.raises(NotRecorded, match=r"not in the recording: agent_0, turn 1, attempt 0, model 'scripted-model'"):
             redrive_store(store, society, TURNS)
 
@@ -296,9 +297,10 @@ def test_a_mixed_society_records_each_agents_policy_and_resumes_after_the_token_
     with Store(whole) as store:
         genesis = get_genesis(store)
         head = store.head()[1].hex()
-    assert genesis.identity["society"] == {"agent_0": "study", "agent_1": "llm", "agent_2": "study",
-                                           "agent_3": "llm", "agent_4": "study"}
-    assert "study_policy" in genesis.identity and genesis.identity["llm"]["model"] == "scripted-model"
+    policies = genesis.identity["policies"]
+    assert {agent: spec["kind"] for agent, spec in policies.items()} == {
+        "agent_0": "study", "agent_1": "llm", "agent_2": "study", "agent_3": "llm", "agent_4": "study"}
+    assert policies["agent_1"]["model"] == "scripted-model" and "sign_prob" in policies["agent_0"]
     callers = {e.agent for _, _, e in events_of(whole) if isinstance(e, ev.ModelCalled)}
     assert callers == {"agent_1", "agent_3"}
     with Store(split) as store:

@@ -17,9 +17,10 @@ from simledger.cli.main import app
 from simledger.events.config import InvalidConfig, Rules
 from simledger.ledger.store import Store, library_version
 from simledger.ledger.verify import verify_log
+from simledger.projections.metrics import headline_metrics
 from simledger.study.summary import SUMMARY_FILES
 from simledger.study.sweep import (
-    HEADLINE_METRICS, MAX_SCENARIO_NAME, format_value, load_sweep, parse_shard, parse_sweep, read_genesis, run_sweep,
+    MAX_SCENARIO_NAME, format_value, load_sweep, parse_shard, parse_sweep, read_genesis, run_sweep,
     scenario_name, select_shard, sweep_specs,
 )
 
@@ -172,7 +173,7 @@ def test_long_names_keep_a_readable_prefix_and_a_hash_of_the_parameters():
     # an int knob given a float
     ('seeds = [1]\n[grid]\nnum_cores = [2.5]', ["grid.num_cores[0]", "Expected `int`"]),
     # a policy probability out of range
-    ('seeds = [1]\n[grid]\npolicy.mine_prob = [1.5]', ["grid.policy.mine_prob[0]", "0..1"]),
+    ('seeds = [1]\n[grid]\npolicy.mine_prob = [1.5]', ["grid.policy.mine_prob[0]", "<= 1.0"]),
     # a rules field that does not exist
     (f'seeds = [1]\n[grid]\nrules.{RULE}x = [1]', [f"rules.{RULE}x", f"did you mean rules.{RULE}?"]),
     # an empty list of values
@@ -399,7 +400,7 @@ def test_sweep_summary_has_params_means_and_confidence_intervals(local_sweep):
         assert row["inference_fees_total_ci95"] == pytest.approx(12.706 * abs(fees[0] - fees[1]) / 2)
         rates = [r["contracts_settled_total"] / r["contracts_total"] if r["contracts_total"] else 0.0 for r in members]
         assert row["settlement_rate_mean"] == pytest.approx(sum(rates) / 2)
-        assert all(math.isfinite(row[f"{m}_mean"]) for m in HEADLINE_METRICS)
+        assert all(math.isfinite(row[f"{m.run}_mean"]) for m in headline_metrics())
     assert (local_sweep / "plots" / "sweep_interest_rate_per_turn.png").stat().st_size > 1000
 
 
