@@ -96,6 +96,7 @@ def play_with_progress(engine, society: Players, turns: int, live, pending, opti
 def run_society(db: Path, *, regime: str, seed: int, agents: int, turns: int, resume: bool,
                 catalogue: dict[str, Any], options: opt.LLMOptions) -> None:
     """Create (or with ``resume`` continue) a society run in-process and print where it ended."""
+    from ..ledger.head import write_run_head
     from ..ledger.replay import positioned_events
     from ..ledger.run import Run
 
@@ -116,6 +117,7 @@ def run_society(db: Path, *, regime: str, seed: int, agents: int, turns: int, re
         redrive_store(run.store, society, turns)
         play_with_progress(LocalEngine(run), society, turns, live, PendingCalls(run.store.conn), options, prices,
                            tokens_in(positioned_events(run.store)))
+        write_run_head(run)
         head, last = run.head_hash.hex(), run.state.sealed_turn
         report = run_usage(run.store, prices)
     finally:

@@ -194,7 +194,7 @@ def is_society_log(db: Path) -> bool:
     from ..ledger.store import Store
     from ..orchestrator.society import is_society_run
 
-    with Store(db) as store:
+    with Store(db, write=True) as store:  # as the resume will: a killed writer's WAL needs a writer to recover
         return is_society_run(get_genesis(store).identity)
 
 
