@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..ledger.errors import BadInput
+from ..study.policies import load_policy
 from ..orchestrator.calls import CallRecord, CallRequest
 from ..orchestrator.llm_policy import LLMSettings
 from ..orchestrator.driver import LocalEngine, create_society_run, play_society, redrive_store, tokens_in
@@ -23,8 +24,10 @@ from .common import console, fail, handle_errors, print_json
 STRUCTURED_MODES = ("json_schema", "json_object", "none")
 
 
-def settings_from(options: opt.LLMOptions) -> LLMSettings:
-    """Return the recorded LLM settings the options ask for (BadInput when they are incomplete)."""
+def settings_from(options: opt.LLMOptions, regime_policy: dict[str, Any] | None = None) -> LLMSettings:
+    """Return the recorded LLM settings: a regime's ``llm`` policy as written, else what the options ask for."""
+    if regime_policy is not None and regime_policy.get("kind") == "llm":
+        return load_policy(regime_policy)
     if not options.model:
         raise BadInput("--llm-model is required with --policy llm")
     if options.structured not in STRUCTURED_MODES:
@@ -110,7 +113,8 @@ def run_society(db: Path, *, regime: str, seed: int, agents: int, turns: int, re
         if db.exists() and db.stat().st_size > 0:
             fail(f"{db} exists; use --resume to continue it or remove it")
         run = create_society_run(db, regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents,
-                                 turns=turns, llm_agents=chosen_llm_agents(options), settings=settings_from(options))
+                                 turns=turns, llm_agents=chosen_llm_agents(options),
+                                 settings=settings_from(options, catalogue[regime]["policy"]))
     try:
         turns = run.state.identity["turns"]
         society, live = prepare_players(run.state.identity, run.state.seed, run.state.agents, options, prices)
@@ -180,7 +184,8 @@ def orchestrate(
             if regime not in catalogue:
                 fail(f"unknown regime {regime!r}; known: {', '.join(catalogue)}")
             remote.init(**society_genesis(regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents,
-                                          turns=turns, llm_agents=chosen_llm_agents(options), settings=settings_from(options)))
+                                          turns=turns, llm_agents=chosen_llm_agents(options),
+                                          settings=settings_from(options, catalogue[regime]["policy"])))
         genesis = remote.genesis()
         turns = genesis.identity.get("turns")
         society, live = prepare_players(genesis.identity, genesis.seed, genesis.agents, options, prices)

@@ -169,7 +169,8 @@ def run(
     if policy not in ("study", "llm"):
         fail(f"--policy must be study or llm, got {policy!r}")
     started = db.exists() and db.stat().st_size > 0 and not is_unstarted_log(db)
-    if policy == "llm" or (resume and started and is_society_log(db)):
+    regime_plays_llm = regime in catalogue and catalogue[regime]["policy"].get("kind") == "llm"
+    if policy == "llm" or regime_plays_llm or (resume and started and is_society_log(db)):
         options = opt.options_from(locals())
         run_society(db, regime=regime, seed=seed, agents=agents, turns=turns, resume=resume and started,
                     catalogue=catalogue, options=options)

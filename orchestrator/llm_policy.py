@@ -27,7 +27,7 @@ from ..ledger.errors import RunStateError
 from ..study.policy import AgentView, PolicyKind
 from .calls import CallRecord, CallRequest, to_event
 from .observation import agent_observation
-from .prompt import render_messages
+from .prompt import default_template, render_messages
 from .transport import Transport, pause
 
 RETRY_STATUSES = frozenset({408, 409, 429})
@@ -39,7 +39,7 @@ class LLMSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     agents they play (endpoint, timeout and concurrency are not: they may change on a resume)."""
 
     model: str
-    template: dict[str, str]
+    template: dict[str, str] = msgspec.field(default_factory=default_template)  # recorded in full
     temperature: float | None = None
     top_p: float | None = None
     seed: int | None = None

@@ -427,3 +427,28 @@ def test_the_engine_refuses_model_calls_whose_texts_are_missing_or_false(tmp_pat
         assert service.state()["turn"] == 1
     finally:
         service.close()
+
+
+def test_a_regimes_file_can_name_the_llm_policy_and_the_genesis_records_it_in_full(tmp_path):
+    import json
+
+    regimes = tmp_path / "regimes.json"
+    regimes.write_text(json.dumps({"regimes": {"llm_baseline": {
+        "config": {"num_cores": 4},
+        "policy": {"kind": "llm", "model": "from-the-regime", "temperature": 0.2, "max_retries": 1}}}}))
+    db = tmp_path / "run.db"
+    with ChatServer() as server:
+        result = runner.invoke(app, ["run", str(db), "--regime", "llm_baseline", "--regimes-file", str(regimes),
+                                     "--llm-url", server.url, "--agents", "3", "--turns", "2"])
+        assert result.exit_code == 0, result.output
+        models = {body["model"] for _, _, body in server.requests}
+    with Store(db) as store:
+        policies = get_genesis(store).identity["policies"]
+    assert models == {"from-the-regime"}
+    assert all(spec["kind"] == "llm" and spec["temperature"] == 0.2 and "system" in spec["template"]
+               for spec in policies.values())
+    assert runner.invoke(app, ["verify", str(db), "--reexecute"]).exit_code == 0
+    mistyped = tmp_path / "typo.json"
+    mistyped.write_text(json.dumps({"regimes": {"x": {"config": {}, "policy": {"kind": "llm", "modle": "m"}}}}))
+    refused = runner.invoke(app, ["run", str(tmp_path / "other.db"), "--regime", "x", "--regimes-file", str(mistyped)])
+    assert refused.exit_code == 2 and "modle" in refused.output
