@@ -65,7 +65,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from ..events.config import InvalidConfig
 from ..events.keys import KeystoreError
 from ..events.limits import MAX_JSON_DEPTH, MAX_QUERY_INT, raw_json_depth
-from ..ledger.errors import BadInput, LedgerError, WriterBusy
+from ..ledger.errors import BadInput, LedgerError, StorageError, WriterBusy
 from .schemas import ErrorResponse, InitData, InitRequest, InitResponse, TurnData, TurnRequest, TurnResponse
 from .service import MAX_EVENTS_PAGE, Conflict, LedgerService, NotFound, Unavailable
 
@@ -76,6 +76,7 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Conflict, 409),
     (WriterBusy, 409),
     (Unavailable, 501),
+    (StorageError, 507),  # a full disk or read-only file system: the server's trouble, not the client's
     (BadInput, 400),
     (InvalidConfig, 400),
     (KeystoreError, 400),

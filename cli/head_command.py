@@ -12,7 +12,7 @@ from .common import console, handle_errors
 
 @handle_errors
 def head(
-    path: Annotated[Path, typer.Argument(metavar="RUN.db", help="A run's log.", show_default=False)],
+    path: Annotated[Path, typer.Argument(metavar="RUN.db", help="A run's log.", show_default=False, readable=False)],
     out: Annotated[Optional[Path], typer.Option("--out", metavar="FILE", help="Write the checkpoint here.")] = None,
     keystore: Annotated[Optional[Path], typer.Option(
         "--keystore", metavar="DIR", help="The engine key of a keystore-signed log.")] = None,

@@ -28,8 +28,9 @@ SIGNER_LEGEND = ("Input signers: agent (its own key), server for agent (custodia
                  "the run's seed could have signed).")
 OK, BAD = "✓", "✗"
 
+# readable=False: an unreadable log is reported by the library in one line, not by click's usage box.
 RunPath = Annotated[Path, typer.Argument(metavar="RUN.db", help="A run's log (a simledger SQLite file).",
-                                         show_default=False)]
+                                         show_default=False, readable=False)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print a JSON document instead of tables.")]
 UntilOption = Annotated[Optional[str], typer.Option(
     "--until", metavar="[turn] N", help="Stop at the end of turn N (written `--until turn 20` or `--until 20`).")]

@@ -103,7 +103,7 @@ def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int
 
 @handle_errors
 def summarize(
-    logs: Annotated[list[Path], typer.Argument(help="Run logs (*.db).")],
+    logs: Annotated[list[Path], typer.Argument(help="Run logs (*.db).", readable=False)],
     out: Annotated[Path, typer.Option(help="Where to write the summary files.")] = Path("results"),
     report: Annotated[bool, typer.Option(help="Also write report.md and plots.")] = True,
     workers: Annotated[int, typer.Option(min=0, help="Worker processes (0 = all cores).")] = 0,
@@ -112,15 +112,20 @@ def summarize(
 
     Example: simledger summarize results/runs/*.db --out results
     """
-    missing = [str(p) for p in logs if not p.is_file()]
+    from ..study.summary import log_files
+
+    paths = [Path(p) for p in log_files(logs)]
+    if not paths:
+        fail("none of the given files is a log (SQLite sidecars, lock and .head files are skipped)")
+    missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         fail(f"no such log: {missing[0]}")
-    summarize_folder(logs, out, report=report, workers=workers or default_workers())
+    summarize_folder(paths, out, report=report, workers=workers or default_workers())
 
 
 @handle_errors
 def run(
-    db: Annotated[Path, typer.Argument(help="The log to create (or continue with --resume).")],
+    db: Annotated[Path, typer.Argument(help="The log to create (or continue with --resume).", readable=False)],
     regime: Annotated[str, typer.Option(help="Regime name.")] = "baseline",
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 101,
     agents: Annotated[int, typer.Option(min=3)] = 8,

@@ -485,8 +485,24 @@ def verify_store(store: Store, *, workers: int = 1) -> VerifyResult:
         failure = signature_failure(store, bad_signature)
     if failure is not None:
         return failed_result(store, failure)
-    return VerifyResult(ok=True, events=walk.next_seq, turns=walk.turn + 1, head_seq=walk.next_seq - 1,
-                        head_hash=walk.prev_hash.hex())
+    return check_read_models(store, VerifyResult(ok=True, events=walk.next_seq, turns=walk.turn + 1,
+                                                 head_seq=walk.next_seq - 1, head_hash=walk.prev_hash.hex()))
+
+
+def check_read_models(store: Store, result: VerifyResult) -> VerifyResult:
+    """Return ``result`` of a verified chain, failed when a stored per-turn table is not the fold of the log."""
+    from .readmodels import check_turn_tables
+
+    turn = None
+    try:
+        check_turn_tables(store, batch=BATCH_ROWS)
+    except ChainError as err:
+        reason, turn = err.reason, err.turn
+    except Exception as err:  # noqa: BLE001 - a hostile table or an unfoldable log is a finding, not a crash
+        reason = f"the per-turn read models cannot be checked: {type(err).__name__}: {err}"
+    else:
+        return result
+    return msgspec.structs.replace(result, ok=False, error=VerifyFailure(seq=None, turn=turn, kind=None, reason=reason))
 
 
 def check_no_stray_rows(store: Store, walked: int) -> None:

@@ -324,7 +324,8 @@ def test_rerun_replaces_a_truncated_log_and_a_log_of_another_identity(local_swee
     shutil.copytree(local_sweep / "runs", runs)
     victim, stranger = RUN_NAMES[0], RUN_NAMES[3]
     with Store(runs / victim, write=True) as store:  # drop the last turn: verifies, but unfinished
-        store.conn.execute("DELETE FROM events WHERE turn = 10")
+        for table in ("events", "account_turns", "turns"):  # the log and its per-turn read models
+            store.conn.execute(f"DELETE FROM {table} WHERE turn = 10")
         store.conn.commit()
     assert verify_log(runs / victim).ok
     shutil.copyfile(runs / RUN_NAMES[2], runs / stranger)  # a valid log, but of another seed
