@@ -452,3 +452,14 @@ def test_a_regimes_file_can_name_the_llm_policy_and_the_genesis_records_it_in_fu
     mistyped.write_text(json.dumps({"regimes": {"x": {"config": {}, "policy": {"kind": "llm", "modle": "m"}}}}))
     refused = runner.invoke(app, ["run", str(tmp_path / "other.db"), "--regime", "x", "--regimes-file", str(mistyped)])
     assert refused.exit_code == 2 and "modle" in refused.output
+
+
+def test_experiments_and_sweeps_refuse_an_llm_regime_before_running_anything(tmp_path):
+    import json
+
+    regimes = tmp_path / "regimes.json"
+    regimes.write_text(json.dumps({"regimes": {"llm_baseline": {"config": {}, "policy": {"kind": "llm", "model": "m"}}}}))
+    result = runner.invoke(app, ["experiment", "--regimes", "llm_baseline", "--regimes-file", str(regimes),
+                                 "--seeds", "1", "--turns", "2", "--agents", "3", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "plays a language model" in result.output
+    assert not (tmp_path / "out" / "runs").exists() or not list((tmp_path / "out" / "runs").iterdir())
