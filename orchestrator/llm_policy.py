@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import msgspec
+from msgspec import Meta
 
 from ..events import types as ev
 from ..events.actions import AgentInput, parse_action
-from ..ledger.errors import RunStateError
+from ..ledger.errors import BadInput, RunStateError
 from ..study.policy import AgentView, PolicyKind
 from .calls import CallRecord, CallRequest, to_event
 from .observation import agent_observation
-from .prompt import default_template, render_messages
+from .prompt import check_template, default_template, render_messages
 from .transport import Transport, pause
 
 RETRY_STATUSES = frozenset({408, 409, 429})
@@ -38,16 +39,22 @@ class LLMSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """The ``llm`` policy's parameters: what decides the requests, recorded in the genesis with the
     agents they play (endpoint, timeout and concurrency are not: they may change on a resume)."""
 
-    model: str
+    model: Annotated[str, Meta(min_length=1, max_length=200)]
     template: dict[str, str] = msgspec.field(default_factory=default_template)  # recorded in full
-    temperature: float | None = None
-    top_p: float | None = None
-    seed: int | None = None
-    max_tokens: int = 1024
+    temperature: Annotated[float, Meta(ge=0, le=10)] | None = None
+    top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
+    seed: Annotated[int, Meta(ge=0, le=2**63 - 1)] | None = None
+    max_tokens: Annotated[int, Meta(ge=1, le=10**7)] = 1024
     structured: Literal["json_schema", "json_object", "none"] = "json_schema"
-    max_retries: int = 3
-    backoff_s: float = 1.0
-    turn_token_budget: int | None = None  # completion tokens per turn, shared by the LLM agents
+    max_retries: Annotated[int, Meta(ge=0, le=20)] = 3
+    backoff_s: Annotated[float, Meta(ge=0, le=600)] = 1.0
+    turn_token_budget: Annotated[int, Meta(ge=1)] | None = None  # completion tokens per turn, shared by the LLM agents
+
+    def __post_init__(self) -> None:
+        try:
+            check_template(self.template, "the llm policy's template")
+        except BadInput as err:
+            raise ValueError(str(err)) from None
 
 
 class AgentDecision(msgspec.Struct, frozen=True, kw_only=True):

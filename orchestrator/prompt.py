@@ -65,6 +65,14 @@ def parse_template(text: str, where: str) -> dict[str, str]:
     except tomllib.TOMLDecodeError as err:
         raise BadInput(f"{where} is not valid TOML: {err}") from None
     template = {part: doc.get(part) for part in ("system", "user")}
+    check_template(template, where)
+    return template
+
+
+def check_template(template: dict, where: str) -> None:
+    """Raise BadInput unless ``template`` has text ``system`` and ``user`` parts using only known placeholders."""
+    if set(template) != {"system", "user"}:
+        raise BadInput(f"{where} needs exactly a system and a user text")
     for part, value in template.items():
         if not isinstance(value, str):
             raise BadInput(f"{where} needs a string {part!r}")
@@ -73,7 +81,6 @@ def parse_template(text: str, where: str) -> dict[str, str]:
         except (KeyError, ValueError) as err:
             raise BadInput(f"{where}: {part} uses an unknown or broken placeholder ({err}); "
                            f"known: {', '.join('$' + p for p in PLACEHOLDERS)}") from None
-    return template
 
 
 def compact_json(value: Any) -> str:
