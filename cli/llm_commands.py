@@ -134,6 +134,7 @@ def run_society(db: Path, *, regime: str, seed: int, agents: int, turns: int, re
 
 
 @handle_errors
+@opt.with_llm_options
 def orchestrate(
     engine: Annotated[str, typer.Option(help="URL of a running `simledger serve`.")],
     regime: Annotated[str, typer.Option(help="Regime of a new run (config and the study agents' policy).")] = "baseline",
@@ -142,24 +143,9 @@ def orchestrate(
     turns: Annotated[int, typer.Option(min=1, help="Total turns of a new run.")] = 40,
     regimes_file: Annotated[Optional[Path], typer.Option()] = None,
     pending: Annotated[Path, typer.Option(help="Where answers of a turn not yet committed are kept.")] = Path("orchestrate-pending.db"),
-    llm_url: opt.Url = None,
-    llm_model: opt.Model = None,
-    llm_agents: opt.Agents = None,
-    llm_template: opt.TemplateFile = None,
-    llm_temperature: opt.Temperature = None,
-    llm_top_p: opt.TopP = None,
-    llm_seed: opt.Seed = None,
-    llm_max_tokens: opt.MaxTokens = 1024,
-    llm_structured: opt.Structured = "json_schema",
-    llm_retries: opt.Retries = 3,
-    llm_backoff: opt.Backoff = 1.0,
-    llm_timeout: opt.Timeout = 60.0,
-    llm_concurrency: opt.Concurrency = 4,
-    llm_turn_budget: opt.TurnBudget = None,
-    llm_run_budget: opt.RunBudget = None,
-    llm_prices: opt.Prices = None,
+    llm: opt.LLMOptions = opt.LLMOptions(),
 ) -> None:
-    """Drive a `simledger serve` engine with LLM agents: same log as `simledger run --policy llm`.
+    """Play a `simledger serve` engine's agents with a language model: same log as `simledger run --policy llm`.
 
     An engine with no run yet gets the genesis (regime, seed, agents, turns and
     the LLM settings); an engine that holds a run is continued from its next
@@ -173,7 +159,7 @@ def orchestrate(
     from ..orchestrator.remote import RemoteEngine
     from ..study.regimes import load_regimes
 
-    options = opt.options_from(locals())
+    options = llm
     prices = load_prices(options.prices)
     check_url(options.url)
     kept = PendingCalls(sqlite3.connect(pending, isolation_level=None))

@@ -124,6 +124,7 @@ def summarize(
 
 
 @handle_errors
+@opt.with_llm_options
 def run(
     db: Annotated[Path, typer.Argument(help="The log to create (or continue with --resume).", readable=False)],
     regime: Annotated[str, typer.Option(help="Regime name.")] = "baseline",
@@ -137,22 +138,7 @@ def run(
         help="Sign with keys from this directory (created 0700, keys 0600) instead of keys derived from the seed.",
     )] = None,
     policy: Annotated[str, typer.Option(help="study (the paper's heuristic) or llm (agents driven by a model).")] = "study",
-    llm_url: opt.Url = None,
-    llm_model: opt.Model = None,
-    llm_agents: opt.Agents = None,
-    llm_template: opt.TemplateFile = None,
-    llm_temperature: opt.Temperature = None,
-    llm_top_p: opt.TopP = None,
-    llm_seed: opt.Seed = None,
-    llm_max_tokens: opt.MaxTokens = 1024,
-    llm_structured: opt.Structured = "json_schema",
-    llm_retries: opt.Retries = 3,
-    llm_backoff: opt.Backoff = 1.0,
-    llm_timeout: opt.Timeout = 60.0,
-    llm_concurrency: opt.Concurrency = 4,
-    llm_turn_budget: opt.TurnBudget = None,
-    llm_run_budget: opt.RunBudget = None,
-    llm_prices: opt.Prices = None,
+    llm: opt.LLMOptions = opt.LLMOptions(),
 ) -> None:
     """Play one run into DB; --resume continues an interrupted one to the same final head.
 
@@ -176,9 +162,8 @@ def run(
     started = db.exists() and db.stat().st_size > 0 and not is_unstarted_log(db)
     regime_plays_llm = regime in catalogue and catalogue[regime]["policy"].get("kind") == "llm"
     if policy == "llm" or regime_plays_llm or (resume and started and is_society_log(db)):
-        options = opt.options_from(locals())
         run_society(db, regime=regime, seed=seed, agents=agents, turns=turns, resume=resume and started,
-                    catalogue=catalogue, options=options)
+                    catalogue=catalogue, options=llm)
         return
     if resume and started:
         finished = resume_run(db, catalogue, keystore=keystore)
