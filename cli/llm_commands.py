@@ -19,7 +19,8 @@ from ..orchestrator.society import Players
 from ..orchestrator.transport import LiveTransport, PendingCalls
 from ..orchestrator.usage import Usage, load_prices, run_usage
 from . import llm_options as opt
-from .common import console, fail, handle_errors, print_json
+from .common import console, err_console, fail, handle_errors, print_json
+from .output import show_table
 
 STRUCTURED_MODES = ("json_schema", "json_object", "none")
 
@@ -61,7 +62,7 @@ class CallProgress:
     def __init__(self, turns: int, first_turn: int, prices: dict | None) -> None:
         self.prices, self.usage = prices, Usage()
         self.progress = Progress(TextColumn("[bold]turns"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), console=console)
+                                 TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), console=err_console)
         self.task = self.progress.add_task("turns", total=turns, completed=first_turn - 1, calls="")
 
     def on_call(self, request: CallRequest, record: CallRecord) -> None:
@@ -97,7 +98,7 @@ def play_with_progress(engine, society: Players, turns: int, live, pending, opti
 
 
 def run_society(db: Path, *, regime: str, seed: int, agents: int, turns: int, resume: bool,
-                catalogue: dict[str, Any], options: opt.LLMOptions) -> None:
+                catalogue: dict[str, Any], options: opt.LLMOptions, as_json: bool = False) -> None:
     """Create (or with ``resume`` continue) a society run in-process and print where it ended."""
     from ..ledger.head import write_run_head
     from ..ledger.replay import positioned_events
@@ -121,12 +122,17 @@ def run_society(db: Path, *, regime: str, seed: int, agents: int, turns: int, re
         redrive_store(run.store, society, turns)
         play_with_progress(LocalEngine(run), society, turns, live, PendingCalls(run.store.conn), options, prices,
                            tokens_in(positioned_events(run.store)))
-        write_run_head(run)
-        head, last = run.head_hash.hex(), run.state.sealed_turn
+        head_file = write_run_head(run)
+        head, last, events = run.head_hash.hex(), run.state.sealed_turn, run.state.events
         report = run_usage(run.store, prices)
     finally:
         run.close()
-    console.print(f"{db}: {last} turns, head {head}", soft_wrap=True)
+    if as_json:
+        print_json({"path": str(db), "turns": last, "events": events, "head_hash": head, "head_file": str(head_file),
+                    "model_calls": report.run.to_dict()})
+        return
+    console.print(f"{db}: {last} turns, {events:,} events, head {head}; signed head in {head_file}"
+                  " (keep a copy to pin it)", soft_wrap=True, highlight=False)
     console.print(f"model calls: {describe_usage(report.run)}", soft_wrap=True, highlight=False)
 
 
@@ -217,7 +223,7 @@ def usage(
     for name, u in rows.items():
         table.add_row(str(name), str(u.calls), str(u.failed), f"{u.prompt_tokens:,}", f"{u.cached_tokens:,}",
                       f"{u.completion_tokens:,}", f"{u.reasoning_tokens:,}", "-" if u.cost is None else f"{u.cost:.6f}")
-    console.print(table)
+    show_table(table)
 
 
 def register(app: typer.Typer) -> None:

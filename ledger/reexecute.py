@@ -52,7 +52,7 @@ class Divergence:
 class ReexecResult:
     ok: bool
     events: int  # events reproduced (all, or those before the divergence)
-    turns: int  # turns reproduced whole
+    turns: int  # turns after the genesis reproduced whole
     divergence: Divergence | None
     message: str
 
@@ -213,7 +213,7 @@ def replay_turn(twin: Run, turn: int, recorded: list[tuple], driver: TurnDriver 
 
 def compare_log(store: Store, twin: Run, driver: TurnDriver = recorded_turn) -> tuple[int, int, Divergence | None]:
     """Walk the log's turns after turn 0 against the twin; return (events, turns, first divergence)."""
-    events, turns = 2, 1
+    events, turns = 2, 0
     for turn, group in itertools.groupby(store.rows(start_seq=2), key=lambda row: row[ROW_TURN]):
         recorded = list(group)
         if divergence := replay_turn(twin, turn, recorded, driver):

@@ -38,6 +38,7 @@ from ..events import merkle
 from ..events import types as ev
 from ..events.envelope import (
     FORMAT_VERSION, JSON_ENCODER, ZERO_HASH, Envelope, PayloadError, decode_payload, envelope_hash, payload_json,
+    payload_version,
 )
 from ..events.keys import input_message, key_id, verify_signature
 from .blobs import check_blobs
@@ -70,7 +71,8 @@ class VerifyResult(msgspec.Struct, frozen=True, kw_only=True):
     """Outcome of :func:`verify_log`.
 
     On success ``events``/``turns``/``head_*`` describe the whole log. On failure
-    they describe the verified prefix before the first bad event.
+    they describe the verified prefix before the first bad event. ``turns``
+    counts the turns played after the genesis (turn 0): 40 for a 40-turn run.
     """
 
     ok: bool
@@ -324,6 +326,8 @@ def find_copy_mismatch(env: Envelope, event: Any, json_copy: Any) -> str | None:
     contract = ev.contract_of(event)
     if env.contract_id != contract:
         return f"contract_id column says {env.contract_id!r}, the payload's is {contract!r}"
+    if env.payload_version != (version := payload_version(event)):
+        return f"payload version {env.payload_version}, but the payload's fields are those of version {version}"
     if json_copy != payload_json(event) and json_copy != stored_payload_json(env.payload):
         return "payload_json column differs from the hashed payload"
     return None
@@ -485,7 +489,7 @@ def verify_store(store: Store, *, workers: int = 1) -> VerifyResult:
         failure = signature_failure(store, bad_signature)
     if failure is not None:
         return failed_result(store, failure)
-    return check_read_models(store, VerifyResult(ok=True, events=walk.next_seq, turns=walk.turn + 1,
+    return check_read_models(store, VerifyResult(ok=True, events=walk.next_seq, turns=max(walk.turn, 0),
                                                  head_seq=walk.next_seq - 1, head_hash=walk.prev_hash.hex()))
 
 
@@ -564,7 +568,7 @@ def failed_result(store: Store, failure: ChainError) -> VerifyResult:
         prev = []
     if prev and isinstance(prev[0][1], int) and isinstance(prev[0][9], str):
         _, turn, kind, *_rest = prev[0]
-        head_hash, turns = prev[0][9], turn + 1 if kind == "turn_sealed" else turn
+        head_hash, turns = prev[0][9], turn if kind == "turn_sealed" else max(turn - 1, 0)
     error = VerifyFailure(seq=failure.seq, turn=failure.turn, kind=failure.kind, reason=failure.reason)
     return VerifyResult(ok=False, events=events, turns=turns, head_seq=head_seq, head_hash=head_hash, error=error)
 
@@ -692,5 +696,5 @@ def verify_state_digests(path: str | Path) -> VerifyResult:
             return failed_result(store, ChainError(f"the fold fails here: {type(err).__name__}: {err}", seq=seq + 1))
         if seq >= 0:
             last_hash = store.head()[1].hex()
-        return VerifyResult(ok=True, events=seq + 1, turns=state.sealed_turn + 1 if seq >= 0 else 0,
+        return VerifyResult(ok=True, events=seq + 1, turns=state.sealed_turn if seq >= 0 else 0,
                             head_seq=seq, head_hash=last_hash)

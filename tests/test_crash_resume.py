@@ -194,7 +194,7 @@ def check_killed_log(path: Path, reference: list[tuple[str, str]]) -> str:
     stored = read_hashes(path)
     assert stored == reference[:len(stored)], "the killed log is not a prefix of the uninterrupted run"
     assert stored[-1][0] == "turn_sealed", f"the last event is a {stored[-1][0]}, not a seal"
-    return f"turns 0..{result.turns - 1}"
+    return f"turns 0..{result.turns}"
 
 
 def test_sigkill_at_chosen_points_never_leaves_a_partial_turn_and_one_resume_reaches_the_same_head(
@@ -276,7 +276,7 @@ def test_resume_works_over_stale_wal_shm_and_journal_files(tmp_path, reference):
     (tmp_path / "crashed.db-journal").write_bytes(b"")  # a leftover empty rollback journal must not matter either
     left = side_files(path)
     assert left["-wal"] > 0 and "-shm" in left, left
-    assert verify_log(path).turns == 8  # turns 0..7, each committed whole
+    assert verify_log(path).turns == 7  # turns 1..7 after the genesis, each committed whole
     result = CliRunner().invoke(app, ["run", str(path), "--resume"])
     assert result.exit_code == 0, result.output
     assert reference[-1][1] in result.output.replace("\n", "")

@@ -262,6 +262,10 @@ def test_return_logs_on_the_local_pool_and_one_worker_give_the_same_logs(local_s
     assert_same_logs(local_sweep / "runs", tmp_path / "returned" / "runs")
     assert_same_logs(local_sweep / "runs", tmp_path / "elsewhere")
     assert not (tmp_path / "inline" / "runs").exists()  # the logs went to the shared folder only
+    for runs in (local_sweep / "runs", tmp_path / "returned" / "runs", tmp_path / "elsewhere"):
+        heads = {p.stem: p.read_text() for p in runs.glob("*.head")}  # each log's signed head came along
+        assert sorted(heads) == sorted(p.stem for p in runs.glob("*.db"))
+        assert heads == {p.stem: p.read_text() for p in (local_sweep / "runs").glob("*.head")}
     assert output_bytes(tmp_path / "returned") == output_bytes(tmp_path / "inline") == output_bytes(local_sweep)
 
 
@@ -358,7 +362,7 @@ def test_rerun_with_other_turns_plays_every_run_again(tmp_path):
     second = run_sweep(load_sweep(write_spec(tmp_path, one_seed.replace("turns = 10", "turns = 4"))), out,
                        report=False, plots=False)
     assert first.ran == second.ran == [first.runs[0]] and second.skipped == []
-    assert verify_log(out / "runs" / f"{first.runs[0]}.db").turns == 5  # turns 0..4
+    assert verify_log(out / "runs" / f"{first.runs[0]}.db").turns == 4  # turns 1..4 after the genesis
 
 
 # --- shards and summaries ------------------------------------------------------------------
@@ -403,6 +407,7 @@ def test_sweep_summary_has_params_means_and_confidence_intervals(local_sweep):
         assert row["settlement_rate_mean"] == pytest.approx(sum(rates) / 2)
         assert all(math.isfinite(row[f"{m.run}_mean"]) for m in headline_metrics())
     assert (local_sweep / "plots" / "sweep_interest_rate_per_turn.png").stat().st_size > 1000
+    assert "<svg" in (local_sweep / "plots" / "sweep_interest_rate_per_turn.svg").read_text()
 
 
 def test_example_spec_is_valid_and_lists_its_runs(tmp_path):
