@@ -95,7 +95,7 @@ def test_run_verifies_and_reexecutes_byte_for_byte_with_the_server_stopped(scrip
     db, _ = scripted_run
     result = runner.invoke(app, ["verify", str(db), "--reexecute"])
     assert result.exit_code == 0, result.output
-    assert "OK: re-executed 11 turns: all" in result.output
+    assert "OK: re-executed 10 turns: all" in result.output
 
 
 def calls_of(events, agent: str, turn: int) -> list[ev.ModelCalled]:
