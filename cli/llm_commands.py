@@ -62,7 +62,8 @@ class CallProgress:
     def __init__(self, turns: int, first_turn: int, prices: dict | None) -> None:
         self.prices, self.usage = prices, Usage()
         self.progress = Progress(TextColumn("[bold]turns"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), console=err_console)
+                                 TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), console=err_console,
+                                 disable=not err_console.is_terminal)
         self.task = self.progress.add_task("turns", total=turns, completed=first_turn - 1, calls="")
 
     def on_call(self, request: CallRequest, record: CallRecord) -> None:
