@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import msgspec
 
+from .config import LEGACY_RULES
 from .types import EVENT_TYPES, Event, actor_of, contract_of, kind_of
 
 FORMAT_VERSION = 1
@@ -91,10 +92,16 @@ def seal_envelope(event: Any, *, seq: int, turn: int, prev_hash: bytes, signer: 
     return header, hashlib.sha256(ENCODER.encode(header)).digest()
 
 
+def upcast_genesis_v1(data: dict) -> dict:
+    """Return a v1 genesis as v2: rule variants it predates take the values it was played with."""
+    return {**data, "rules": {**LEGACY_RULES, **(data.get("rules") or {})}}
+
+
 # Upcasters: (kind, from_version) -> function(dict) -> dict of version + 1.
-# Empty while every kind is at version 1; a later version adds entries here and
-# never rewrites stored bytes.
-UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {}
+# A later version adds entries here and never rewrites stored bytes.
+UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {
+    ("run_genesis", 1): upcast_genesis_v1,
+}
 
 
 class PayloadError(ValueError):

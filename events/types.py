@@ -27,7 +27,13 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 
 
 class RunGenesis(_Event, tag="run_genesis"):
-    """The run's constitution: who takes part, their keys, the rules, the seed."""
+    """The run's constitution: who takes part, their keys, the rules, the seed.
+
+    Version 2: ``rules`` has the contract rule variants and the supply definition;
+    a version-1 genesis is upcast with ``events.config.LEGACY_RULES``.
+    """
+
+    VERSION: ClassVar[int] = 2
 
     run_id: str
     seed: int
