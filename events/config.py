@@ -69,13 +69,13 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     study_cost: NonNegativeInt = 20
     study_discount: Rate = 0.5
     study_duration_turns: NonNegativeInt = 5
-    sign_repeat: Literal["accept", "reject"] = "reject"
+    sign_repeat: Literal["accept", "reject"] = "accept"
     """A second signature by a signer who already signed: a harmless no-op, or a ``duplicate`` error (R15)."""
-    early_arbitrator_signature: Literal["count", "void"] = "void"
+    early_arbitrator_signature: Literal["count", "void"] = "count"
     """An arbitrator's signature on the bare proposal counts toward activation, or voids the contract (R15)."""
-    offer_deadline: Literal["none", "delivery_turn"] = "delivery_turn"
+    offer_deadline: Literal["none", "delivery_turn"] = "none"
     """Unsigned offers stay open, or are refused ``too_late`` and lapse at their delivery turn (R20)."""
-    attestation: Literal["principals", "all_parties"] = "all_parties"
+    attestation: Literal["principals", "all_parties"] = "principals"
     """Who must confirm delivery for an attested contract to settle: both principals, or all three parties (R17)."""
     supply_counts_collateral: bool = True
     """Whether the token supply counts collateral held in contracts (R23)."""

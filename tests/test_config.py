@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from simledger.events import types as ev
-from simledger.events.config import LEGACY_RULES, Config, InvalidConfig, Rules, exact, load_config, load_rules
+from simledger.events.config import Config, InvalidConfig, Rules, exact, load_config, load_rules
 from simledger.ledger.errors import BadInput
 from simledger.ledger.run import Run
 from simledger.ledger.store import Store
@@ -58,7 +58,10 @@ def test_baseline_regime_is_the_default_config():
 def test_rules_defaults():
     assert as_dict(Rules()) == {"job_pay_units": 28, "job_cooldown_turns": 1, "block_reward": 0,
                                 "transfer_fee_min": 0, "study_cost": 20, "study_discount": 0.5,
-                                "study_duration_turns": 5, **LEGACY_RULES}
+                                "study_duration_turns": 5, "sign_repeat": "accept",
+                                "early_arbitrator_signature": "count", "offer_deadline": "none",
+                                "attestation": "principals", "supply_counts_collateral": True,
+                                "block_gate": "weight"}
 
 
 def test_integer_written_for_float_knob_accepted():
