@@ -61,7 +61,7 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 
     job_pay_units: NonNegativeInt = 28
     """A job pays this many compute units at the current inference rate (R11)."""
-    job_cooldown_turns: NonNegativeInt = 1
+    job_cooldown_turns: NonNegativeInt = 0
     """Turns an agent must wait after a job before the next one (R11)."""
     block_reward: NonNegativeInt = 0
     """Tokens minted to a block's winner (R9)."""
