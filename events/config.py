@@ -77,7 +77,7 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """Unsigned offers stay open, or are refused ``too_late`` and lapse at their delivery turn (R20)."""
     attestation: Literal["principals", "all_parties"] = "principals"
     """Who must confirm delivery for an attested contract to settle: both principals, or all three parties (R17)."""
-    supply_counts_collateral: bool = True
+    supply_counts_collateral: bool = False
     """Whether the token supply counts collateral held in contracts (R23)."""
     block_gate: Literal["mining", "weight"] = "weight"
     """What must reach block_threshold: the entrants' mining weight alone (base weight per miner), or their

@@ -60,7 +60,7 @@ def test_rules_defaults():
                                 "transfer_fee_min": 0, "study_cost": 20, "study_discount": 0.5,
                                 "study_duration_turns": 5, "sign_repeat": "accept",
                                 "early_arbitrator_signature": "count", "offer_deadline": "none",
-                                "attestation": "principals", "supply_counts_collateral": True,
+                                "attestation": "principals", "supply_counts_collateral": False,
                                 "block_gate": "weight"}
 
 
