@@ -79,7 +79,7 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """Who must confirm delivery for an attested contract to settle: both principals, or all three parties (R17)."""
     supply_counts_collateral: bool = False
     """Whether the token supply counts collateral held in contracts (R23)."""
-    block_gate: Literal["mining", "weight"] = "weight"
+    block_gate: Literal["mining", "weight"] = "mining"
     """What must reach block_threshold: the entrants' mining weight alone (base weight per miner), or their
     whole lottery weight with stake and burns (R9)."""
 

@@ -61,7 +61,7 @@ def test_rules_defaults():
                                 "study_duration_turns": 5, "sign_repeat": "accept",
                                 "early_arbitrator_signature": "count", "offer_deadline": "none",
                                 "attestation": "principals", "supply_counts_collateral": False,
-                                "block_gate": "weight"}
+                                "block_gate": "mining"}
 
 
 def test_integer_written_for_float_knob_accepted():
