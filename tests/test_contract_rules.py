@@ -44,6 +44,10 @@ def status(run) -> str:
     return run.state.contracts[C1].status
 
 
+def test_these_variants_are_the_defaults_of_new_runs():
+    assert {name: getattr(Rules(), name) for name in CURRENT} == CURRENT
+
+
 def test_arbitrator_may_sign_first_and_the_counterparty_activates(tmp_path):
     run = proposed(tmp_path)
     step(run, sign("c", "arbitrator"))  # turn 3: the arbitrator signs the bare proposal
