@@ -15,7 +15,8 @@ Beyond the original::
     GET  /contracts/{id}/history        one contract's events in log order
     GET  /verify                        the verifier's verdict on the whole log
     GET  /replay?until_turn=N           the state refolded from the log up to turn N
-    GET  /schema                        OpenAPI docs (Swagger UI; /schema/redoc, /schema/openapi.json)
+    GET  /schema                        OpenAPI docs: Swagger UI served from a package, no CDN
+                                        (/schema/swagger too; the document at /schema/openapi.json)
 
 A refused request answers ``{"ok": false, "error": "<message>"}`` with a 4xx
 status and appends nothing: 400 for a malformed body, wrong types, an unknown
@@ -31,8 +32,15 @@ genesis. Sending what ``study.runner.execute_run`` records (the regime's config,
 HTTP log byte-identical to the in-process run.
 
 Inputs without ``signature`` are signed by the server with the agent's key
-(custodial); an input with ``signature`` is verified against the agent's key in
-the genesis and recorded as given (see ``api.client_signing.sign_input``).
+(custodial; with a keystore the recorded input says ``"custodial": true``); an
+input with ``signature`` is verified against the agent's key in the genesis and
+recorded as given (see ``api.client_signing.sign_input``). A server started
+with ``--require-signatures`` refuses (400) every input its agent did not sign.
+
+Hostile requests get a 4xx, never a 500: a body nesting JSON deeper than
+``events.limits.MAX_JSON_DEPTH`` is refused before it is decoded, integer query
+parameters are bounded, agent ids are ``[A-Za-z0-9_.-]{1,64}``. ``GET /events``
+serves the genesis with its seed redacted (see ``api.service``).
 
 The tables ``contracts`` and ``core_shares`` are read models that every turn's
 transaction brings back in line with the log; the engine never reads them, so a client
@@ -49,14 +57,19 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State as AppState
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Example
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from ..events.config import InvalidConfig
+from ..events.config import Config, InvalidConfig
 from ..events.keys import KeystoreError
-from ..ledger.errors import BadInput, LedgerError, WriterBusy
-from .schemas import ErrorResponse, InitData, InitRequest, InitResponse, TurnData, TurnRequest, TurnResponse
+from ..events.limits import MAX_JSON_DEPTH, MAX_QUERY_INT, raw_json_depth
+from ..ledger.errors import BadInput, LedgerError, StorageError, WriteMismatch, WriterBusy
+from .docs import DOCS_PATH, docs_plugins
+from .schemas import (
+    ErrorResponse, EventsPage, InitData, InitRequest, InitResponse, ReplayView, StateView, TurnData, TurnRequest,
+    TurnResponse, VerifyView,
+)
 from .service import MAX_EVENTS_PAGE, Conflict, LedgerService, NotFound, Unavailable
 
 log = logging.getLogger("simledger.api")
@@ -66,11 +79,28 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Conflict, 409),
     (WriterBusy, 409),
     (Unavailable, 501),
+    (WriteMismatch, 500),  # the file did not keep what was written (a trigger, another writer): the server's fault
+    (StorageError, 507),  # a full disk or read-only file system: the server's trouble, not the client's
     (BadInput, 400),
     (InvalidConfig, 400),
     (KeystoreError, 400),
     (LedgerError, 400),
 )
+
+
+def refusals(**described: str) -> dict[int, ResponseSpec]:
+    """Return the OpenAPI responses of an endpoint's refusals (``r409="..."``), each with the error shape.
+
+    Every endpoint may also answer 500 (an engine bug, logged; no traceback in the answer).
+    """
+    described = {**described, "r500": "internal error: a bug, logged by the server"}
+    return {int(code.removeprefix("r")): ResponseSpec(ErrorResponse, description=text, generate_examples=False,
+                                                      examples=[Example(value={"ok": False, "error": text})])
+            for code, text in described.items()}
+
+
+NO_RUN = "no run yet: POST /init first"
+BAD_QUERY = "a query parameter of the wrong type or out of range"
 
 
 def get_service(request: Request) -> LedgerService:
@@ -81,16 +111,16 @@ def get_service(request: Request) -> LedgerService:
 # --- the original engine's calls ----------------------------------------------------
 
 
-@get("/config", sync_to_thread=True, tags=["original"])
-def read_config(request: Request) -> dict[str, Any]:
+@get("/config", sync_to_thread=True, tags=["original"], responses=refusals())
+def read_config(request: Request) -> Config:
     """Return the run's engine config, or the defaults before /init (the driver's readiness probe)."""
-    return get_service(request).config()
+    return msgspec.convert(get_service(request).config(), Config)
 
 
-@post("/init", sync_to_thread=True, status_code=200, tags=["original"], responses={
-    400: ResponseSpec(ErrorResponse, description="invalid config or agent ids; nothing created"),
-    409: ResponseSpec(ErrorResponse, description="the log already holds a run"),
-})
+@post("/init", sync_to_thread=True, status_code=200, tags=["original"], responses=refusals(
+    r400="invalid config or agent ids, or a malformed body; nothing created",
+    r409="the log already holds a run",
+))
 def init_run(request: Request, data: JSONBody[InitRequest]) -> InitResponse:
     """Create the run: genesis with the agents' public keys, sealed as turn 0."""
     created = get_service(request).init(agent_ids=data.agent_ids, config=data.config, seed=data.seed,
@@ -98,36 +128,37 @@ def init_run(request: Request, data: JSONBody[InitRequest]) -> InitResponse:
     return InitResponse(ok=True, data=InitData(**created))
 
 
-@post("/turn", sync_to_thread=True, status_code=200, tags=["original"], responses={
-    400: ResponseSpec(ErrorResponse, description="malformed request, unknown agent, two inputs from one agent, "
-                                                 "bad signature; nothing appended"),
-    409: ResponseSpec(ErrorResponse, description="no run yet (POST /init first)"),
-})
+@post("/turn", sync_to_thread=True, status_code=200, tags=["original"], responses=refusals(
+    r400="malformed request, unknown agent, two inputs from one agent, bad signature; nothing appended",
+    r409=NO_RUN,
+))
 def play_turn(request: Request, data: JSONBody[TurnRequest]) -> TurnResponse:
     """Run the next turn with these inputs and append it to the log atomically."""
     return TurnResponse(ok=True, data=TurnData(**get_service(request).step(data.inputs)))
 
 
-@get("/state", sync_to_thread=True, tags=["original"])
-def read_state(request: Request) -> dict[str, Any]:
+@get("/state", sync_to_thread=True, tags=["original"], responses=refusals(r409=NO_RUN))
+def read_state(request: Request) -> StateView:
     """Return the live state after the last sealed turn: agents, token supply, cores, head."""
-    return get_service(request).state()
+    return msgspec.convert(get_service(request).state(), StateView)
 
 
 # --- beyond the original -------------------------------------------------------------
 
 
-@get("/events", sync_to_thread=True, tags=["audit"])
+@get("/events", sync_to_thread=True, tags=["audit"], responses=refusals(r400=BAD_QUERY, r409=NO_RUN))
 def read_events(
     request: Request,
-    after_seq: Annotated[int, QueryParameter(description="return events with seq > after_seq")] = -1,
-    limit: Annotated[int, QueryParameter(ge=1, description=f"page size (at most {MAX_EVENTS_PAGE})")] = 100,
-) -> dict[str, Any]:
+    after_seq: Annotated[int, QueryParameter(ge=-1, le=MAX_QUERY_INT,
+                                             description="return events with seq > after_seq")] = -1,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_QUERY_INT,
+                                         description=f"page size (at most {MAX_EVENTS_PAGE})")] = 100,
+) -> EventsPage:
     """Return a page of the log in seq order; follow ``next_after_seq`` while ``more``."""
-    return get_service(request).events(after_seq=after_seq, limit=limit)
+    return msgspec.convert(get_service(request).events(after_seq=after_seq, limit=limit), EventsPage)
 
 
-@get("/contracts", sync_to_thread=True, tags=["audit"])
+@get("/contracts", sync_to_thread=True, tags=["audit"], responses=refusals(r400=BAD_QUERY, r409=NO_RUN))
 def read_contracts(
     request: Request,
     status: Annotated[str | None, QueryParameter(description="only contracts in this status")] = None,
@@ -136,7 +167,8 @@ def read_contracts(
     return get_service(request).contracts(status)
 
 
-@get("/contracts/{contract_id:str}/history", sync_to_thread=True, tags=["audit"])
+@get("/contracts/{contract_id:str}/history", sync_to_thread=True, tags=["audit"],
+     responses=refusals(r400="a malformed path", r404="no contract of that id in this run", r409=NO_RUN))
 def read_contract_history(
     request: Request, contract_id: Annotated[str, PathParameter(description="e.g. contract_1")],
 ) -> dict[str, Any]:
@@ -144,19 +176,29 @@ def read_contract_history(
     return get_service(request).contract_history(contract_id)
 
 
-@get("/verify", sync_to_thread=True, tags=["audit"])
-def verify(request: Request) -> dict[str, Any]:
-    """Verify the whole log (hash chain, signatures, seals) and return the verdict."""
-    return get_service(request).verify()
+@get("/verify", sync_to_thread=True, tags=["audit"],
+     responses=refusals(r409=NO_RUN, r501="this simledger was installed without the verifier"))
+def verify(request: Request) -> VerifyView:
+    """Verify the whole log (hash chain, signatures, seals) and return the verdict (``ok`` false on a bad log)."""
+    return msgspec.convert(get_service(request).verify(), VerifyView)
 
 
-@get("/replay", sync_to_thread=True, tags=["audit"])
-def replay(request: Request, until_turn: Annotated[int | None, QueryParameter(ge=0)] = None) -> dict[str, Any]:
+@get("/replay", sync_to_thread=True, tags=["audit"],
+     responses=refusals(r400=BAD_QUERY + ", or a turn beyond the log", r409=NO_RUN))
+def replay(request: Request,
+           until_turn: Annotated[int | None, QueryParameter(ge=0, le=MAX_QUERY_INT)] = None) -> ReplayView:
     """Return the state refolded from the log up to the end of ``until_turn`` (default: all of it)."""
-    return get_service(request).replay(until_turn)
+    return msgspec.convert(get_service(request).replay(until_turn), ReplayView)
 
 
 # --- errors ----------------------------------------------------------------------------
+
+
+async def refuse_deep_json(request: Request) -> None:
+    """Refuse a body nesting deeper than MAX_JSON_DEPTH before anything decodes it (decoders recurse)."""
+    if request.method in ("POST", "PUT", "PATCH"):
+        if raw_json_depth(await request.body()) > MAX_JSON_DEPTH:
+            raise BadInput(f"request body nests JSON deeper than {MAX_JSON_DEPTH} levels")
 
 
 def error_response(status: int, message: str) -> Response:
@@ -221,6 +263,7 @@ def create_app(service: LedgerService) -> Litestar:
         route_handlers=[read_config, init_run, play_turn, read_state, read_events, read_contracts,
                         read_contract_history, verify, replay],
         state=AppState({"service": service}),
+        before_request=refuse_deep_json,
         exception_handlers={
             LedgerError: handle_library_error,
             InvalidConfig: handle_library_error,
@@ -231,8 +274,8 @@ def create_app(service: LedgerService) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="simledger", version="1",
             description=__doc__.split("\n\n")[0] + " Refused requests answer {\"ok\": false, \"error\": ...}.",
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path=["/", "/swagger"]), RedocRenderPlugin(), JsonRenderPlugin()],
+            path=DOCS_PATH,
+            render_plugins=docs_plugins(),
             use_handler_docstrings=True,
         ),
         debug=False,

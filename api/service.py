@@ -7,11 +7,25 @@ concurrent requests never interleave a turn. Read-only endpoints (events,
 history, verify, replay) open their own read-only connection and never wait
 for a turn. Nothing here speaks HTTP: errors are the library's exceptions and
 ``app.py`` maps them to status codes.
+
+Three choices the operator makes at start:
+
+* ``require_signatures``: every input must carry its agent's signature; the
+  server signs nothing for an agent (non-custodial).
+* ``read_only``: serve an existing log without a writer (``/init`` and
+  ``/turn`` are refused); reads fold the log as it is on disk.
+* ``extend``: a finished study run (its genesis identity says ``turns`` and the
+  log has them all) is only reopened for writing when asked.
+
+``GET /events`` never serves the genesis' seed: with seed-derived keys the seed
+is every agent's and the engine's private key. The genesis payload comes with
+``"seed": null`` and the event with ``"redacted": ["seed"]``; its ``hash`` is
+still the stored one (the hash is over the stored bytes, which only the file
+holds: verify the file, or ask ``GET /verify``).
 """
 
 from __future__ import annotations
 
-import fcntl
 import importlib
 import json
 import threading
@@ -22,15 +36,19 @@ import msgspec
 
 from ..events.actions import AgentInput
 from ..events.config import Config, load_config, load_rules
+from ..ledger.authenticity import describe_proof
 from ..ledger.errors import BadInput, LedgerError, WriterBusy
+from ..ledger.head import read_genesis
 from ..ledger.readmodels import contract_data
 from ..ledger.replay import load_state
 from ..ledger.run import Run, validate_agents
 from ..ledger.store import Store
+from ..ledger.writer_lock import WriterLock
 from ..projections.state import OPEN_STATUSES, State, TurnMetrics, state_digest
 
 MAX_EVENTS_PAGE = 1000
 DEFAULT_EVENTS_PAGE = 100
+REDACTED_GENESIS_FIELDS = ("seed",)
 
 
 class Conflict(LedgerError):
@@ -48,25 +66,19 @@ class Unavailable(LedgerError):
 # --- the writer lock before there is a log -----------------------------------------
 
 
-def writer_lock_path(db_path: Path) -> Path:
-    """Return the lock file ``ledger.store.Store`` takes for writers (the same one, on purpose)."""
-    return db_path.with_name(db_path.name + ".writer-lock")
-
-
-def take_writer_lock(db_path: Path):
-    """Hold the log's writer lock (as a Store opened for writing would); raise WriterBusy if taken."""
-    handle = open(writer_lock_path(db_path), "a+")
+def take_writer_lock(db_path: Path) -> WriterLock:
+    """Hold the log's writer lock (creating an empty db file to lock); raise WriterBusy if taken."""
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
+        return WriterLock.acquire(db_path, create=True)
+    except WriterBusy:
         raise WriterBusy(f"{db_path} is already open for writing by another process (another server?)") from None
-    return handle
 
 
-def release_writer_lock(handle) -> None:
-    fcntl.flock(handle, fcntl.LOCK_UN)
-    handle.close()
+def release_writer_lock(lock: WriterLock, db_path: Path) -> None:
+    """Let go of the lock taken before /init, removing the empty file it made if no run came."""
+    if lock.created and db_path.is_file() and db_path.stat().st_size == 0:
+        db_path.unlink()
+    lock.release()
 
 
 def is_existing_log(db_path: Path) -> bool:
@@ -133,13 +145,25 @@ def contract_view(contract) -> dict[str, Any]:
 
 
 def event_view(row: tuple) -> dict[str, Any]:
-    """Return an ``events`` row as JSON: position, readable payload, chain link and signature."""
+    """Return an ``events`` row as JSON: position, readable payload, chain link and signature (seed redacted)."""
     seq, turn, kind, actor, contract_id, pv, _payload, payload_json, prev, digest, signer, signature, fv = row
-    return {
+    view = {
         "seq": seq, "turn": turn, "kind": kind, "actor": actor, "contract_id": contract_id, "payload_version": pv,
         "payload": json.loads(payload_json) if payload_json else None, "prev_hash": prev, "hash": digest,
         "signer": signer, "signature": signature, "format_version": fv,
     }
+    if kind == "run_genesis" and isinstance(view["payload"], dict):
+        view["payload"].update(dict.fromkeys(REDACTED_GENESIS_FIELDS))
+        view["redacted"] = list(REDACTED_GENESIS_FIELDS)
+    return view
+
+
+def finished_study_turns(state: State) -> int | None:
+    """Return the recorded turn count of a study run that has played all of it, else None."""
+    turns = state.identity.get("turns") if isinstance(state.identity, dict) else None
+    if isinstance(turns, int) and not isinstance(turns, bool) and state.sealed_turn >= turns:
+        return turns
+    return None
 
 
 def plain(value: Any) -> Any:
@@ -153,16 +177,28 @@ def plain(value: Any) -> Any:
 class LedgerService:
     """The server's hold on one run.db: the live run (or the lock awaiting /init)."""
 
-    def __init__(self, db_path: str | Path, *, keystore: str | Path | None = None) -> None:
+    def __init__(self, db_path: str | Path, *, keystore: str | Path | None = None, require_signatures: bool = False,
+                 read_only: bool = False, extend: bool = False) -> None:
         self.db_path = Path(db_path)
         self.keystore = keystore
+        self.require_signatures, self.read_only = require_signatures, read_only
         self.run: Run | None = None
         self._pre_init_lock = None
         self._lock = threading.Lock()
         if not self.db_path.parent.is_dir():
             raise LedgerError(f"{self.db_path.parent}: no such directory")
-        if is_existing_log(self.db_path):
-            self.run = Run.open(self.db_path, keystore=keystore)
+        if read_only:
+            if not is_existing_log(self.db_path):
+                raise LedgerError(f"{self.db_path}: no log to serve read-only")
+            with Store(self.db_path) as store:
+                load_state(store)  # refuse a file that is not a readable log now, not at the first request
+        elif is_existing_log(self.db_path):
+            self.run = Run.open(self.db_path, keystore=keystore, require_signatures=require_signatures)
+            if not extend and (turns := finished_study_turns(self.run.state)) is not None:
+                self.run.close()
+                self.run = None
+                raise LedgerError(f"{self.db_path} is a finished study run ({turns} of {turns} turns): serve it with "
+                                  "--read-only, or --extend to append turns beyond its recorded end")
         else:
             self._pre_init_lock = take_writer_lock(self.db_path)
 
@@ -172,33 +208,45 @@ class LedgerService:
                 self.run.close()
                 self.run = None
             if self._pre_init_lock is not None:
-                release_writer_lock(self._pre_init_lock)
+                release_writer_lock(self._pre_init_lock, self.db_path)
                 self._pre_init_lock = None
 
     # --- lifecycle ----------------------------------------------------------------
 
     def require_run(self) -> Run:
+        if self.read_only:
+            raise Conflict("this server is read-only (serve --read-only): it appends nothing")
         if self.run is None:
             raise Conflict("no run yet: POST /init first")
         return self.run
+
+    def current_state(self) -> tuple[State, tuple[int, bytes, int]]:
+        """Return the state after the last sealed turn and the log's head (read-only: folded from disk)."""
+        if self.read_only:
+            with Store(self.db_path) as store:
+                return load_state(store), store.head()
+        run = self.require_run()
+        return run.state, run.store.head()
 
     def init(self, *, agent_ids: list[str], config: dict | None, seed: int, identity: dict | None,
              rules: dict | None) -> dict[str, Any]:
         """Create the run (genesis); refused when the log already holds one."""
         with self._lock:
+            if self.read_only:
+                self.require_run()  # refuses: a read-only server appends nothing
             if self.run is not None:
                 raise Conflict(f"the log already holds run {self.run.state.run_id}; /init needs an empty log")
             # Verify everything that can be refused before letting go of the lock for Run.create
             checked = load_config(config if config is not None else {"num_agents": len(agent_ids)})
             load_rules(rules)
             validate_agents(agent_ids, checked)
-            release_writer_lock(self._pre_init_lock)
-            self._pre_init_lock = None
-            try:
+            lock, self._pre_init_lock = self._pre_init_lock, None
+            try:  # the held lock passes to the run: no moment without a writer lock
                 self.run = Run.create(self.db_path, agents=agent_ids, seed=seed, config=checked, rules=rules,
-                                      keystore=self.keystore, identity=identity)
-            except BaseException:
-                self._pre_init_lock = take_writer_lock(self.db_path)
+                                      keystore=self.keystore, identity=identity,
+                                      require_signatures=self.require_signatures, writer_lock=lock)
+            except BaseException:  # the lock stays ours, or is taken again if the failed creation let it go
+                self._pre_init_lock = lock if lock.held else take_writer_lock(self.db_path)
                 raise
             state = self.run.state
             return {"run_id": state.run_id, "turn": state.sealed_turn, "agents": list(state.agents),
@@ -218,27 +266,30 @@ class LedgerService:
 
     def config(self) -> dict[str, Any]:
         with self._lock:
-            return plain(self.run.state.config if self.run is not None else Config())
+            if self.run is None and not self.read_only:
+                return plain(Config())
+            return plain(self.current_state()[0].config)
 
     def state(self) -> dict[str, Any]:
         with self._lock:
-            run = self.require_run()
-            return state_view(run.state, head=(run.store.head()))
+            state, head = self.current_state()
+            return state_view(state, head=head)
 
     def contracts(self, status: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            contracts = self.require_run().state.contracts.values()
+            contracts = self.current_state()[0].contracts.values()
             return [contract_view(c) for c in contracts if status is None or c.status == status]
 
     def has_contract(self, contract_id: str) -> bool:
         with self._lock:
-            return contract_id in self.require_run().state.contracts
+            return contract_id in self.current_state()[0].contracts
 
     # --- reads of the log (own read-only connection, no waiting on turns) -----------------
 
     def reader(self) -> Store:
         """Return a read-only Store on the log (the caller closes it)."""
-        self.require_run()
+        if not self.read_only:
+            self.require_run()
         return Store(self.db_path)
 
     def events(self, after_seq: int = -1, limit: int = DEFAULT_EVENTS_PAGE) -> dict[str, Any]:
@@ -267,14 +318,19 @@ class LedgerService:
 
     def verify(self) -> dict[str, Any]:
         """Return the verifier's verdict on the whole log (chain, signatures, seals)."""
-        self.require_run()
+        if not self.read_only:
+            self.require_run()
         try:
             verify_log = importlib.import_module("simledger.ledger.verify").verify_log
         except (ModuleNotFoundError, AttributeError):
             raise Unavailable("this simledger has no ledger.verify module") from None
         result = verify_log(self.db_path, workers=1)
         fields = ("ok", "events", "turns", "head_seq", "head_hash", "error", "message")
-        return {name: plain(getattr(result, name, None)) for name in fields}
+        verdict = {name: plain(getattr(result, name, None)) for name in fields}
+        if result.ok:  # what that proves: integrity; authenticity needs a head the client kept (verify --expect-head)
+            with self.reader() as store:
+                verdict["proved"] = describe_proof(read_genesis(store).key_source, pinned=False, trusted_key=False)
+        return verdict
 
     def replay(self, until_turn: int | None = None) -> dict[str, Any]:
         """Return the state refolded from the log up to the end of ``until_turn`` (None: all)."""

@@ -99,7 +99,8 @@ def play(path: Path, agents: int, turns: int, seed: int, profile_from: int | Non
     """Play the study policy for ``turns`` turns into ``path``; return timings (and a profile report)."""
     from simledger.ledger.run import Run
     from simledger.projections.state import OPEN_STATUSES
-    from simledger.study.policy import StudyPolicy, TurnView
+    from simledger.study.policy import TurnView
+    from simledger.study.study_policy import StudyPolicy
     from simledger.study.regimes import engine_config, load_regimes
     from simledger.study.runner import agent_ids
 

@@ -29,7 +29,8 @@ import httpx
 import msgspec
 
 from simledger.ledger.run import Run
-from simledger.study.policy import StudyPolicy, TurnView
+from simledger.study.policy import TurnView
+from simledger.study.study_policy import StudyPolicy
 from simledger.study.regimes import engine_config, load_regimes
 from simledger.study.runner import agent_ids
 

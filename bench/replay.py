@@ -30,7 +30,8 @@ OUT = Path(__file__).resolve().parent / "out"
 def build_log(path: Path, agents: int, turns: int, seed: int) -> None:
     """Write a study run of ``agents`` x ``turns`` (baseline regime) to ``path``, reporting progress."""
     from simledger.ledger.run import Run
-    from simledger.study.policy import StudyPolicy, TurnView
+    from simledger.study.policy import TurnView
+    from simledger.study.study_policy import StudyPolicy
     from simledger.study.regimes import engine_config, load_regimes
     from simledger.study.runner import agent_ids
 

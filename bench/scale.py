@@ -57,7 +57,8 @@ def build(path: Path, agents: int, turns: int, seed: int, report_every: int) -> 
     """Play the run into ``path`` and print one JSON line per sample and a final one (child process)."""
     from simledger.ledger.run import Run
     from simledger.projections.state import snapshot_bytes
-    from simledger.study.policy import StudyPolicy, TurnView
+    from simledger.study.policy import TurnView
+    from simledger.study.study_policy import StudyPolicy
     from simledger.study.regimes import engine_config, load_regimes
     from simledger.study.runner import agent_ids
 

@@ -13,11 +13,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..projections.metrics import headline_metrics
 from ..study.experiment import default_workers
 from ..study.sweep import (
     Sweep, SweepResult, format_value, load_sweep, parse_shard, run_sweep, select_shard, sweep_specs,
 )
-from .common import console, err_console, fail, handle_errors
+from .common import console, err_console, fail, handle_errors, print_json
+from .output import show_table
 
 DASK_TIMEOUT = "30s"
 
@@ -32,11 +34,6 @@ def connect_dask(address: str):
         return Client(address, timeout=DASK_TIMEOUT)
     except (OSError, TimeoutError) as err:
         fail(f"cannot reach the Dask scheduler at {address}: {err}")
-
-
-HEADLINE_COLUMNS = {"gini_wealth_mean": "gini_wealth", "inference_fees_total_mean": "fees",
-                    "interest_total_mean": "interest", "settlement_rate_mean": "settled/contracts",
-                    "total_errors_mean": "errors"}
 
 
 def format_metric(value: float) -> str:
@@ -54,29 +51,45 @@ def print_sweep_table(sweep: Sweep, result: SweepResult, limit: int = 30) -> Non
     for knob in sweep.knobs:
         table.add_column(knob, justify="right")
     table.add_column("runs", justify="right")
-    for title in HEADLINE_COLUMNS.values():
-        table.add_column(title, justify="right")
+    for metric in headline_metrics():
+        table.add_column(metric.headline, justify="right")
     for row in rows[:limit]:
         cells = [format_value(row[k]) for k in sweep.knobs] + [str(row["n_runs"])]
-        cells += [format_metric(row[c]) for c in HEADLINE_COLUMNS]
+        cells += [format_metric(row[f"{m.run}_mean"]) for m in headline_metrics()]
         table.add_row(labels.get(row["scenario"], row["scenario"]), *cells)
-    console.print(table)
+    show_table(table)
     if len(rows) > limit:
-        console.print(f"... {len(rows) - limit} more in sweep_summary.csv")
+        console.print(f"... {len(rows) - limit} more in sweep_summary.csv", highlight=False)
 
 
 def sweep_progress(total: int):
+    """Return the progress display, the run callback, and the call that closes the last step.
+
+    After the last run the sweep writes its summaries, report and plots (seconds, with no run events):
+    a second bar, without a count, says so while it lasts.
+    """
     from .study_commands import study_progress
 
     progress = study_progress()
     task = progress.add_task("runs", total=total, rate="")
     counts = {"skipped": 0, "done": 0, "failed": 0}
+    outputs: list = []
+
+    def start_outputs() -> None:
+        outputs.append(progress.add_task("outputs", total=None, rate="summaries, report, plots"))
 
     def advance(event: str, name: str) -> None:
         counts[event] += 1
         progress.update(task, advance=1, rate=", ".join(f"{v} {k}" for k, v in counts.items() if v))
+        if sum(counts.values()) == total:
+            start_outputs()
 
-    return progress, advance
+    def finish() -> None:
+        if not outputs:  # no run at all (an empty shard)
+            start_outputs()
+        progress.update(outputs[0], total=1, completed=1)
+
+    return progress, advance, finish
 
 
 @handle_errors
@@ -93,7 +106,9 @@ def sweep(
     shard: Annotated[Optional[str], typer.Option(help="Run only the i-th of k slices, e.g. 1/4.")] = None,
     dry_run: Annotated[bool, typer.Option(help="List the runs (of this shard) and exit.")] = False,
     report: Annotated[bool, typer.Option(help="Also write the study's report.md and plots.")] = True,
-    plots: Annotated[bool, typer.Option(help="Write plots/sweep_<knob>.png.")] = True,
+    plots: Annotated[bool, typer.Option(help="Write plots/sweep_<knob>.png and .svg.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON (progress stays on stderr).")] = (
+        False),
 ) -> None:
     """Run a parameter sweep: every run a verified log, resumable, shardable; summaries grouped by scenario.
 
@@ -110,17 +125,27 @@ def sweep(
         fail("--return-logs and --shared-dir exclude each other (logs are either shared or returned)")
     specs = select_shard(sweep_specs(parsed), shard_slice)
     if dry_run:
+        if as_json:
+            print_json({"runs": [f"{run_spec.name}.db" for run_spec in specs]})
+            return
         for run_spec in specs:
             console.print(f"{run_spec.name}.db", highlight=False, soft_wrap=True)
         return
     result = execute(parsed, out, workers=workers, dask=dask, shared_dir=shared_dir, return_logs=return_logs,
                      shard=shard_slice, report=report, plots=plots, total=len(specs))
+    if as_json:
+        print_json({"out": str(out), "runs": len(result.runs), "skipped": len(result.skipped),
+                    "ran": len(result.ran), "failed": len(result.failures), "failures": result.failures,
+                    "scenarios": result.sweep_rows})
+        if result.failures:
+            raise typer.Exit(1)
+        return
     print_sweep_table(parsed, result)
     for failure in result.failures:
         err_console.print(f"[bold red]failed:[/] {failure['run']}: {escape(failure['error'])}", highlight=False,
                           soft_wrap=True)
     console.print(f"{len(result.runs)} runs: {len(result.skipped)} already done, {len(result.ran)} ran, "
-                  f"{len(result.failures)} failed -> {out}/", highlight=False)
+                  f"{len(result.failures)} failed -> {out}/", highlight=False, soft_wrap=True)
     if result.failures:
         raise typer.Exit(1)
 
@@ -132,10 +157,12 @@ def execute(parsed, out: Path, *, workers: int, dask: str | None, shared_dir: Pa
     try:
         executor = client.get_executor(pure=False) if client is not None else None
         count = sum(client.nthreads().values()) if client is not None else (workers or default_workers())
-        progress, advance = sweep_progress(total)
+        progress, advance, finish = sweep_progress(total)
         with progress:
-            return run_sweep(parsed, out, executor=executor, workers=count, shard=shard, runs_dir=shared_dir,
-                             return_logs=return_logs, report=report, plots=plots, on_progress=advance)
+            result = run_sweep(parsed, out, executor=executor, workers=count, shard=shard, runs_dir=shared_dir,
+                               return_logs=return_logs, report=report, plots=plots, on_progress=advance)
+            finish()
+            return result
     finally:
         if client is not None:
             client.close()

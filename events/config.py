@@ -8,9 +8,11 @@ with :func:`exact` before any arithmetic touches a balance.
 
 from __future__ import annotations
 
+import difflib
 import functools
+import re
 from fractions import Fraction
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Iterable, Literal
 
 import msgspec
 from msgspec import Meta
@@ -96,7 +98,15 @@ def load_struct(cls: type, data: Any, *, what: str):
     try:
         return msgspec.convert(data if data is not None else {}, cls)
     except msgspec.ValidationError as err:
-        raise InvalidConfig(f"invalid {what}: {err}") from None
+        unknown = re.fullmatch(r"Object contains unknown field `(.*)`(?: - at `.*`)?", str(err))
+        hint = suggest(unknown[1], cls.__struct_fields__) if unknown else ""
+        raise InvalidConfig(f"invalid {what}: {err}{hint}") from None
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """Return `` (did you mean X?)`` for the closest of ``choices`` to a mistyped ``word``, or ""."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def load_config(data: Any) -> Config:

@@ -88,19 +88,51 @@ def seal_envelope(event: Any, *, seq: int, turn: int, prev_hash: bytes, signer: 
     are ``hashed_bytes``' own.
     """
     header = (FORMAT_VERSION, seq, turn, kind_of(event), actor_of(event),
-              contract_of(event), event.VERSION, ENCODER.encode(event), prev_hash, signer)
+              contract_of(event), payload_version(event), ENCODER.encode(event), prev_hash, signer)
     return header, hashlib.sha256(ENCODER.encode(header)).digest()
 
 
-def upcast_genesis_v1(data: dict) -> dict:
-    """Return a v1 genesis as v2: rule variants it predates take the values it was played with."""
+def payload_version(event: Any, *, since: int | None = None) -> int:
+    """Return the version ``event`` is written as: the newest version whose added fields it sets.
+
+    A version that only added optional fields (``ADDED``, UNSET by default)
+    does not change the bytes of an event that leaves them unset, so such an
+    event is written as the version before them (never below ``since``, by
+    default the kind's ``SINCE``), and logs stay byte-identical.
+    """
+    added = event.ADDED
+    if not added:
+        return event.VERSION
+    used = [version for name, version in added.items() if getattr(event, name) is not msgspec.UNSET]
+    return max(*used, event.SINCE if since is None else since, min(added.values()) - 1)
+
+
+def get_written_version(event: Any, stored_version: int) -> int:
+    """Return the version a writer of ``stored_version``'s era gave an event with the fields it decoded
+    (and maybe upcast) to: below the kind's ``SINCE``, the version its optional fields alone imply."""
+    return payload_version(event, since=event.SINCE if stored_version >= event.SINCE else 0)
+
+
+def get_direct_versions(cls: type) -> range:
+    """Return the payload versions of ``cls`` that decode as they are (the current one, and any older one
+    from ``SINCE`` on that lacks only fields added as UNSET)."""
+    return range(max(cls.SINCE, min(cls.ADDED.values(), default=cls.VERSION + 1) - 1), cls.VERSION + 1)
+
+
+_DIRECT_VERSIONS = {kind: get_direct_versions(cls) for kind, cls in EVENT_TYPES.items()}
+
+
+def upcast_genesis_to_v3(data: dict) -> dict:
+    """Return a v1/v2 genesis as v3: the rule variants it predates take the values it was played with."""
     return {**data, "rules": {**LEGACY_RULES, **(data.get("rules") or {})}}
 
 
-# Upcasters: (kind, from_version) -> function(dict) -> dict of version + 1.
-# A later version adds entries here and never rewrites stored bytes.
+# Upcasters: (kind, from_version) -> function(dict) -> dict of version + 1, for a
+# version that changed more than adding UNSET fields. A later version adds
+# entries here and never rewrites stored bytes.
 UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {
-    ("run_genesis", 1): upcast_genesis_v1,
+    ("run_genesis", 1): dict,  # version 2 only added the optional nonce
+    ("run_genesis", 2): upcast_genesis_to_v3,
 }
 
 
@@ -114,7 +146,7 @@ def decode_payload(kind: str, version: int, payload: bytes) -> Any:
     if cls is None:
         raise PayloadError(f"unknown event kind {kind!r}")
     try:
-        if version == cls.VERSION:
+        if version in _DIRECT_VERSIONS[kind]:
             event = _EVENT_DECODER.decode(payload)
         else:
             data = msgspec.msgpack.decode(payload)

@@ -7,6 +7,14 @@ may add fields with defaults, never change a field's type; older payloads are
 upcast after verification (see ``events.envelope.UPCASTERS``).
 
 Amounts are integer tokens. Fractions (weights) are integers in millionths.
+
+A field added after a kind was first written is typed ``X | UnsetType`` with
+default ``UNSET`` and listed in the class's ``ADDED`` with the version that added
+it. msgspec leaves an unset field out of the bytes (and the JSON copy), so an
+event that does not use it is written, byte for byte, as the version before
+(``events.envelope.payload_version``): earlier logs keep their hashes, older
+payloads decode directly (the field is UNSET), and a reader that predates the
+field refuses the newer version by name instead of misreading it.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from .actions import ContractOffer
 from .config import Config, Rules
@@ -21,6 +30,9 @@ from .config import Config, Rules
 
 class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     VERSION: ClassVar[int] = 1
+    ADDED: ClassVar[dict[str, int]] = {}  # field -> the version that added it (fields typed X | UnsetType)
+    # The oldest version written and decoded as is; older payloads are upcast (events.envelope.UPCASTERS).
+    SINCE: ClassVar[int] = 1
 
 
 # --- run ---------------------------------------------------------------------
@@ -29,12 +41,14 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 class RunGenesis(_Event, tag="run_genesis"):
     """The run's constitution: who takes part, their keys, the rules, the seed.
 
-    Version 2: ``rules`` has the contract rule variants and the supply definition;
-    a version-1 genesis is upcast with ``events.config.LEGACY_RULES``.
+    Version 2 added ``nonce``. Version 3: ``rules`` holds the rule variants of
+    ``events.config.LEGACY_RULES``; every genesis is written as version 3, and an
+    older one is upcast with the variants it was played with.
     """
 
-    VERSION: ClassVar[int] = 2
-
+    VERSION: ClassVar[int] = 3
+    ADDED: ClassVar[dict[str, int]] = {"nonce": 2}
+    SINCE: ClassVar[int] = 3
     run_id: str
     seed: int
     agents: list[str]
@@ -45,6 +59,10 @@ class RunGenesis(_Event, tag="run_genesis"):
     key_source: str
     library_version: str
     identity: dict[str, Any] = {}
+    # Version 2 (absent from seed-derived runs, whose keys are the engine's by construction):
+    # random bytes the server drew for a keystore run; they enter run_id, so an input signed for
+    # one run never verifies in another created with the same parameters and keys.
+    nonce: str | UnsetType = UNSET
 
 
 class TurnSealed(_Event, tag="turn_sealed"):
@@ -63,12 +81,18 @@ class TurnSealed(_Event, tag="turn_sealed"):
 class ActionSubmitted(_Event, tag="action_submitted"):
     """An agent's input for a turn, exactly as received (signed by the agent)."""
 
+    VERSION: ClassVar[int] = 2
+    ADDED: ClassVar[dict[str, int]] = {"custodial": 2}
     agent: str
     action: Any
     thinking_units: Any = 0
     output_units: Any = 0
     thinking: Any = ""
     speech: Any = None
+    # Version 2: True when the server signed this input with the agent's keystore key on the
+    # agent's behalf (custodial); absent when the agent signed it, or in a seed-derived run
+    # (its genesis' key_source "seed" already says the engine holds every key).
+    custodial: bool | UnsetType = UNSET
 
 
 class ActionRejected(_Event, tag="action_rejected"):

@@ -11,6 +11,14 @@ class NotALog(LedgerError):
     """Raised when a file is missing, not SQLite, or not a simledger log."""
 
 
+class NoRunYet(NotALog):
+    """Raised when a file is a log whose creation never committed: nothing in it, a run may be created over it."""
+
+
+class StorageError(LedgerError):
+    """Raised when the disk or the file system refuses a write: disk full, permission, read-only folder."""
+
+
 class UnsupportedFormat(LedgerError):
     """Raised when a log was written by a format version this library cannot read."""
 
@@ -34,3 +42,7 @@ class RunStateError(LedgerError):
 
 class BadInput(LedgerError):
     """Raised when a turn's inputs are malformed as a request (not as an action)."""
+
+
+class WriteMismatch(LedgerError):
+    """Raised when the rows read back inside a turn's transaction are not the rows the engine wrote."""

@@ -52,7 +52,7 @@ class Divergence:
 class ReexecResult:
     ok: bool
     events: int  # events reproduced (all, or those before the divergence)
-    turns: int  # turns reproduced whole
+    turns: int  # turns after the genesis reproduced whole
     divergence: Divergence | None
     message: str
 
@@ -139,11 +139,15 @@ def create_twin(store: Store, genesis: ev.RunGenesis, directory: Path,
 
 
 def recorded_input(row: tuple) -> AgentInput:
-    """Return the AgentInput an ``action_submitted`` row recorded, with its recorded signature."""
+    """Return the AgentInput an ``action_submitted`` row recorded, with its recorded signature.
+
+    A custodial input goes in unsigned: the twin's keystore signs it for the agent
+    as the server did (Ed25519 is deterministic), marking it custodial again.
+    """
     event = decode_row(row)
+    signature = None if event.custodial is True else row[ROW_SIGNATURE]
     return AgentInput(agent_id=event.agent, action=event.action, thinking=event.thinking, speech=event.speech,
-                      thinking_units=event.thinking_units, output_units=event.output_units,
-                      signature=row[ROW_SIGNATURE])
+                      thinking_units=event.thinking_units, output_units=event.output_units, signature=signature)
 
 
 def compare_rows(recorded: list[tuple], produced: list[tuple]) -> Divergence | None:
@@ -191,7 +195,7 @@ def replay_turn(twin: Run, turn: int, recorded: list[tuple]) -> Divergence | Non
 
 def compare_log(store: Store, twin: Run) -> tuple[int, int, Divergence | None]:
     """Walk the log's turns after turn 0 against the twin; return (events, turns, first divergence)."""
-    events, turns = 2, 1
+    events, turns = 2, 0
     for turn, group in itertools.groupby(store.rows(start_seq=2), key=lambda row: row[ROW_TURN]):
         recorded = list(group)
         if divergence := replay_turn(twin, turn, recorded):

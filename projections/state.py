@@ -156,13 +156,37 @@ class State:
         return copy.deepcopy(self)
 
 
+DIGEST_VERSION = 2
+"""The version of the document a seal's state digest hashes.
+
+1: the document of ``state_digest`` below (turn, accounts, contracts, cores, supply, blocks).
+2: version 1 plus ``extensions``: the values of the ``DIGEST_EXTENSIONS`` fields that are not at
+their defaults. A state whose extensions are all at their defaults is hashed as the version-1
+document, byte for byte, so a log written before a field existed keeps every digest.
+"""
+
+
+@dataclass(frozen=True)
+class Digested:
+    """A state field added after digest version 1, covered by the digest once it leaves its default."""
+
+    scope: str  # "state", "account" (each Account) or "contract" (each Contract)
+    name: str  # the attribute
+    default: Any  # the value every log written before the field existed implies
+
+
+DIGEST_EXTENSIONS: list[Digested] = []
+"""Append a row for each new field of State, Account or Contract the engine decides from (never reorder)."""
+
+
 def state_digest(state: State) -> str:
     """Return the SHA-256 (hex) of the economic state, the digest each seal commits to.
 
     Covers accounts, contracts' statuses and parties' marks, core shares, the
-    chain height and the mint/sink totals, encoded canonically (sorted keys).
+    chain height and the mint/sink totals, encoded canonically (sorted keys);
+    and, from digest version 2, every extension field not at its default.
     """
-    doc = {
+    doc: dict[str, Any] = {
         "turn": state.turn,
         "accounts": {
             agent: [a.balance, a.staked, a.locked, a.pending_unstakes, a.burns, a.study_until]
@@ -177,7 +201,23 @@ def state_digest(state: State) -> str:
         "supply": [state.genesis_supply, state.minted, state.sunk, state.fee_pool],
         "blocks": state.block_height,
     }
+    extensions = get_digest_extensions(state)
+    if extensions:
+        doc["version"], doc["extensions"] = DIGEST_VERSION, extensions
     return hashlib.sha256(ENCODER.encode(doc)).hexdigest()
+
+
+def get_digest_extensions(state: State) -> dict[str, Any]:
+    """Return the non-default extension values: {"state": {name: v}, "accounts": {id: {name: v}}, ...}."""
+    found: dict[str, Any] = {}
+    owners = {"state": {"": state}, "account": state.accounts, "contract": state.contracts}
+    for field_ in DIGEST_EXTENSIONS:
+        for owner_id, owner in owners[field_.scope].items():
+            value = getattr(owner, field_.name, field_.default)
+            if value != field_.default:
+                part = found.setdefault(field_.scope, {})
+                (part.setdefault(owner_id, {}) if field_.scope != "state" else part)[field_.name] = value
+    return found
 
 
 SNAPSHOT_VERSION = 4
@@ -215,5 +255,5 @@ def snapshot_state(blob: bytes) -> State:
     return state
 
 
-__all__ = ["Account", "Contract", "TurnMetrics", "State", "state_digest", "snapshot_bytes", "snapshot_state",
-           "OPEN_STATUSES", "FINAL_STATUSES", "SETTLED_ON_CONFIRMATION"]
+__all__ = ["Account", "Contract", "TurnMetrics", "State", "state_digest", "Digested", "DIGEST_EXTENSIONS",
+           "snapshot_bytes", "snapshot_state", "OPEN_STATUSES", "FINAL_STATUSES", "SETTLED_ON_CONFIRMATION"]

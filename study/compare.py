@@ -29,9 +29,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .metrics import REGIME_MEANS, regime_summary
+from .metrics import regime_summary
 from .paper import (
-    BASELINE, METRIC_LABELS, METRICS, TABLE2_METRICS, Paper, compute_dividend_fee_ratio, compute_pooled_contracts,
+    BASELINE, METRIC_LABELS, METRICS, REGIME_MEANS, TABLE2_METRICS, Paper, compute_dividend_fee_ratio, compute_pooled_contracts,
     compute_sd, load_paper,
 )
 

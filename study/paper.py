@@ -19,36 +19,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from .metrics import REGIME_FIELDS, REGIME_MEANS, RUN_CSV_FIELDS
+from ..projections.metrics import RUN_ID_FIELDS, regime_metrics
 
-# The 13 summary metrics (regime-summary columns), in the summary's order.
-METRICS: tuple[str, ...] = tuple(REGIME_FIELDS[2:])
-METRIC_LABELS = {
-    "contracts_total_mean": "Contracts total",
-    "contracts_settled_mean": "Contracts settled",
-    "contracts_defaulted_mean": "Contracts defaulted",
-    "fees_total_mean": "Inference fees total",
-    "interest_total_mean": "Interest total",
-    "dividends_total_mean": "Dividends total",
-    "token_supply_final_mean": "Final token supply",
-    "gini_balance_mean": "Balance Gini",
-    "gini_wealth_mean": "Wealth Gini",
-    "neg_balance_agents_mean": "Negative-balance agents",
-    "winner_hhi_mean": "Winner HHI",
-    "blocks_produced_mean": "Blocks produced",
-    "errors_mean": "Engine errors",
-}
-# Table 2 (section 4.9): the metrics whose deltas from baseline the paper prints.
-TABLE2_METRICS: tuple[str, ...] = (
-    "contracts_total_mean", "contracts_settled_mean", "contracts_defaulted_mean", "fees_total_mean",
-    "interest_total_mean", "gini_wealth_mean", "blocks_produced_mean", "errors_mean",
-)
+# The metrics the paper publishes (projections.metrics rows with paper=True), in the summary's order:
+# regime-summary columns, their labels, the run column each averages, and the Table 2 (section 4.9) subset.
+PAPER_METRICS = tuple(m for m in regime_metrics() if m.paper)
+METRICS: tuple[str, ...] = tuple(m.regime for m in PAPER_METRICS)
+METRIC_LABELS = {m.regime: m.label for m in PAPER_METRICS}
+REGIME_MEANS = {m.regime: m.run for m in PAPER_METRICS}
+TABLE2_METRICS: tuple[str, ...] = tuple(m.regime for m in PAPER_METRICS if m.table2)
+RUN_FIELDS = (*RUN_ID_FIELDS, *(m.run for m in PAPER_METRICS))  # the paper's run_summaries.csv columns we read
+INT_RUN_FIELDS = {"seed", *(m.run for m in PAPER_METRICS if m.integer)}
 BASELINE = "baseline"
 Z95 = 1.96
-INT_RUN_FIELDS = {"seed", "contracts_total", "contracts_settled_total", "contracts_defaulted_total",
-                  "inference_fees_total", "interest_total", "dividends_total", "token_supply_final",
-                  "negative_balance_agents", "blocks_produced", "total_errors"}
-FLOAT_RUN_FIELDS = {"gini_balance", "gini_wealth", "winner_hhi"}
 
 
 class PaperDataError(ValueError):
@@ -160,7 +143,7 @@ def parse_number(text: str, where: str) -> float:
 
 
 def parse_regime_summary(text: str, source: str) -> dict[str, dict[str, float]]:
-    """Return {regime: {metric: mean}} from a regime_summary.csv."""
+    """Return {regime: {metric: mean}} from a regime_summary.csv (the paper's columns; others are ignored)."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in ("regime", *METRICS) if c not in (reader.fieldnames or [])]
     if missing:
@@ -174,23 +157,23 @@ def parse_regime_summary(text: str, source: str) -> dict[str, dict[str, float]]:
 
 
 def parse_run_summaries(text: str, source: str) -> list[dict[str, Any]]:
-    """Return the per-run rows of a run_summaries.csv, numbers typed as the driver wrote them."""
+    """Return the per-run rows of a run_summaries.csv (the paper's columns), numbers typed as the driver wrote them."""
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in RUN_CSV_FIELDS if c not in (reader.fieldnames or [])]
+    missing = [c for c in RUN_FIELDS if c not in (reader.fieldnames or [])]
     if missing:
         raise PaperDataError(f"{source}: not a run summaries file (missing column {missing[0]})")
     runs = []
     for line, row in enumerate(reader, start=2):
         run: dict[str, Any] = {}
-        for key in RUN_CSV_FIELDS:
+        for key in RUN_FIELDS:
             value = row[key]
-            if key in INT_RUN_FIELDS:
+            if key in ("run_id", "regime"):
+                run[key] = value
+            elif key in INT_RUN_FIELDS:
                 number = parse_number(value, f"{source} line {line} {key}")
                 run[key] = int(number) if number.is_integer() else number
-            elif key in FLOAT_RUN_FIELDS:
-                run[key] = parse_number(value, f"{source} line {line} {key}")
             else:
-                run[key] = value
+                run[key] = parse_number(value, f"{source} line {line} {key}")
         runs.append(run)
     if not runs:
         raise PaperDataError(f"{source}: no run rows")

@@ -1,18 +1,19 @@
-"""Agent policies: what agents do each turn, given what they can see.
+"""The policy interface: what an agent sees at the start of a turn, and what it answers.
 
-A policy sees a ``TurnView`` (the start-of-turn state the study's agents saw:
-balances in agent order, contracts in creation order with their statuses) and
-returns one ``AgentInput`` per agent. ``StudyPolicy`` is the study driver's
-stochastic heuristic, making exactly the driver's ``random.Random`` calls in the
-driver's order, so a run is a pure function of (regime, seed, agents, turns).
-An LLM-driven policy implements the same one-method interface.
+A policy is given an ``AgentView`` (the start-of-turn state the study's agents
+saw, plus which agent it is playing) and returns that agent's ``AgentInput``
+for the turn. Every agent of a run is played by some policy; one policy object
+may play several agents (the study policy plays all of them from one random
+stream, asked in agent order, as the driver did). ``study.policies`` holds the
+registry of policy kinds; docs/architecture.md says how to add one.
 """
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Protocol
+
+import msgspec
 
 from ..events.actions import AgentInput
 from ..ledger.readmodels import contract_data
@@ -21,7 +22,7 @@ from ..projections.state import State
 
 @dataclass(frozen=True)
 class TurnView:
-    """What agents see at the start of a turn."""
+    """What every agent sees at the start of a turn (the driver's ``/state`` and contracts table)."""
 
     turn: int
     max_turns: int
@@ -35,111 +36,39 @@ class TurnView:
         contracts = [{**contract_data(c), "status": c.status} for c in state.contracts.values()]
         return cls(turn=turn, max_turns=max_turns, agents=agents, contracts=contracts)
 
+    def seen_by(self, agent_id: str) -> "AgentView":
+        """Return this view as the agent ``agent_id`` receives it."""
+        return AgentView(**{f.name: getattr(self, f.name) for f in fields(TurnView)}, agent_id=agent_id)
+
+
+@dataclass(frozen=True)
+class AgentView(TurnView):
+    """A turn's view as one agent receives it: the shared view plus who it is."""
+
+    agent_id: str = ""
+
 
 class Policy(Protocol):
-    def decide(self, view: TurnView) -> list[AgentInput]:
-        """Return this turn's input for every agent, in agent order."""
+    """Plays one or more agents: one input per agent per turn."""
+
+    def act(self, view: AgentView) -> AgentInput:
+        """Return the input of ``view.agent_id`` for ``view.turn``."""
 
 
-CONTRACT_TYPES = ["service", "information_sale", "forward", "loan"]
+@dataclass(frozen=True)
+class PolicyKind:
+    """One entry of the policy registry."""
+
+    params: type[msgspec.Struct]
+    """The parameters: a Struct tagged with the kind (``tag_field="kind"``), validated once when loaded."""
+    build: Callable[[Any, int], Policy]
+    """``build(params, seed)``: the policy object shared by every agent these parameters play in a run."""
+    replayable: bool
+    """Same seed and same views give the same inputs: a resumed run re-drives it from the seed and checks
+    each recorded input. A policy that is not (a person, a language model) is resumed from its recorded
+    inputs instead, and only acts on the turns still to play."""
 
 
-class StudyPolicy:
-    """The study's stochastic agents (``choose_action`` of ``run_experiments.py``)."""
-
-    def __init__(self, params: dict[str, Any], seed: int) -> None:
-        self.p = params
-        self.rng = random.Random(seed)
-
-    def decide(self, view: TurnView) -> list[AgentInput]:
-        by_agent = {a["agent_id"]: a for a in view.agents}
-        pending_sign = [c for c in view.contracts if c["status"] in ("proposed", "countersigned")]
-        due = [c for c in view.contracts if c["status"] == "active" and int(c["terms"]["delivery_turn"]) <= view.turn]
-        disputed = [c for c in view.contracts if c["status"] == "disputed"]
-        inputs = []
-        for agent in by_agent:
-            action, speech = self.choose(view, agent, by_agent, pending_sign, disputed, due)
-            inputs.append(AgentInput(agent_id=agent, thinking="", action=action, speech=speech,
-                                     thinking_units=self.rng.randint(10, 100), output_units=self.rng.randint(20, 180)))
-        return inputs
-
-    def choose(self, view, me, by_agent, pending_sign, disputed, due) -> tuple[dict, str | None]:
-        """Return (action, speech) for one agent; priorities as in the driver."""
-        rng, p = self.rng, self.p
-        balance = by_agent[me]["balance"]
-        for c in disputed:
-            if c["arbitrator"] == me and c["status"] == "disputed":
-                ruling_for = c["proposer"] if rng.random() < 0.55 else c["counterparty"]
-                return {"action": "arbitrator_ruling", "contract_id": c["contract_id"], "ruling_for": ruling_for}, None
-        for c in pending_sign:
-            if c["counterparty"] == me and c["status"] == "proposed" and rng.random() < p["sign_prob"]:
-                return {"action": "sign_contract", "contract_id": c["contract_id"], "role": "counterparty"}, None
-            if c["arbitrator"] == me and c["status"] in ("proposed", "countersigned") and rng.random() < p["arb_sign_prob"]:
-                return {"action": "sign_contract", "contract_id": c["contract_id"], "role": "arbitrator"}, None
-        for c in due:
-            if me in (c["proposer"], c["counterparty"]):
-                if rng.random() < p["confirm_prob"]:
-                    return {"action": "confirm_delivery", "contract_id": c["contract_id"]}, None
-                if rng.random() < p["dispute_prob"]:
-                    return {"action": "dispute_delivery", "contract_id": c["contract_id"]}, None
-        if view.turn == 1:
-            core_id = f"core_{rng.randrange(p['num_cores'])}"
-            bid = max(1, int(abs(rng.gauss(p["core_bid_mean"], p["core_bid_std"]))))
-            bid = min(bid, max(1, int(balance * 0.35)))
-            return {"action": "bid_core", "core_id": core_id, "amount": bid}, None
-        if balance < 0:
-            if rng.random() < 0.6:
-                return {"action": "job"}, "taking job to cover debt"
-            return {"action": "mine"}, None
-        if balance < p["low_balance_threshold"] and rng.random() < 0.35:
-            return {"action": "job"}, None
-        return self.choose_routine(view, me, by_agent, balance)
-
-    def choose_routine(self, view, me, by_agent, balance) -> tuple[dict, str | None]:
-        """Return the agent's routine action: one uniform draw walks the probability ladder."""
-        rng, p = self.rng, self.p
-        r = rng.random()
-        if r < p["mine_prob"]:
-            return {"action": "mine"}, None
-        r -= p["mine_prob"]
-        if r < p["stake_prob"] and balance > 20:
-            amount = min(int(balance * rng.uniform(0.05, 0.25)), max(5, int(balance) - 1))
-            return {"action": "stake", "amount": max(1, amount)}, None
-        r -= p["stake_prob"]
-        if r < p["burn_prob"] and balance > 20:
-            amount = min(int(balance * rng.uniform(0.03, 0.2)), max(3, int(balance) - 1))
-            return {"action": "burn", "amount": max(1, amount)}, None
-        r -= p["burn_prob"]
-        if r < p["transfer_prob"] and balance > 15:
-            others = [a for a in by_agent if a != me]
-            to = rng.choice(others)
-            amount = max(1, min(int(balance * rng.uniform(0.01, 0.08)), 30))
-            return {"action": "transfer", "to": to, "amount": amount, "fee": 1}, "small transfer"
-        r -= p["transfer_prob"]
-        if r < p["propose_prob"] and view.turn < view.max_turns - 2 and balance > 80:
-            return self.propose(view, me, by_agent), "contract proposal"
-        if balance > 100 and rng.random() < p["study_prob"]:
-            return {"action": "study"}, None
-        return {"action": "mine"}, None
-
-    def propose(self, view, me, by_agent) -> dict:
-        """Return a contract proposal drawn from the driver's template."""
-        rng = self.rng
-        others = [a for a in by_agent if a != me]
-        counterparty = rng.choice(others)
-        arbitrator = rng.choice([a for a in others if a != counterparty])
-        delivery = min(view.max_turns - 1, view.turn + rng.randint(2, 6))
-        price = rng.randint(15, 80)
-        p_lock, cp_lock, a_lock = rng.randint(10, 40), rng.randint(10, 40), rng.randint(5, 20)
-        contract_type = rng.choice(CONTRACT_TYPES)
-        return {
-            "action": "propose_contract",
-            "contract": {
-                "counterparty": counterparty, "arbitrator": arbitrator, "contract_type": contract_type,
-                "terms": {"description": f"auto-generated {contract_type} at turn {view.turn}", "price": price,
-                          "delivery_turn": delivery, "condition": None, "pool_members": None},
-                "collateral": {"proposer_locked": p_lock, "counterparty_locked": cp_lock, "arbitrator_locked": a_lock},
-                "settlement_type": "attested", "penalty": rng.randint(5, 20), "arbitrator_fee": rng.randint(2, 8),
-                "payload": None,
-            },
-        }
+def decide_turn(player_of: Callable[[str], Policy], view: TurnView) -> list[AgentInput]:
+    """Return every agent's input for the turn, asking each agent's policy in agent order."""
+    return [player_of(a["agent_id"]).act(view.seen_by(a["agent_id"])) for a in view.agents]

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ..events.config import InvalidConfig, load_config
+from .policies import load_policy
+from .study_policy import StudyParams
 
-POLICY_KEYS = (
-    "num_cores", "core_bid_mean", "core_bid_std", "low_balance_threshold", "mine_prob", "stake_prob", "burn_prob",
-    "transfer_prob", "propose_prob", "study_prob", "sign_prob", "arb_sign_prob", "confirm_prob", "dispute_prob",
-)
+POLICY_KEYS = tuple(k for k in StudyParams.__struct_fields__)
 DEFAULT_REGIMES = ("baseline", "coordination_push", "high_compute_cost")
 
 
@@ -48,15 +47,10 @@ def validate_regime(name: str, regime: Any) -> None:
         load_config({**regime.get("config", {}), "num_agents": 8})
     except InvalidConfig as err:
         raise InvalidConfig(f"regime {name!r}: {err}") from None
-    policy = regime["policy"]
-    for key in POLICY_KEYS:
-        value = policy.get(key)
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise InvalidConfig(f"regime {name!r}: policy.{key} must be a number, got {value!r}")
-        if key.endswith("_prob") and not 0 <= value <= 1:
-            raise InvalidConfig(f"regime {name!r}: policy.{key} must be within 0..1, got {value}")
-    if not isinstance(policy["num_cores"], int) or policy["num_cores"] < 1:
-        raise InvalidConfig(f"regime {name!r}: policy.num_cores must be an integer >= 1, got {policy['num_cores']!r}")
+    try:
+        load_policy(regime["policy"])
+    except InvalidConfig as err:
+        raise InvalidConfig(f"regime {name!r}: {err}") from None
 
 
 def engine_config(regime: dict[str, Any], num_agents: int) -> dict[str, Any]:

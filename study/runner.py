@@ -1,12 +1,16 @@
-"""Run one study run end to end: genesis, turns driven by a policy, a verified log."""
+"""Run one study run end to end: genesis, turns played by the run's society, a verified log."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from ..ledger.head import write_run_head
 from ..ledger.run import Run
-from .policy import StudyPolicy, TurnView
+from .policies import Society, load_policy
+from .policy import TurnView
 from .regimes import engine_config
 
 
@@ -18,50 +22,71 @@ def run_name(regime: str, seed: int) -> str:
     return f"{regime}_{seed}"
 
 
+def society_specs(regime: dict[str, Any], agents: list[str], policies: dict[str, Any] | None) -> dict[str, Any]:
+    """Return each agent's policy spec: its own from ``policies``, else the regime's."""
+    return {agent: (policies or {}).get(agent, regime["policy"]) for agent in agents}
+
+
 def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], seed: int, agents: int = 8,
-                turns: int = 40, identity: dict[str, Any] | None = None, rules: dict | None = None) -> Run:
-    """Create ``path`` and play ``turns`` turns of the study policy; return the (open) run."""
+                turns: int = 40, identity: dict[str, Any] | None = None, rules: dict | None = None,
+                policies: dict[str, Any] | None = None, keystore: str | Path | None = None) -> Run:
+    """Create ``path`` and play ``turns`` turns; return the (open) run.
+
+    Every agent plays the regime's policy unless ``policies`` names another spec
+    for it; those agents' specs are recorded in the genesis identity (``policies``),
+    so the log says who played each agent and a resume rebuilds the same society.
+    """
     ident = {"regime": regime_name, "run_name": run_name(regime_name, seed), "turns": turns, **(identity or {})}
-    run = Run.create(path, agents=agent_ids(agents), seed=seed, config=engine_config(regime, agents),
-                     rules=rules, identity=ident)
-    return play_to(run, StudyPolicy(regime["policy"], seed), turns)
+    if policies:
+        ident["policies"] = {a: msgspec.to_builtins(load_policy(spec)) for a, spec in sorted(policies.items())}
+    ids = agent_ids(agents)
+    society = Society(society_specs(regime, ids, policies), seed)
+    run = Run.create(path, agents=ids, seed=seed, config=engine_config(regime, agents), rules=rules,
+                     identity=ident, keystore=keystore)
+    return play_to(run, society, turns)
 
 
-def play_to(run: Run, policy: StudyPolicy, turns: int) -> Run:
-    """Play ``policy`` from the run's next turn through turn ``turns``; close the run if a turn fails."""
+def play_to(run: Run, society, turns: int) -> Run:
+    """Play ``society`` (anything with ``decide(TurnView)``) through turn ``turns`` and write the log's signed
+    head beside it; close the run if a turn fails."""
     try:
         for turn in range(run.next_turn, turns + 1):
-            run.step(policy.decide(TurnView.from_state(run.state, turn, turns)))
+            run.step(society.decide(TurnView.from_state(run.state, turn, turns)))
+        write_run_head(run)
     except BaseException:
         run.close()
         raise
     return run
 
 
-def resume_run(path: str | Path, catalogue: dict[str, Any]) -> Run:
+def resume_run(path: str | Path, catalogue: dict[str, Any], keystore: str | Path | None = None) -> Run:
     """Reopen an interrupted study run and play it to its recorded number of turns."""
     from ..ledger.errors import RunStateError
 
-    run = Run.open(path)
+    run = Run.open(path, keystore=keystore)
     try:
         ident = run.state.identity
         regime_name, turns = ident.get("regime"), ident.get("turns")
         if regime_name not in catalogue or not isinstance(turns, int):
             raise RunStateError(f"{path} was not written by a study run (genesis identity {ident!r})")
-        policy = replay_policy(run.store, catalogue[regime_name]["policy"], run.state.seed, turns)
+        specs = society_specs(catalogue[regime_name], run.state.agents, ident.get("policies"))
+        society = Society(specs, run.state.seed)
+        replay_society(run.store, society, turns)
     except BaseException:
         run.close()
         raise
-    return play_to(run, policy, turns)
+    return play_to(run, society, turns)
 
 
-def replay_policy(store, params: dict[str, Any], seed: int, max_turns: int) -> StudyPolicy:
-    """Return the study policy advanced past every turn in ``store``, as if it had played them.
+def replay_society(store, society: Society, max_turns: int) -> None:
+    """Advance the society's replayable policies past every turn in ``store``, as if they had played them.
 
-    The policy's random stream depends on what it saw each turn, so it is
-    re-driven with the start-of-turn view of each recorded turn (folded from
-    the log); each decision is checked against the recorded inputs, so a
-    resume with the wrong regime or seed is refused instead of diverging.
+    A replayable policy's random stream depends on what it saw each turn, so it
+    is re-driven with the start-of-turn view of each recorded turn (folded from
+    the log), and each decision is checked against the recorded input, so a
+    resume with the wrong regime or seed is refused instead of diverging. Agents
+    whose policy cannot be re-driven (``replayable`` false) keep their recorded
+    inputs and are not asked again.
     """
     from ..events.envelope import encode_payload
     from ..ledger.engine import submitted_event
@@ -70,13 +95,15 @@ def replay_policy(store, params: dict[str, Any], seed: int, max_turns: int) -> S
     from ..projections.reducers import apply_event
     from ..projections.state import State
 
-    policy, state = StudyPolicy(params, seed), State()
+    state = State()
     pending: list = []
     turn_seen = 0
 
     def play(turn: int, batch: list) -> None:
-        decided = policy.decide(TurnView.from_state(state, turn, max_turns))
-        recorded = [e for _, _, e in batch if e.__struct_config__.tag == "action_submitted"]
+        view = TurnView.from_state(state, turn, max_turns)
+        redriven = [a["agent_id"] for a in view.agents if society.replayable[a["agent_id"]]]
+        decided = [society.players[a].act(view.seen_by(a)) for a in redriven]
+        recorded = [e for _, _, e in batch if e.__struct_config__.tag == "action_submitted" and e.agent in redriven]
         if [encode_payload(submitted_event(i)) for i in decided] != [encode_payload(e) for e in recorded]:
             raise RunStateError(f"turn {turn} of the log was not played by this regime, seed and turn count")
         for seq, t, event in batch:
@@ -93,4 +120,3 @@ def replay_policy(store, params: dict[str, Any], seed: int, max_turns: int) -> S
             pending.append((seq, turn, event))
     if turn_seen >= 1:
         play(turn_seen, pending)
-    return policy

@@ -77,9 +77,12 @@ from ..events import types as ev
 from ..events.config import Config, InvalidConfig, Rules, load_config, load_rules
 from ..events.envelope import decode_payload
 from ..ledger.errors import LedgerError
+from ..ledger.head import head_file_of, write_file_atomically
 from ..ledger.store import Store, library_version
 from .experiment import RunSpec, execute_spec, execute_specs
+from ..projections.metrics import headline_metrics
 from .metrics import regime_summary
+from .policies import load_policy
 from .regimes import POLICY_KEYS, engine_config, load_regimes, validate_regime
 from .summary import run_order, summarize_log, to_csv, write_summaries
 
@@ -93,7 +96,6 @@ MAX_SEED = 2**63 - 1
 MAX_SCENARIO_NAME = 96
 HASH_CHARS = 10
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-HEADLINE_METRICS = ("gini_wealth", "inference_fees_total", "interest_total", "settlement_rate", "total_errors")
 FAILURES_FILE = "failures.json"
 UNFINISHED_ERRORS = (LedgerError, ValueError, sqlite3.DatabaseError)  # ValueError: PayloadError, msgspec errors
 SWEEP_FILES = ("sweep_summary.json", "sweep_summary.csv")
@@ -286,7 +288,7 @@ def check_value(knob: str, value: Any, regime: dict[str, Any], agents: int, wher
     section, _, name = knob.rpartition(".")
     try:
         if section == "policy":
-            check_policy_value(name, value)
+            load_policy({**regime["policy"], name: value})
         elif section == "rules":
             load_rules({name: value})
         else:
@@ -295,15 +297,6 @@ def check_value(knob: str, value: Any, regime: dict[str, Any], agents: int, wher
             load_config({**engine_config(regime, agents), name: value})
     except InvalidConfig as err:
         raise InvalidConfig(f"{where}: {err}") from None
-
-
-def check_policy_value(name: str, value: Any) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise InvalidConfig(f"policy.{name} must be a number, got {value!r}")
-    if name.endswith("_prob") and not 0 <= value <= 1:
-        raise InvalidConfig(f"policy.{name} must be within 0..1, got {value}")
-    if name == "num_cores" and (not isinstance(value, int) or value < 1):
-        raise InvalidConfig(f"policy.num_cores must be an integer >= 1, got {value!r}")
 
 
 def read_grid(table: Any, regime: dict[str, Any], agents: int) -> dict[str, list]:
@@ -489,12 +482,12 @@ def read_genesis(path: str | Path) -> ev.RunGenesis:
     return genesis
 
 
-def run_to_bytes(spec: RunSpec) -> tuple[str, bytes]:
-    """Run ``spec`` into a worker-local temporary folder; return (file name, the finished log's bytes)."""
+def run_to_bytes(spec: RunSpec) -> tuple[str, bytes, str]:
+    """Run ``spec`` into a worker-local temporary folder; return (file name, the finished log's bytes, its signed head)."""
     with tempfile.TemporaryDirectory(prefix="simledger-sweep-") as folder:
         outcome = execute_spec(spec, folder)
         checkpoint(outcome.path)
-        return f"{spec.name}.db", Path(outcome.path).read_bytes()
+        return f"{spec.name}.db", Path(outcome.path).read_bytes(), head_file_of(outcome.path).read_text()
 
 
 def checkpoint(path: str | Path) -> None:
@@ -516,8 +509,8 @@ def write_log_bytes(path: Path, data: bytes) -> None:
 
 
 def remove_log(path: Path) -> None:
-    """Remove a log and its SQLite side files if present (never a folder)."""
-    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+    """Remove a log, its SQLite side files and its signed head if present (never a folder)."""
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), head_file_of(path)):
         if stale.is_file():
             stale.unlink()
 
@@ -686,10 +679,11 @@ def run_returning(todo: list[RunSpec], runs: Path, pool: Executor, result: Sweep
     for spec, future in completed_in_window(pool, run_to_bytes, todo, window):
         path = log_path(runs, spec)
         try:
-            name, data = future.result()
+            name, data, head = future.result()
             if name != path.name:
                 raise ValueError(f"a worker returned {name!r} for {path.name!r}")
             write_log_bytes(path, data)
+            write_file_atomically(head_file_of(path), head)
             del data
         except Exception as err:  # noqa: BLE001 - a failed run is recorded, the sweep goes on
             record_failure(result, spec, err, notify)
@@ -744,17 +738,9 @@ def write_study_report(out: Path, runs: list[dict], rows: list[dict]) -> None:
     write_report(out, runs, rows)
 
 
-def settlement_rate(run: dict[str, Any]) -> float:
-    """Return settled / proposed contracts (0.0 for a run without contracts)."""
-    total = run["contracts_total"]
-    return run["contracts_settled_total"] / total if total else 0.0
-
-
 def headline(run: dict[str, Any]) -> dict[str, float]:
-    """Return a run's headline metrics."""
-    values = {name: run[name] for name in HEADLINE_METRICS if name != "settlement_rate"}
-    values["settlement_rate"] = settlement_rate(run)
-    return {name: values[name] for name in HEADLINE_METRICS}
+    """Return a run's headline metrics (the registry's, by run-summary key)."""
+    return {m.run: m.value(run) for m in headline_metrics()}
 
 
 def t_quantile(df: int) -> float:
@@ -800,14 +786,14 @@ def sweep_rows(sweep: Sweep, runs: list[dict[str, Any]]) -> list[dict[str, Any]]
         row.update({knob: effective_value(scenario, knob) for knob in sweep.knobs})
         row["n_runs"] = len(members)
         metrics = [headline(r) for r in members]
-        for name in HEADLINE_METRICS:
+        for name in metrics[0]:
             row[f"{name}_mean"], row[f"{name}_ci95"] = mean_ci([m[name] for m in metrics])
         rows.append(row)
     return rows
 
 
 def sweep_fields(knobs: list[str]) -> list[str]:
-    metrics = [f"{name}_{stat}" for name in HEADLINE_METRICS for stat in ("mean", "ci95")]
+    metrics = [f"{m.run}_{stat}" for m in headline_metrics() for stat in ("mean", "ci95")]
     return ["scenario", "base_regime", *knobs, "n_runs", *metrics]
 
 
@@ -823,37 +809,24 @@ def swept_knobs(sweep: Sweep) -> list[str]:
 
 
 def plot_sweep(sweep: Sweep, runs: list[dict[str, Any]], folder: Path) -> list[Path]:
-    """Write ``plots/sweep_<knob>.png`` for each swept knob: headline metrics against it, with 95% bands."""
+    """Write ``plots/sweep_<knob>.png`` and ``.svg`` per swept knob: one panel per headline metric, 95% CIs."""
+    from .figures import plot_sweep_metrics
+
     knobs = swept_knobs(sweep)
     if not runs or not knobs:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     folder.mkdir(parents=True, exist_ok=True)
     by_name = {s.name: s for s in sweep.scenarios}
     points = [(by_name[r["regime"]], headline(r)) for r in runs if r["regime"] in by_name]
+    metrics = headline_metrics()
     written = []
     for knob in knobs:
-        figure, axes = plt.subplots(1, len(HEADLINE_METRICS), figsize=(4 * len(HEADLINE_METRICS), 3.6))
         groups = knob_groups(knob, points, sweep.knobs)
-        for metric, axis in zip(HEADLINE_METRICS, axes):
-            for label, members in groups.items():
-                draw_band(axis, knob, metric, members, label)
-            axis.set_xlabel(knob)
-            axis.set_title(metric)
-            axis.grid(alpha=0.3)
-        if len(groups) > 1:
-            axes[0].legend(fontsize=7)
-        figure.suptitle(f"{knob}: mean and 95% CI over seeds" + ("" if len(groups) > 1 else
-                                                              " (averaged over the other knobs)"))
-        figure.tight_layout()
-        path = folder / f"sweep_{safe_text(knob)}.png"
-        figure.savefig(path, dpi=90, metadata={"Software": None})
-        plt.close(figure)
-        written.append(path)
+        lines = {label: {m.run: knob_points(knob, m.run, members) for m in metrics}
+                 for label, members in groups.items()}
+        note = "" if len(groups) > 1 else " (averaged over the other knobs)" if len(sweep.knobs) > 1 else ""
+        written += plot_sweep_metrics(knob, [(m.run, m.label) for m in metrics], lines, format_value,
+                                      folder / f"sweep_{safe_text(knob)}.png", note)
     return written
 
 
@@ -868,21 +841,13 @@ def knob_groups(knob: str, points: list[tuple[Scenario, dict]], knobs: list[str]
     return groups if len(groups) <= max_lines else {"all": points}
 
 
-def draw_band(axis, knob: str, metric: str, members: list[tuple[Scenario, dict]], label: str) -> None:
-    """Plot mean and 95% band of ``metric`` against ``knob`` (categorical axis for non-numeric values)."""
+def knob_points(knob: str, metric: str, members: list[tuple[Scenario, dict]]) -> list[tuple[Any, float, float | None]]:
+    """Return (knob value, mean, 95% CI half-width) of ``metric`` per value of ``knob``, values in order."""
     by_value: dict[Any, list[float]] = {}
     for scenario, metrics in members:
         by_value.setdefault(effective_value(scenario, knob), []).append(metrics[metric])
     values = sorted(by_value, key=lambda v: (isinstance(v, str), v if not isinstance(v, str) else 0, str(v)))
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    xs = values if numeric else list(range(len(values)))
-    stats = [mean_ci(by_value[v]) for v in values]
-    means = [m for m, _ in stats]
-    halves = [h or 0.0 for _, h in stats]
-    axis.plot(xs, means, marker="o", label=label)
-    axis.fill_between(xs, [m - h for m, h in zip(means, halves)], [m + h for m, h in zip(means, halves)], alpha=0.2)
-    if not numeric:
-        axis.set_xticks(xs, [format_value(v) for v in values])
+    return [(v, *mean_ci(by_value[v])) for v in values]
 
 
 def load_failures(out_dir: str | Path) -> list[dict[str, Any]]:
@@ -893,5 +858,5 @@ def load_failures(out_dir: str | Path) -> list[dict[str, Any]]:
 
 __all__ = [
     "Scenario", "Sweep", "SweepResult", "LogCheck", "InlineExecutor", "load_sweep", "parse_sweep", "sweep_specs",
-    "parse_shard", "select_shard", "inspect_log", "run_to_bytes", "run_sweep", "sweep_rows", "HEADLINE_METRICS",
+    "parse_shard", "select_shard", "inspect_log", "run_to_bytes", "run_sweep", "sweep_rows",
 ]

@@ -13,13 +13,16 @@ import sys
 from pathlib import Path
 
 import msgspec
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/_engine_kit.py (importlib mode adds nothing to sys.path)
 from _engine_kit import act, assert_accounting, balances, make_run, offer, rejected, step  # noqa: E402
 
 from simledger.events import types as ev  # noqa: E402
 from simledger.events.config import LEGACY_RULES, Rules  # noqa: E402
-from simledger.events.envelope import decode_payload, encode_payload  # noqa: E402
+from simledger.events.envelope import (  # noqa: E402
+    decode_payload, encode_payload, get_written_version, payload_version,
+)
 
 C1 = "contract_1"
 CURRENT = {"sign_repeat": "accept", "early_arbitrator_signature": "count", "offer_deadline": "none",
@@ -121,13 +124,24 @@ def test_supply_leaves_out_escrowed_collateral_unless_the_rules_count_it(tmp_pat
     assert new.state.token_supply() == 4000 - 30 == old.state.token_supply() - 30
 
 
-def test_genesis_v1_upcasts_to_the_rules_it_was_played_with():
+@pytest.mark.parametrize("version, nonce", [(1, None), (2, "ab" * 16)])
+def test_older_genesis_upcasts_to_the_rules_it_was_played_with(version, nonce):
     rules = {name: getattr(Rules(), name) for name in Rules.__struct_fields__ if name not in LEGACY_RULES}
     genesis = ev.RunGenesis(run_id="r", seed=1, agents=["a"], config=msgspec.convert({}, ev.Config),
                             rules=Rules(), engine_key="", agent_keys={}, key_source="seed", library_version="x")
     data = msgspec.to_builtins(genesis)
-    data["rules"] = rules  # what a version-1 genesis held
-    decoded = decode_payload("run_genesis", 1, msgspec.msgpack.encode(data))
+    data["rules"] = rules  # what a version-1 or version-2 genesis held
+    if nonce:
+        data["nonce"] = nonce
+    decoded = decode_payload("run_genesis", version, msgspec.msgpack.encode(data))
     assert {name: getattr(decoded.rules, name) for name in LEGACY_RULES} == LEGACY_RULES
-    assert decoded.rules.block_gate == "weight" and decoded.rules.attestation == "all_parties"
-    assert decode_payload("run_genesis", 2, encode_payload(genesis)) == genesis
+    assert decoded.nonce == (nonce or msgspec.UNSET)
+    other = 3 - version  # a v2 without a nonce, or a v1 with one, is not what that version wrote
+    assert get_written_version(decoded, version) == version and get_written_version(decoded, other) != other
+
+
+def test_new_genesis_is_written_as_version_3_and_decodes_as_is():
+    genesis = ev.RunGenesis(run_id="r", seed=1, agents=["a"], config=msgspec.convert({}, ev.Config),
+                            rules=Rules(), engine_key="", agent_keys={}, key_source="seed", library_version="x")
+    assert payload_version(genesis) == 3
+    assert decode_payload("run_genesis", 3, encode_payload(genesis)) == genesis

@@ -1,5 +1,9 @@
 """R14-R21: a contract's every path, from proposal to settlement, default or lapse, and every rejection.
 
+Tests of a path the rule revision changed (early arbitrator signatures, repeats, lapse,
+attestation) pin the variants old logs play with (``rules=LEGACY``); the current variants
+are pinned in tests/test_contract_rules.py.
+
 The standard contract (unless a test changes one thing): a proposes at turn 2 to b
 (counterparty) with c as arbitrator; price 100, delivery at turn 4, collateral
 a 30 / b 20 / c 10, penalty 40, arbitrator fee 15. Signing bonus 50, confirmation

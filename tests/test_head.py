@@ -29,7 +29,8 @@ from simledger.ledger.head import (
 from simledger.ledger.run import Run
 from simledger.ledger.store import Store
 from simledger.ledger.verify import verify_log
-from simledger.study.policy import StudyPolicy, TurnView
+from simledger.study.policy import TurnView
+from simledger.study.study_policy import StudyPolicy
 from simledger.study.regimes import engine_config, load_regimes
 from simledger.study.runner import agent_ids, resume_run
 
@@ -68,7 +69,8 @@ def delete_turns_after(path, turn: int) -> None:
     """Truncate the log behind the library's back: drop every event of the turns after ``turn``."""
     conn = sqlite3.connect(path)
     conn.execute("DELETE FROM events WHERE turn > ?", [turn])
-    conn.execute("DELETE FROM checkpoints WHERE turn > ?", [turn])
+    for derived in ("checkpoints", "account_turns", "turns"):  # what a rollback to that turn would hold
+        conn.execute(f"DELETE FROM {derived} WHERE turn > ?", [turn])
     conn.commit()
     conn.close()
 

@@ -29,7 +29,8 @@ import pytest
 from simledger.api.service import contract_view, turn_view
 from simledger.ledger.run import Run
 from simledger.ledger.verify import verify_log
-from simledger.study.policy import StudyPolicy, TurnView
+from simledger.study.policy import TurnView
+from simledger.study.study_policy import StudyPolicy
 from simledger.study.regimes import engine_config, load_regimes
 from simledger.study.runner import agent_ids, execute_run, run_name
 

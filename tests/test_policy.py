@@ -20,7 +20,8 @@ import pytest
 
 from simledger.events.actions import AgentInput
 from simledger.ledger.run import Run
-from simledger.study.policy import StudyPolicy, TurnView
+from simledger.study.policy import TurnView
+from simledger.study.study_policy import StudyPolicy
 from simledger.study.regimes import engine_config, load_regimes
 from simledger.study.runner import agent_ids, execute_run, run_name
 sys.path.insert(0, str(Path(__file__).parent))  # tests/_seed.py (importlib mode adds nothing to sys.path)
@@ -86,10 +87,8 @@ def driver_choose(driver, rng, view: TurnView, agent: str, params: dict):
 
 
 def policy_choose(policy: StudyPolicy, view: TurnView, agent: str):
-    """Call StudyPolicy.choose for one agent with the lists its own decide() builds."""
-    by_agent = {a["agent_id"]: a for a in view.agents}
-    pending_sign, due, disputed = split_lists(view)
-    return policy.choose(view, agent, by_agent, pending_sign, disputed, due)
+    """Call StudyPolicy.choose for one agent, as its own act() does."""
+    return policy.choose(view.seen_by(agent))
 
 
 def driver_turn(driver, rng, view: TurnView, params: dict) -> list[dict]:

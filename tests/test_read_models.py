@@ -15,7 +15,7 @@ import pytest
 
 from simledger.ledger.readmodels import contract_data
 from simledger.ledger.run import Run
-from simledger.study.policy import StudyPolicy
+from simledger.study.study_policy import StudyPolicy
 from simledger.study.regimes import load_regimes
 from simledger.study.runner import execute_run, play_to
 

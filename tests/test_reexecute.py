@@ -88,7 +88,7 @@ def test_reexecution_of_an_engine_log_reproduces_every_hash(log_path):
     with Store(log_path) as store:
         count, last_turn = store.count(), store.head()[2]
     assert result.ok and result.divergence is None
-    assert (result.events, result.turns) == (count, last_turn + 1)
+    assert (result.events, result.turns) == (count, last_turn)
 
 
 def test_verify_reexecute_command_passes_on_an_engine_log(log_path):
@@ -188,10 +188,11 @@ def test_reexecution_refuses_a_keystore_with_other_keys(tmp_path):
 # --- the verify command's verdicts -------------------------------------------------------
 
 
-def test_verify_prints_one_line_and_exits_0_on_a_good_log(log_path):
+def test_verify_prints_its_verdict_and_what_it_proved_and_exits_0_on_a_good_log(log_path):
     result = invoke("verify", log_path)
     assert result.exit_code == 0
-    assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("OK")
+    verdict, proved = result.output.strip().splitlines()
+    assert verdict.startswith("OK") and proved.startswith("proved: ")
 
 
 def test_verify_exits_1_on_a_tampered_log_and_skips_reexecution(log_path, tmp_path):

@@ -11,7 +11,7 @@ from simledger.events.envelope import ENCODER
 from simledger.ledger.replay import load_state
 from simledger.ledger.store import Store
 from simledger.projections.state import SNAPSHOT_VERSION, snapshot_state
-from simledger.study.metrics import run_summary
+from simledger.projections.metrics import run_summary
 from simledger.study.regimes import load_regimes
 from simledger.study.runner import execute_run
 

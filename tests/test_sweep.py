@@ -17,9 +17,10 @@ from simledger.cli.main import app
 from simledger.events.config import InvalidConfig, Rules
 from simledger.ledger.store import Store, library_version
 from simledger.ledger.verify import verify_log
+from simledger.projections.metrics import headline_metrics
 from simledger.study.summary import SUMMARY_FILES
 from simledger.study.sweep import (
-    HEADLINE_METRICS, MAX_SCENARIO_NAME, format_value, load_sweep, parse_shard, parse_sweep, read_genesis, run_sweep,
+    MAX_SCENARIO_NAME, format_value, load_sweep, parse_shard, parse_sweep, read_genesis, run_sweep,
     scenario_name, select_shard, sweep_specs,
 )
 
@@ -172,7 +173,7 @@ def test_long_names_keep_a_readable_prefix_and_a_hash_of_the_parameters():
     # an int knob given a float
     ('seeds = [1]\n[grid]\nnum_cores = [2.5]', ["grid.num_cores[0]", "Expected `int`"]),
     # a policy probability out of range
-    ('seeds = [1]\n[grid]\npolicy.mine_prob = [1.5]', ["grid.policy.mine_prob[0]", "0..1"]),
+    ('seeds = [1]\n[grid]\npolicy.mine_prob = [1.5]', ["grid.policy.mine_prob[0]", "<= 1.0"]),
     # a rules field that does not exist
     (f'seeds = [1]\n[grid]\nrules.{RULE}x = [1]', [f"rules.{RULE}x", f"did you mean rules.{RULE}?"]),
     # an empty list of values
@@ -261,6 +262,10 @@ def test_return_logs_on_the_local_pool_and_one_worker_give_the_same_logs(local_s
     assert_same_logs(local_sweep / "runs", tmp_path / "returned" / "runs")
     assert_same_logs(local_sweep / "runs", tmp_path / "elsewhere")
     assert not (tmp_path / "inline" / "runs").exists()  # the logs went to the shared folder only
+    for runs in (local_sweep / "runs", tmp_path / "returned" / "runs", tmp_path / "elsewhere"):
+        heads = {p.stem: p.read_text() for p in runs.glob("*.head")}  # each log's signed head came along
+        assert sorted(heads) == sorted(p.stem for p in runs.glob("*.db"))
+        assert heads == {p.stem: p.read_text() for p in (local_sweep / "runs").glob("*.head")}
     assert output_bytes(tmp_path / "returned") == output_bytes(tmp_path / "inline") == output_bytes(local_sweep)
 
 
@@ -323,7 +328,8 @@ def test_rerun_replaces_a_truncated_log_and_a_log_of_another_identity(local_swee
     shutil.copytree(local_sweep / "runs", runs)
     victim, stranger = RUN_NAMES[0], RUN_NAMES[3]
     with Store(runs / victim, write=True) as store:  # drop the last turn: verifies, but unfinished
-        store.conn.execute("DELETE FROM events WHERE turn = 10")
+        for table in ("events", "account_turns", "turns"):  # the log and its per-turn read models
+            store.conn.execute(f"DELETE FROM {table} WHERE turn = 10")
         store.conn.commit()
     assert verify_log(runs / victim).ok
     shutil.copyfile(runs / RUN_NAMES[2], runs / stranger)  # a valid log, but of another seed
@@ -356,7 +362,7 @@ def test_rerun_with_other_turns_plays_every_run_again(tmp_path):
     second = run_sweep(load_sweep(write_spec(tmp_path, one_seed.replace("turns = 10", "turns = 4"))), out,
                        report=False, plots=False)
     assert first.ran == second.ran == [first.runs[0]] and second.skipped == []
-    assert verify_log(out / "runs" / f"{first.runs[0]}.db").turns == 5  # turns 0..4
+    assert verify_log(out / "runs" / f"{first.runs[0]}.db").turns == 4  # turns 1..4 after the genesis
 
 
 # --- shards and summaries ------------------------------------------------------------------
@@ -399,8 +405,9 @@ def test_sweep_summary_has_params_means_and_confidence_intervals(local_sweep):
         assert row["inference_fees_total_ci95"] == pytest.approx(12.706 * abs(fees[0] - fees[1]) / 2)
         rates = [r["contracts_settled_total"] / r["contracts_total"] if r["contracts_total"] else 0.0 for r in members]
         assert row["settlement_rate_mean"] == pytest.approx(sum(rates) / 2)
-        assert all(math.isfinite(row[f"{m}_mean"]) for m in HEADLINE_METRICS)
+        assert all(math.isfinite(row[f"{m.run}_mean"]) for m in headline_metrics())
     assert (local_sweep / "plots" / "sweep_interest_rate_per_turn.png").stat().st_size > 1000
+    assert "<svg" in (local_sweep / "plots" / "sweep_interest_rate_per_turn.svg").read_text()
 
 
 def test_example_spec_is_valid_and_lists_its_runs(tmp_path):
