@@ -88,7 +88,7 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 
 LEGACY_RULES = {"sign_repeat": "reject", "early_arbitrator_signature": "void", "offer_deadline": "delivery_turn",
                 "attestation": "all_parties", "supply_counts_collateral": True, "block_gate": "weight"}
-"""The rule variants of logs whose genesis predates these fields (run_genesis payload v1)."""
+"""The rule variants of logs whose genesis predates these fields (run_genesis payload v1 or v2)."""
 
 
 def load_struct(cls: type, data: Any, *, what: str):
