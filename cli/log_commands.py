@@ -385,8 +385,8 @@ def print_diff(result, path_a: Path, path_b: Path) -> None:
 @reads_log
 def diff(
     ctx: typer.Context,
-    path_a: Annotated[Path, typer.Argument(metavar="A.db", help="The first run.", show_default=False)],
-    path_b: Annotated[Path, typer.Argument(metavar="B.db", help="The second run.", show_default=False)],
+    path_a: Annotated[Path, typer.Argument(metavar="A.db", help="The first run.", show_default=False, readable=False)],
+    path_b: Annotated[Path, typer.Argument(metavar="B.db", help="The second run.", show_default=False, readable=False)],
     until: UntilOption = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -601,7 +601,7 @@ def check_logs(paths: list[Path], workers: int, *args) -> list[tuple[dict[str, A
 @handle_errors
 def verify(
     paths: Annotated[list[Path], typer.Argument(metavar="RUN.db...", help="One or more run logs.",
-                                                show_default=False)],
+                                                show_default=False, readable=False)],
     as_json: JsonFlag = False,
     workers: Annotated[int, typer.Option("--workers", min=0, help="Processes (0 = all cores): one log's "
                                          "signatures, or several logs at once.")] = 0,
