@@ -7,30 +7,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..study.experiment import DEFAULT_SEEDS, default_workers, execute_specs, study_specs
-from ..study.regimes import DEFAULT_REGIMES, load_regimes
+from ..study.experiment import DEFAULT_SEEDS, default_workers
+from ..study.regimes import DEFAULT_REGIMES, load_regimes, regime_rules
+from ..study.sweep import parse_seeds, run_sweep, study_sweep
 from .common import console, fail, handle_errors
-
-
-def parse_seeds(text: str) -> list[int]:
-    """Return seeds from ``101-112`` or ``101,105,110`` (ranges inclusive)."""
-    seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part[1:]:
-                low, high = part.split("-", 1)  # "-5-3" gives low "" and is refused below
-                seeds.extend(range(int(low), int(high) + 1))
-            elif part:
-                seeds.append(int(part))
-    except ValueError:
-        fail(f"--seeds must look like 101-112 or 101,102 (got {text!r})")
-    if not seeds:
-        fail("--seeds names no seed")
-    return seeds
 
 
 def print_regime_table(rows: list[dict]) -> None:
@@ -46,11 +28,6 @@ def print_regime_table(rows: list[dict]) -> None:
     console.print(table)
 
 
-def study_progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console)
-
-
 @handle_errors
 def experiment(
     regimes: Annotated[str, typer.Option(help="Comma-separated regime names.")] = ",".join(DEFAULT_REGIMES),
@@ -61,29 +38,32 @@ def experiment(
     workers: Annotated[int, typer.Option(min=0, help="Worker processes (0 = all cores).")] = 0,
     regimes_file: Annotated[Optional[Path], typer.Option(help="Your own regimes JSON (same shape as the shipped one).")] = None,
     report: Annotated[bool, typer.Option(help="Also write report.md and plots.")] = True,
+    force: Annotated[bool, typer.Option(help="Replace finished logs in OUT/runs that record other runs.")] = False,
 ) -> None:
     """Run the paper's study: every run a verified log in OUT/runs, summaries and report in OUT.
 
+    A rerun skips logs that already verify as the same runs; a folder holding
+    finished runs of another study is refused unless --force. Exit code 1 when
+    some run failed (listed in OUT/failures.json).
+
     Example: simledger experiment --seeds 101-104 --turns 20 --out results
     """
-    specs = study_specs([r.strip() for r in regimes.split(",") if r.strip()], parse_seeds(seeds), agents, turns,
+    from ..study.compare import compare
+    from .sweep_command import report_failures, sweep_progress
+
+    study = study_sweep([r.strip() for r in regimes.split(",") if r.strip()], parse_seeds(seeds), agents, turns,
                         regimes_file)
-    runs_dir = out / "runs"
     workers = workers or default_workers()
-    started, events = time.perf_counter(), 0
-    with study_progress() as progress:
-        task = progress.add_task("runs", total=len(specs), rate="")
-
-        def done(outcome) -> None:
-            nonlocal events
-            events += outcome.events
-            rate = events / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, advance=1, rate=f"{rate:,.0f} events/s")
-
-        execute_specs(specs, runs_dir, workers=workers, on_done=done)
-    summarize_folder([runs_dir / f"{s.name}.db" for s in specs], out, report=report, workers=workers)
-    console.print(f"{len(specs)} runs, {events:,} events in {time.perf_counter() - started:.1f} s "
-                  f"with {workers} worker(s) -> {out}/")
+    started = time.perf_counter()
+    progress, advance = sweep_progress(len(study.scenarios) * len(study.seeds))
+    with progress:
+        result = run_sweep(study, out, workers=workers, report=report, force=force, on_progress=advance)
+    if result.regime_rows:
+        print_regime_table(result.regime_rows)
+    if report and result.summaries:
+        console.print(f"paper comparison: {compare(result.summaries, result.regime_rows).verdict}  "
+                      f"(details: {out}/report.md)")
+    report_failures(result, out, f" in {time.perf_counter() - started:.1f} s with {workers} worker(s)")
 
 
 def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int = 1) -> None:
@@ -142,7 +122,8 @@ def run(
             fail(f"unknown regime {regime!r}; known: {', '.join(catalogue)}")
         if db.exists() and db.stat().st_size > 0 and not resume:
             fail(f"{db} exists; use --resume to continue it or remove it")
-        finished = execute_run(db, regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents, turns=turns)
+        finished = execute_run(db, regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents, turns=turns,
+                               rules=regime_rules(catalogue[regime]))
     head, last = finished.head_hash.hex(), finished.state.sealed_turn
     finished.close()
     console.print(f"{db}: {last} turns, head {head}", soft_wrap=True)

@@ -7,10 +7,11 @@ DIR/failures.json), 2 a user error (bad spec or options; one line, no traceback)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..projections.metrics import headline_metrics
@@ -61,10 +62,11 @@ def print_sweep_table(sweep: Sweep, result: SweepResult, limit: int = 30) -> Non
         console.print(f"... {len(rows) - limit} more in sweep_summary.csv")
 
 
-def sweep_progress(total: int):
-    from .study_commands import study_progress
-
-    progress = study_progress()
+def sweep_progress(total: int) -> tuple[Progress, Callable[[str, str], None]]:
+    """Return a progress bar over ``total`` runs (gone when it stops) and the callback that advances it."""
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=console, transient=True)
     task = progress.add_task("runs", total=total, rate="")
     counts = {"skipped": 0, "done": 0, "failed": 0}
 
@@ -90,6 +92,7 @@ def sweep(
     dry_run: Annotated[bool, typer.Option(help="List the runs (of this shard) and exit.")] = False,
     report: Annotated[bool, typer.Option(help="Also write the study's report.md and plots.")] = True,
     plots: Annotated[bool, typer.Option(help="Write plots/sweep_<knob>.png.")] = True,
+    force: Annotated[bool, typer.Option(help="Replace finished logs that record other runs.")] = False,
 ) -> None:
     """Run a parameter sweep: every run a verified log, resumable, shardable; summaries grouped by scenario.
 
@@ -110,19 +113,25 @@ def sweep(
             console.print(f"{run_spec.name}.db", highlight=False, soft_wrap=True)
         return
     result = execute(parsed, out, workers=workers, dask=dask, shared_dir=shared_dir, return_logs=return_logs,
-                     shard=shard_slice, report=report, plots=plots, total=len(specs))
+                     shard=shard_slice, report=report, plots=plots, force=force, total=len(specs))
     print_sweep_table(parsed, result)
+    report_failures(result, out)
+
+
+def report_failures(result: SweepResult, out: Path, timing: str = "") -> None:
+    """Print each failed run and the closing count line; exit 1 when some run failed."""
     for failure in result.failures:
         err_console.print(f"[bold red]failed:[/] {failure['run']}: {escape(failure['error'])}", highlight=False,
                           soft_wrap=True)
-    console.print(f"{len(result.runs)} runs: {len(result.skipped)} already done, {len(result.ran)} ran, "
-                  f"{len(result.failures)} failed -> {out}/", highlight=False)
+    replaced = f", {len(result.replaced)} replaced" if result.replaced else ""
+    console.print(f"{len(result.runs)} runs: {len(result.skipped)} already done, {len(result.ran)} ran{replaced}, "
+                  f"{len(result.failures)} failed{timing} -> {out}/", highlight=False)
     if result.failures:
         raise typer.Exit(1)
 
 
 def execute(parsed, out: Path, *, workers: int, dask: str | None, shared_dir: Path | None, return_logs: bool,
-            shard, report: bool, plots: bool, total: int) -> SweepResult:
+            shard, report: bool, plots: bool, force: bool, total: int) -> SweepResult:
     """Run the sweep on the chosen executor, closing the Dask client (if any) afterwards."""
     client = connect_dask(dask) if dask else None
     try:
@@ -131,7 +140,8 @@ def execute(parsed, out: Path, *, workers: int, dask: str | None, shared_dir: Pa
         progress, advance = sweep_progress(total)
         with progress:
             return run_sweep(parsed, out, executor=executor, workers=count, shard=shard, runs_dir=shared_dir,
-                             return_logs=return_logs, report=report, plots=plots, on_progress=advance)
+                             return_logs=return_logs, report=report, plots=plots, force=force,
+                             on_progress=advance)
     finally:
         if client is not None:
             client.close()

@@ -34,3 +34,7 @@ class RunStateError(LedgerError):
 
 class BadInput(LedgerError):
     """Raised when a turn's inputs are malformed as a request (not as an action)."""
+
+
+class FolderInUse(LedgerError):
+    """Raised when an output folder holds finished logs of other runs (they are replaced only when forced)."""

@@ -14,7 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from simledger.cli.main import app
-from simledger.study.experiment import execute_specs, study_specs
+from simledger.study.experiment import execute_specs
+from simledger.study.sweep import study_specs
 from simledger.study.metrics import regime_summary
 from simledger.study.paper import load_paper, parse_run_summaries
 from simledger.study.report import PLOTS, compute_trajectory, write_report

@@ -26,7 +26,8 @@ from simledger.events.actions import action_name
 from simledger.ledger.replay import load_state, positioned_events
 from simledger.ledger.store import Store
 from simledger.ledger.verify import verify_log
-from simledger.study.experiment import execute_specs, study_specs
+from simledger.study.experiment import execute_specs
+from simledger.study.sweep import study_specs
 from simledger.study.summary import SUMMARY_FILES, summarize
 sys.path.insert(0, str(Path(__file__).parent))  # tests/_seed.py (importlib mode adds nothing to sys.path)
 from _seed import SEED  # noqa: E402

@@ -1,0 +1,194 @@
+"""A sweep's outputs: summary files, per-scenario means with confidence intervals, and plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ...events.config import Config, Rules
+from ...projections.metrics import headline_metrics
+from ..metrics import regime_summary
+from ..summary import to_csv, write_summaries
+from .spec import Scenario, Sweep, format_value, safe_text
+
+if TYPE_CHECKING:
+    from .execute import SweepResult
+
+FAILURES_FILE = "failures.json"
+SWEEP_FILES = ("sweep_summary.json", "sweep_summary.csv")
+# two-sided 95% Student t quantiles by degrees of freedom; beyond the table, the nearest smaller anchor
+T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+       2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+T95_ANCHORS = ((120, 1.980), (60, 2.000), (40, 2.021), (30, 2.042))
+
+
+# --- outputs -------------------------------------------------------------------------------
+
+
+def write_outputs(sweep: Sweep, result: "SweepResult", out: Path, runs_dir: Path, *, report: bool,
+                  plots: bool) -> None:
+    """Write failures.json, the study's four summary files and report; for a grid sweep, sweep_summary.csv/json
+    and the plots.
+
+    The study's report folds each log again for its balance trajectories, so only
+    the study (a few dozen runs) gets them; a sweep's report is drawn from its summaries.
+    """
+    from ..report import write_report
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / FAILURES_FILE).write_text(json.dumps(result.failures, indent=2) + "\n")
+    rows = regime_summary(result.summaries)
+    write_summaries(result.summaries, rows, out)
+    result.regime_rows = rows
+    if report and result.summaries:
+        write_report(out, result.summaries, rows, runs_dir=runs_dir if sweep.study else None)
+    if sweep.study:
+        return
+    result.sweep_rows = sweep_rows(sweep, result.summaries)
+    write_sweep_summary(result.sweep_rows, sweep.knobs, out)
+    if plots:
+        plot_sweep(sweep, result.summaries, out / "plots")
+
+
+def headline(run: dict[str, Any]) -> dict[str, float]:
+    """Return a run's headline metrics (the registry's, by run-summary key)."""
+    return {m.run: m.value(run) for m in headline_metrics()}
+
+
+def t_quantile(df: int) -> float:
+    """Return the two-sided 95% Student t quantile for ``df`` degrees of freedom (conservative past 30)."""
+    if df <= len(T95):
+        return T95[df - 1]
+    return next(t for limit, t in T95_ANCHORS if df >= limit)
+
+
+def mean_ci(values: list[float]) -> tuple[float, float | None]:
+    """Return (mean, 95% confidence half-width); the half-width is None for a single value."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, t_quantile(n - 1) * sd / math.sqrt(n)
+
+
+def effective_value(scenario: Scenario, knob: str) -> Any:
+    """Return the value a scenario runs with for ``knob`` (its override, else its base regime's, else the default)."""
+    section, _, name = knob.rpartition(".")
+    if section == "policy":
+        return scenario.regime["policy"].get(name)
+    if section == "rules":
+        return scenario.rules.get(name, getattr(Rules(), name))
+    if name == "num_agents":
+        return scenario.agents
+    return scenario.regime["config"].get(name, getattr(Config(), name))
+
+
+def sweep_rows(sweep: Sweep, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return one row per scenario that has runs: its parameter values, run count, metric means and CIs."""
+    grouped: dict[str, list[dict]] = {}
+    for run in runs:
+        grouped.setdefault(run["regime"], []).append(run)
+    rows = []
+    for scenario in sorted(sweep.scenarios, key=lambda s: s.name):
+        members = grouped.get(scenario.name)
+        if not members:
+            continue
+        row: dict[str, Any] = {"scenario": scenario.name, "base_regime": scenario.base_regime}
+        row.update({knob: effective_value(scenario, knob) for knob in sweep.knobs})
+        row["n_runs"] = len(members)
+        metrics = [headline(r) for r in members]
+        for name in metrics[0]:
+            row[f"{name}_mean"], row[f"{name}_ci95"] = mean_ci([m[name] for m in metrics])
+        rows.append(row)
+    return rows
+
+
+def sweep_fields(knobs: list[str]) -> list[str]:
+    metrics = [f"{m.run}_{stat}" for m in headline_metrics() for stat in ("mean", "ci95")]
+    return ["scenario", "base_regime", *knobs, "n_runs", *metrics]
+
+
+def write_sweep_summary(rows: list[dict[str, Any]], knobs: list[str], out: Path) -> None:
+    """Write sweep_summary.json and sweep_summary.csv (a missing half-width is null / empty)."""
+    (out / "sweep_summary.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "sweep_summary.csv").write_text(to_csv(sweep_fields(knobs), rows))
+
+
+def swept_knobs(sweep: Sweep) -> list[str]:
+    """Return the knobs whose value differs between scenarios (one plot each)."""
+    return [k for k in sweep.knobs if len({repr(effective_value(s, k)) for s in sweep.scenarios}) > 1]
+
+
+def plot_sweep(sweep: Sweep, runs: list[dict[str, Any]], folder: Path) -> list[Path]:
+    """Write ``plots/sweep_<knob>.png`` for each swept knob: headline metrics against it, with 95% bands."""
+    knobs = swept_knobs(sweep)
+    if not runs or not knobs:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    by_name = {s.name: s for s in sweep.scenarios}
+    points = [(by_name[r["regime"]], headline(r)) for r in runs if r["regime"] in by_name]
+    written = []
+    for knob in knobs:
+        names = [m.run for m in headline_metrics()]
+        figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.6))
+        groups = knob_groups(knob, points, sweep.knobs)
+        for metric, axis in zip(names, axes):
+            for label, members in groups.items():
+                draw_band(axis, knob, metric, members, label)
+            axis.set_xlabel(knob)
+            axis.set_title(metric)
+            axis.grid(alpha=0.3)
+        if len(groups) > 1:
+            axes[0].legend(fontsize=7)
+        figure.suptitle(f"{knob}: mean and 95% CI over seeds" + ("" if len(groups) > 1 else
+                                                              " (averaged over the other knobs)"))
+        figure.tight_layout()
+        path = folder / f"sweep_{safe_text(knob)}.png"
+        figure.savefig(path, dpi=90, metadata={"Software": None})
+        plt.close(figure)
+        written.append(path)
+    return written
+
+
+def knob_groups(knob: str, points: list[tuple[Scenario, dict]], knobs: list[str],
+                max_lines: int = 6) -> dict[str, list[tuple[Scenario, dict]]]:
+    """Return one line per setting of the other knobs (if few), else a single line averaging them."""
+    others = [k for k in knobs if k != knob]
+    groups: dict[str, list] = {}
+    for scenario, metrics in points:
+        label = ", ".join(f"{k}={format_value(effective_value(scenario, k))}" for k in others) or knob
+        groups.setdefault(label, []).append((scenario, metrics))
+    return groups if len(groups) <= max_lines else {"all": points}
+
+
+def draw_band(axis, knob: str, metric: str, members: list[tuple[Scenario, dict]], label: str) -> None:
+    """Plot mean and 95% band of ``metric`` against ``knob`` (categorical axis for non-numeric values)."""
+    by_value: dict[Any, list[float]] = {}
+    for scenario, metrics in members:
+        by_value.setdefault(effective_value(scenario, knob), []).append(metrics[metric])
+    values = sorted(by_value, key=lambda v: (isinstance(v, str), v if not isinstance(v, str) else 0, str(v)))
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    xs = values if numeric else list(range(len(values)))
+    stats = [mean_ci(by_value[v]) for v in values]
+    means = [m for m, _ in stats]
+    halves = [h or 0.0 for _, h in stats]
+    axis.plot(xs, means, marker="o", label=label)
+    axis.fill_between(xs, [m - h for m, h in zip(means, halves)], [m + h for m, h in zip(means, halves)], alpha=0.2)
+    if not numeric:
+        axis.set_xticks(xs, [format_value(v) for v in values])
+
+
+def load_failures(out_dir: str | Path) -> list[dict[str, Any]]:
+    """Return the failures recorded by the last sweep into ``out_dir`` ([] if none)."""
+    path = Path(out_dir) / FAILURES_FILE
+    return json.loads(path.read_text()) if path.exists() else []
+
+
