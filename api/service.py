@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fcntl
 import importlib
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,11 @@ import msgspec
 from ..events.actions import AgentInput
 from ..events.config import Config, load_config, load_rules
 from ..ledger.errors import BadInput, LedgerError, WriterBusy
-from ..ledger.readmodels import contract_data
 from ..ledger.replay import load_state
 from ..ledger.run import Run, validate_agents
 from ..ledger.store import Store
-from ..projections.state import OPEN_STATUSES, State, TurnMetrics, state_digest
+from ..ledger.views import contract_view, event_view, state_view, turn_view
+from ..projections.state import state_digest
 
 MAX_EVENTS_PAGE = 1000
 DEFAULT_EVENTS_PAGE = 100
@@ -72,74 +71,6 @@ def release_writer_lock(handle) -> None:
 def is_existing_log(db_path: Path) -> bool:
     """Return whether ``db_path`` holds something to reopen (an empty file waits for /init)."""
     return db_path.is_file() and db_path.stat().st_size > 0
-
-
-# --- views: what the endpoints return ------------------------------------------------
-
-
-def agent_view(state: State, agent: str) -> dict[str, Any]:
-    """Return one agent as ``GET /state`` lists it (the original's fields first)."""
-    account = state.accounts[agent]
-    return {
-        "agent_id": agent, "balance": account.balance, "staked": account.staked, "locked": account.locked,
-        "pending_unstake": account.pending, "burned": sum(amount for _, amount in account.burns),
-        "wealth": account.wealth, "study_until": account.study_until,
-    }
-
-
-def state_view(state: State, *, head: tuple[int, bytes, int] | None = None) -> dict[str, Any]:
-    """Return the ``GET /state`` document of a projection."""
-    view = {
-        "run_id": state.run_id,
-        "turn": state.sealed_turn,
-        "next_turn": state.sealed_turn + 1,
-        "agents": [agent_view(state, agent) for agent in state.agents],
-        "token_supply": state.token_supply(),
-        "block_height": state.block_height,
-        "cores": [{"core_id": core, "owner": owner, "proportion": ppm / 1_000_000}
-                  for core, (owner, ppm) in sorted(state.cores.items())],
-        "contracts_total": len(state.contracts),
-        "contracts_open": sum(1 for c in state.contracts.values() if c.status in OPEN_STATUSES),
-        "events": state.events,
-        "last_seal": state.last_seal,
-    }
-    if head is not None:
-        view["head_seq"], view["head_hash"] = head[0], head[1].hex()
-    return view
-
-
-def turn_view(metrics: TurnMetrics) -> dict[str, Any]:
-    """Return the original engine's ``/turn`` data from a turn's metrics."""
-    return {
-        "turn": metrics.turn,
-        "block_winner": metrics.block_winner,
-        "inference_fees_collected": metrics.fees,
-        "contracts_settled": list(metrics.settled),
-        "contracts_defaulted": list(metrics.defaulted),
-        "errors": [dict(error) for error in metrics.errors],
-        "dividends_paid": dict(metrics.dividends),
-        "interest_charged": dict(metrics.interest),
-    }
-
-
-def contract_view(contract) -> dict[str, Any]:
-    """Return a contract as proposed plus where it stands now."""
-    return {
-        **contract_data(contract), "status": contract.status, "created_turn": contract.created_turn,
-        "signed_by": dict(contract.signed_by), "confirmed_by": list(contract.confirmed_by),
-        "disputed_by": contract.disputed_by, "ruling_for": contract.ruling_for, "locked": dict(contract.locked),
-        "outcome": contract.outcome, "closed_turn": contract.closed_turn, "event_seqs": list(contract.history),
-    }
-
-
-def event_view(row: tuple) -> dict[str, Any]:
-    """Return an ``events`` row as JSON: position, readable payload, chain link and signature."""
-    seq, turn, kind, actor, contract_id, pv, _payload, payload_json, prev, digest, signer, signature, fv = row
-    return {
-        "seq": seq, "turn": turn, "kind": kind, "actor": actor, "contract_id": contract_id, "payload_version": pv,
-        "payload": json.loads(payload_json) if payload_json else None, "prev_hash": prev, "hash": digest,
-        "signer": signer, "signature": signature, "format_version": fv,
-    }
 
 
 def plain(value: Any) -> Any:
@@ -223,7 +154,8 @@ class LedgerService:
     def state(self) -> dict[str, Any]:
         with self._lock:
             run = self.require_run()
-            return state_view(run.state, head=(run.store.head()))
+            head_seq, head_hash, _ = run.store.head()
+            return {**state_view(run.state), "head_seq": head_seq, "head_hash": head_hash.hex()}
 
     def contracts(self, status: str | None = None) -> list[dict[str, Any]]:
         with self._lock:

@@ -20,7 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..events.types import EVENT_TYPES
-from ..projections.state import OPEN_STATUSES, Contract, State
+from ..ledger.views import account_view, block_view, contract_view, core_views, event_view, seal_view
+from ..projections.state import OPEN_STATUSES, State
 from .common import console, fail, handle_errors, print_json
 
 TABLE_ROWS = 25
@@ -92,18 +93,6 @@ def print_overflow(shown: int, total: int) -> None:
 # --- replay --------------------------------------------------------------------------
 
 
-def contract_detail(contract: Contract) -> dict[str, Any]:
-    """Return a contract's terms and progress as plain data."""
-    return {
-        "contract_id": contract.contract_id, "status": contract.status, "proposer": contract.proposer,
-        "counterparty": contract.counterparty, "arbitrator": contract.arbitrator,
-        "offer": msgspec.to_builtins(contract.offer), "created_turn": contract.created_turn,
-        "signed_by": dict(contract.signed_by), "confirmed_by": list(contract.confirmed_by),
-        "disputed_by": contract.disputed_by, "ruling_for": contract.ruling_for, "locked": dict(contract.locked),
-        "outcome": contract.outcome, "closed_turn": contract.closed_turn, "history": list(contract.history),
-    }
-
-
 def get_contracts_by_status(state: State, agent: str | None, contract_id: str | None) -> dict[str, list[str]]:
     """Return contract ids grouped by status (open statuses first), filtered by agent or id."""
     groups: dict[str, list[str]] = {}
@@ -123,15 +112,13 @@ def replay_document(state: State, until: int | None, agent: str | None, contract
     doc = {
         "run_id": state.run_id, "until_turn": until, "turn": state.sealed_turn, "events": state.events,
         "token_supply": state.token_supply(),
-        "accounts": [{"agent": a, "balance": state.accounts[a].balance, "staked": state.accounts[a].staked,
-                      "wealth": state.accounts[a].wealth, "locked": state.accounts[a].locked} for a in agents],
-        "cores": [{"core_id": core, "owner": owner, "proportion_ppm": ppm}
-                  for core, (owner, ppm) in sorted(state.cores.items()) if agent is None or owner == agent],
+        "accounts": [account_view(state, a) for a in agents],
+        "cores": [core for core in core_views(state) if agent is None or core["owner"] == agent],
         "contracts": get_contracts_by_status(state, agent, contract_id),
-        "last_block": state.last_block, "last_seal": state.last_seal,
+        "last_block": block_view(state), "last_seal": seal_view(state),
     }
     if contract_id is not None:
-        doc["contract"] = contract_detail(state.contracts[contract_id])
+        doc["contract"] = contract_view(state.contracts[contract_id])
     return doc
 
 
@@ -143,7 +130,7 @@ def print_replay(doc: dict[str, Any], path: Path) -> None:
     table = Table("agent", "balance", "staked", "wealth", "locked", title="accounts", title_justify="left")
     shown = doc["accounts"] if len(doc["accounts"]) <= TABLE_ROWS + 5 else doc["accounts"][:TABLE_ROWS]
     for row in shown:
-        table.add_row(row["agent"], fmt(row["balance"]), fmt(row["staked"]), fmt(row["wealth"]), fmt(row["locked"]))
+        table.add_row(row["agent_id"], fmt(row["balance"]), fmt(row["staked"]), fmt(row["wealth"]), fmt(row["locked"]))
     console.print(table)
     print_overflow(len(table.rows), len(doc["accounts"]))
     if doc["cores"]:
@@ -168,15 +155,15 @@ def print_replay(doc: dict[str, Any], path: Path) -> None:
 
 
 def print_contract_detail(detail: dict[str, Any]) -> None:
-    offer = detail["offer"]
-    terms, collateral = offer["terms"], offer["collateral"]
+    """Print a contract view (``ledger.views.contract_view``) in one paragraph."""
+    terms, collateral = detail["terms"], detail["collateral"]
     console.print(
-        f"{detail['contract_id']}: {detail['status']} ({offer['contract_type']}), proposer {detail['proposer']}, "
+        f"{detail['contract_id']}: {detail['status']} ({detail['contract_type']}), proposer {detail['proposer']}, "
         f"counterparty {detail['counterparty']}, arbitrator {detail['arbitrator']}; price {terms['price']}, "
-        f"delivery turn {terms['delivery_turn']}, penalty {offer['penalty']}, arbitrator fee {offer['arbitrator_fee']}, "
+        f"delivery turn {terms['delivery_turn']}, penalty {detail['penalty']}, arbitrator fee {detail['arbitrator_fee']}, "
         f"collateral {collateral['proposer_locked']}/{collateral['counterparty_locked']}/"
         f"{collateral['arbitrator_locked']}; locked now {detail['locked'] or 'nothing'}; "
-        f"events at seqs {', '.join(map(str, detail['history']))}", highlight=False, markup=False)
+        f"events at seqs {', '.join(map(str, detail['event_seqs']))}", highlight=False, markup=False)
 
 
 @reads_log
@@ -425,27 +412,14 @@ def build_event_filter(turn: int | None, kind: str | None, actor: str | None,
 
 def check_log_filters(store, turn: int | None, kind: str | None, actor: str | None, contract: str | None) -> None:
     """Fail with one line when a filter names something the log cannot contain."""
-    from ..ledger.audit import get_genesis
-
     if kind is not None and kind not in EVENT_TYPES:
         fail(f"unknown event kind {kind!r} (kinds: {', '.join(sorted(EVENT_TYPES))})")
     if turn is not None and turn > store.head()[2]:
         fail(f"turn {turn} is beyond the log (last turn {store.head()[2]})")
-    if actor is not None and actor != "engine" and actor not in get_genesis(store).agents:
+    if actor is not None and actor != "engine" and actor not in store.genesis().agents:
         fail(f"unknown agent {actor!r}")
     if contract is not None and not store.select("contract_id = ?", [contract], limit=1):
         fail(f"unknown contract {contract!r}")
-
-
-def event_row_doc(row: tuple) -> dict[str, Any]:
-    seq, turn, kind, actor, contract_id, pv, _payload, payload_json, prev, hsh, signer, sig, fv = row
-    try:
-        payload = json.loads(payload_json)
-    except (TypeError, ValueError):
-        payload = payload_json
-    return {"seq": seq, "turn": turn, "kind": kind, "actor": actor, "contract_id": contract_id, "payload": payload,
-            "payload_version": pv, "hash": hsh, "prev_hash": prev, "signer": signer, "signature": sig,
-            "format_version": fv}
 
 
 @reads_log
@@ -467,7 +441,7 @@ def log(
         check_log_filters(store, turn, kind, actor, contract)
         where, args = build_event_filter(turn, kind, actor, contract)
         rows = store.select(where, args, limit=limit, offset=offset)
-    docs = [event_row_doc(row) for row in rows]
+    docs = [event_view(row) for row in rows]
     if as_json:
         print_json({"offset": offset, "limit": limit, "count": len(docs), "events": docs})
         return

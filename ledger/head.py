@@ -267,20 +267,6 @@ def compute_tree_head(store: Store) -> TreeHead:
     return TreeHead(size=size, root=root, head_hash=head_hash, turn=turn)
 
 
-def read_genesis(store: Store) -> ev.RunGenesis:
-    """Return the log's genesis (LedgerError when seq 0 is missing or is not a genesis)."""
-    rows = store.select("seq = ?", [0])
-    if not rows:
-        raise LedgerError(f"{store.path} has no genesis")
-    try:
-        genesis = decode_payload(rows[0][2], rows[0][5], rows[0][6])
-    except (PayloadError, TypeError):
-        genesis = None
-    if not isinstance(genesis, ev.RunGenesis):
-        raise LedgerError(f"{store.path}: seq 0 is not a readable run_genesis; run `simledger verify`")
-    return genesis
-
-
 def engine_public_raw(genesis: ev.RunGenesis) -> bytes:
     try:
         raw = bytes.fromhex(genesis.engine_key)
@@ -325,7 +311,7 @@ def export_head(path: str | Path, *, keystore: str | Path | None = None, verify:
 
         require_verified(path, "refusing to sign the head of a log that does not verify")
     with Store(path) as store:
-        genesis = read_genesis(store)
+        genesis = store.genesis()
         origin = origin_of(genesis)
         key = get_engine_key(genesis, keystore)
         head = compute_tree_head(store)
@@ -392,7 +378,7 @@ def check_head_hash(store: Store, want: str) -> HeadCheck:
 
 def check_checkpoint(store: Store, checkpoint: Checkpoint) -> HeadCheck:
     """Check the log against a signed checkpoint: signature, origin, size, root, head and consistency."""
-    genesis = read_genesis(store)
+    genesis = store.genesis()
     origin = origin_of(genesis)
     old = checkpoint.size
     if checkpoint.origin != origin:
@@ -411,7 +397,7 @@ def check_checkpoint(store: Store, checkpoint: Checkpoint) -> HeadCheck:
     if old_root != checkpoint.root:
         return HeadCheck(ok=False, expected_size=old, current_size=size, message=(
             f"REWRITTEN or ROLLED BACK: the log's first {old} events do not have the checkpoint's Merkle root"))
-    at_size = store.select("seq = ?", [old - 1])[0][9]
+    at_size = store.select("seq = ?", [old - 1])[0].hash
     if checkpoint.head_hash is not None and checkpoint.head_hash != at_size:
         return HeadCheck(ok=False, expected_size=old, current_size=size, message=(
             f"the event at seq {old - 1} is not the checkpoint's head {checkpoint.head_hash[:16]}…"))

@@ -60,9 +60,7 @@ def all_hashes(path) -> list[bytes]:
 
 def genesis_of(path):
     with Store(path) as store:
-        from simledger.ledger.head import read_genesis
-
-        return read_genesis(store)
+        return store.genesis()
 
 
 def delete_turns_after(path, turn: int) -> None:

@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 from ...events import types as ev
 from ...events.config import load_config, load_rules
-from ...events.envelope import decode_payload
 from ...ledger.errors import FolderInUse, LedgerError
 from ...ledger.store import Store, library_version
 from ..experiment import RunSpec, execute_spec, execute_specs
@@ -84,13 +83,7 @@ def describe_other_run(genesis: ev.RunGenesis, spec: RunSpec) -> str:
 def read_genesis(path: str | Path) -> ev.RunGenesis:
     """Return the genesis event of a log (unverified: callers verify the whole log after)."""
     with Store(path) as store:
-        envelope = next(store.envelopes(end_seq=0), None)
-    if envelope is None:
-        raise ValueError("the log has no events")
-    genesis = decode_payload(envelope.kind, envelope.payload_version, envelope.payload)
-    if not isinstance(genesis, ev.RunGenesis):
-        raise ValueError("the log does not start with a run_genesis")
-    return genesis
+        return store.genesis()
 
 
 def run_to_bytes(spec: RunSpec) -> tuple[str, bytes]:
