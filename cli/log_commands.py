@@ -21,7 +21,7 @@ from rich.table import Table
 
 from ..events.types import EVENT_TYPES
 from ..ledger.views import account_view, block_view, contract_view, core_views, event_view, seal_view
-from ..projections.state import OPEN_STATUSES, State
+from ..projections.state import STATUSES, State
 from .common import console, fail, handle_errors, print_json
 
 TABLE_ROWS = 25
@@ -102,7 +102,7 @@ def get_contracts_by_status(state: State, agent: str | None, contract_id: str | 
         if agent is not None and agent not in contract.parties():
             continue
         groups.setdefault(contract.status, []).append(cid)
-    order = [*OPEN_STATUSES, "settled", "defaulted"]
+    order = list(STATUSES)
     return dict(sorted(groups.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0])))
 
 
@@ -220,8 +220,6 @@ def describe_event(kind: str, p: dict[str, Any]) -> str:
             return f"{p['agent']} collateral {verb}: {p['amount']}"
         case "contract_activated":
             return "active"
-        case "signing_bonus_paid":
-            return f"signing bonus {p['amount']} to {p['agent']}"
         case "delivery_confirmed":
             return f"{p['agent']} confirms delivery"
         case "delivery_disputed":

@@ -3,7 +3,6 @@ broken structural rule is reported as the first bad seq, never as an exception."
 
 from __future__ import annotations
 
-import sys
 import sqlite3
 import tracemalloc
 from pathlib import Path
@@ -21,8 +20,7 @@ from simledger.ledger.verify import (
 )
 
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))  # importlib mode adds nothing to sys.path
-import logtools as lt  # noqa: E402
+import logtools as lt
 
 
 @pytest.fixture(scope="module")

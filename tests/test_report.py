@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 import copy
 import json
@@ -20,8 +19,7 @@ from simledger.study.metrics import regime_summary
 from simledger.study.paper import load_paper, parse_run_summaries
 from simledger.study.report import PLOTS, compute_trajectory, write_report
 from simledger.study.summary import summarize
-sys.path.insert(0, str(Path(__file__).parent))  # tests/_seed.py (importlib mode adds nothing to sys.path)
-from _seed import SEED  # noqa: E402
+from _seed import SEED
 
 SECTIONS = [
     "# Study report", "## Verdict: issue 7's acceptance bar is", "## 4.1 Regime-level means", "### baseline (n = 2)",
