@@ -57,7 +57,7 @@ from ..events.config import InvalidConfig
 from ..events.keys import KeystoreError
 from ..ledger.errors import BadInput, LedgerError, WriterBusy
 from .schemas import ErrorResponse, InitData, InitRequest, InitResponse, TurnData, TurnRequest, TurnResponse
-from .service import MAX_EVENTS_PAGE, Conflict, LedgerService, NotFound, Unavailable
+from .service import MAX_EVENTS_PAGE, Conflict, LedgerService, NotFound
 
 log = logging.getLogger("simledger.api")
 
@@ -65,7 +65,6 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (WriterBusy, 409),
-    (Unavailable, 501),
     (BadInput, 400),
     (InvalidConfig, 400),
     (KeystoreError, 400),

@@ -12,7 +12,6 @@ for a turn. Nothing here speaks HTTP: errors are the library's exceptions and
 from __future__ import annotations
 
 import fcntl
-import importlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,9 @@ from ..events.config import Config, load_config, load_rules
 from ..ledger.errors import BadInput, LedgerError, WriterBusy
 from ..ledger.replay import load_state
 from ..ledger.run import Run, validate_agents
+from ..ledger.audit import contract_history as audit_contract
 from ..ledger.store import Store
+from ..ledger.verify import verify_log
 from ..ledger.views import contract_view, event_view, state_view, turn_view
 from ..projections.state import state_digest
 
@@ -38,10 +39,6 @@ class Conflict(LedgerError):
 
 class NotFound(LedgerError):
     """Raised when a request names something the log does not hold (a contract id)."""
-
-
-class Unavailable(LedgerError):
-    """Raised when an optional part of simledger (e.g. the verifier) is not installed."""
 
 
 # --- the writer lock before there is a log -----------------------------------------
@@ -186,24 +183,15 @@ class LedgerService:
         return {"events": events, "next_after_seq": last, "head_seq": head_seq, "more": last < head_seq}
 
     def contract_history(self, contract_id: str) -> dict[str, Any]:
-        """Return a contract's events in log order (the richer audit when ledger.audit provides one)."""
+        """Return a contract's audited history: every event, the tokens it moved, and its checks."""
         if not self.has_contract(contract_id):
             raise NotFound(f"no contract {contract_id!r} in this run")
-        audit = find_audit()
         with self.reader() as store:
-            if audit is not None:
-                history = audit(store, contract_id)
-                return plain(history.to_dict() if hasattr(history, "to_dict") else history)
-            rows = store.select("contract_id = ?", [contract_id])
-        return {"contract_id": contract_id, "events": [event_view(row) for row in rows]}
+            return plain(audit_contract(store, contract_id).to_dict())
 
     def verify(self) -> dict[str, Any]:
         """Return the verifier's verdict on the whole log (chain, signatures, seals)."""
         self.require_run()
-        try:
-            verify_log = importlib.import_module("simledger.ledger.verify").verify_log
-        except (ModuleNotFoundError, AttributeError):
-            raise Unavailable("this simledger has no ledger.verify module") from None
         result = verify_log(self.db_path, workers=1)
         fields = ("ok", "events", "turns", "head_seq", "head_hash", "error", "message")
         return {name: plain(getattr(result, name, None)) for name in fields}
@@ -222,15 +210,3 @@ def check_one_input_per_agent(inputs: list[AgentInput]) -> None:
         if agent_input.agent_id in seen:
             raise BadInput(f"two inputs from {agent_input.agent_id!r} in one turn; send one input per agent")
         seen.add(agent_input.agent_id)
-
-
-def find_audit():
-    """Return ledger.audit's contract_history(store, contract_id) when that module offers it, else None.
-
-    Its entries add per-event checks (hash, signatures, Merkle inclusion) and the tokens each moved.
-    """
-    try:
-        module = importlib.import_module("simledger.ledger.audit")
-    except ModuleNotFoundError:
-        return None
-    return getattr(module, "contract_history", None)

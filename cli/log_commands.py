@@ -484,10 +484,8 @@ def verify(
 
     Example: simledger verify runs/baseline_101.db --reexecute
     """
-    try:
-        from ..ledger.verify import verify_log
-    except ImportError:
-        fail("verification is not available in this installation (ledger.verify is missing)")
+    from ..ledger.verify import verify_log
+
     result = verify_log(path, workers=workers)
     doc = {**msgspec.to_builtins(result), "message": result.message}
     rerun = None
