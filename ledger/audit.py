@@ -164,7 +164,7 @@ def get_input_agent(event: Any) -> str | None:
 
 def check_entry_inclusion(store: Store, entry: AuditEntry) -> None:
     """Attach the event's inclusion proof against its turn's seal, and whether it checks."""
-    from .verify import check_inclusion, inclusion_proof_for
+    from .proofs import check_inclusion, inclusion_proof_for
 
     path, index, size, root = inclusion_proof_for(store, entry.seq)
     entry.proof = {"index": index, "size": size, "root": root.hex(), "path": [node.hex() for node in path]}

@@ -29,24 +29,23 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..events import merkle
 from ..events import types as ev
-from ..events.envelope import ENGINE, PayloadError, decode_payload
+from ..events.envelope import ENGINE
 from ..events.keys import Keystore, KeystoreError, SeedKeys, public_hex, verify_signature
 from .errors import LedgerError
+from .proofs import HEX_HASH, compute_consistency_proof, compute_root, iter_event_hashes, range_root
 from .store import Store
 
 ORIGIN_PREFIX = "simledger/"
 ED25519_TYPE = b"\x01"
 EM_DASH = "\u2014"
-HEX_HASH = re.compile(r"^[0-9a-f]{64}$")
 MAX_NOTE_BYTES = 64 * 1024
 MAX_SIGNATURES = 16
-HASH_BATCH = 50_000
 
 
 class BadCheckpoint(LedgerError):
@@ -192,66 +191,6 @@ def check_signature(checkpoint: Checkpoint, name: str, public_raw: bytes) -> str
 
 
 # --- the log's tree head -----------------------------------------------------------------
-
-
-def iter_event_hashes(store: Store, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-    """Yield the stored hashes of events ``start`` .. ``end - 1`` in seq order; raise on a gap or bad cell."""
-    expected = start
-    last = None if end is None else end - 1
-    for seq, hash_hex in store.rows(start_seq=start, end_seq=last, batch=HASH_BATCH, columns=("seq", "hash")):
-        if seq != expected:
-            raise LedgerError(f"event seq {expected} is missing; run `simledger verify` on this log")
-        if not isinstance(hash_hex, str) or not HEX_HASH.match(hash_hex):
-            raise LedgerError(f"seq {seq}: the hash column is not 64 hex characters; run `simledger verify`")
-        expected += 1
-        yield bytes.fromhex(hash_hex)
-    if end is not None and expected != end:
-        raise LedgerError(f"event seq {expected} is missing; run `simledger verify` on this log")
-
-
-def compute_root(hashes: Iterable[bytes]) -> tuple[bytes, int]:
-    """Return (RFC 9162 Merkle root, leaf count) of a stream of leaves, in memory O(log n)."""
-    stack: list[tuple[int, bytes]] = []  # perfect subtrees (size, hash), sizes strictly decreasing
-    count = 0
-    for leaf in hashes:
-        size, node = 1, merkle.leaf_hash(leaf)
-        while stack and stack[-1][0] == size:
-            left_size, left = stack.pop()
-            size, node = size + left_size, merkle.node_hash(left, node)
-        stack.append((size, node))
-        count += 1
-    if not stack:
-        return merkle.EMPTY_ROOT, 0
-    node = stack[-1][1]
-    for _, left in reversed(stack[:-1]):
-        node = merkle.node_hash(left, node)
-    return node, count
-
-
-def range_root(store: Store, start: int, end: int) -> bytes:
-    """Return the Merkle root of the events ``start`` .. ``end - 1``."""
-    return compute_root(iter_event_hashes(store, start, end))[0]
-
-
-def compute_consistency_proof(store: Store, old_size: int, new_size: int) -> list[bytes]:
-    """Return the RFC 9162 consistency proof from ``old_size`` to ``new_size`` events, streaming the hashes.
-
-    The same proof as ``events.merkle.consistency_proof`` over all leaves, built
-    from subtree roots read range by range so memory stays O(log n).
-    """
-    if not 0 < old_size <= new_size:
-        raise ValueError(f"old size {old_size} not within 1..{new_size}")
-
-    def subproof(m: int, start: int, end: int, complete: bool) -> list[bytes]:
-        n = end - start
-        if m == n:
-            return [] if complete else [range_root(store, start, end)]
-        k = 1 << ((n - 1).bit_length() - 1)
-        if m <= k:
-            return subproof(m, start, start + k, complete) + [range_root(store, start + k, end)]
-        return subproof(m - k, start + k, end, False) + [range_root(store, start, start + k)]
-
-    return subproof(old_size, 0, new_size, True)
 
 
 def compute_tree_head(store: Store) -> TreeHead:

@@ -40,7 +40,7 @@ from ..events.envelope import (
     FORMAT_VERSION, JSON_ENCODER, ZERO_HASH, Envelope, PayloadError, decode_payload, envelope_hash, payload_json,
 )
 from ..events.keys import input_message, key_id, verify_signature
-from .errors import ChainError, LedgerError
+from .errors import ChainError
 from .store import MAX_COLUMN_BYTES, EventRow, Store, envelope_from_row
 
 SIGNATURE_BYTES = 64
@@ -593,58 +593,6 @@ def read_rows_one_by_one(store: Store, start: int, batch: int) -> Iterator[Event
         if not rows:
             return
         yield from rows
-
-
-# --- inclusion proofs --------------------------------------------------------------
-
-
-def inclusion_proof_for(store: Store, seq: int) -> tuple[list[bytes], int, int, bytes]:
-    """Return (proof, index, size, root) proving event ``seq`` is in its turn's seal."""
-    row = get_row(store, seq)
-    if row.kind == "turn_sealed":
-        raise LedgerError(f"seq {seq} is a turn seal; a seal is not a leaf of the tree it commits to")
-    seal = get_turn_seal(store, row.turn)
-    size = seal.event_count
-    rows = store.select("seq >= ? AND seq < ?", [seal.first_seq, seal.first_seq + size])
-    hashes = [bytes.fromhex(r.hash) for r in rows]
-    if len(hashes) != size:
-        raise ChainError(f"turn {row.turn} has {len(hashes)} events, its seal says {size}", seq=seq, turn=row.turn)
-    index = seq - seal.first_seq
-    if not 0 <= index < size:
-        raise ChainError(f"seq {seq} is outside its turn's sealed range", seq=seq, turn=row.turn, kind=row.kind)
-    return merkle.inclusion_proof(index, hashes), index, size, bytes.fromhex(seal.merkle_root)
-
-
-def check_inclusion(store: Store, seq: int) -> bool:
-    """Return whether event ``seq``, rehashed from its columns, is included in its turn's seal."""
-    proof, index, size, root = inclusion_proof_for(store, seq)
-    try:
-        env = envelope_from_row(get_row(store, seq))
-    except ValueError:
-        return False
-    return merkle.verify_inclusion(envelope_hash(env), index, size, proof, root)
-
-
-def get_row(store: Store, seq: int) -> EventRow:
-    rows = store.select("seq = ?", [seq])
-    if not rows:
-        raise LedgerError(f"no event at seq {seq}")
-    return rows[0]
-
-
-def get_turn_seal(store: Store, turn: int) -> ev.TurnSealed:
-    """Return the decoded seal of ``turn`` (ChainError when the turn is unsealed or the seal unreadable)."""
-    seal_seq = store.last_turn_seq(turn)
-    if seal_seq is None:
-        raise ChainError(f"turn {turn} has no seal", turn=turn)
-    row = get_row(store, seal_seq)
-    try:
-        seal = decode_payload(row.kind, row.payload_version, row.payload)
-    except (PayloadError, TypeError) as err:
-        raise ChainError(f"unreadable seal: {err}", seq=seal_seq, turn=turn, kind=row.kind) from None
-    if not isinstance(seal, ev.TurnSealed):
-        raise ChainError("seal row does not hold a turn_sealed", seq=seal_seq, turn=turn, kind=row.kind)
-    return seal
 
 
 # --- state digests -----------------------------------------------------------------

@@ -15,9 +15,8 @@ from simledger.events import types as ev
 from simledger.ledger import verify as verify_module
 from simledger.ledger.errors import LedgerError, NotALog, UnsupportedFormat
 from simledger.ledger.store import Store
-from simledger.ledger.verify import (
-    VerifyResult, check_inclusion, inclusion_proof_for, verify_log, verify_state_digests,
-)
+from simledger.ledger.proofs import check_inclusion, inclusion_proof_for
+from simledger.ledger.verify import VerifyResult, verify_log, verify_state_digests
 
 
 import logtools as lt
