@@ -31,8 +31,15 @@ genesis. Sending what ``study.runner.execute_run`` records (the regime's config,
 HTTP log byte-identical to the in-process run.
 
 Inputs without ``signature`` are signed by the server with the agent's key
-(custodial); an input with ``signature`` is verified against the agent's key in
-the genesis and recorded as given (see ``api.client_signing.sign_input``).
+(custodial; with a keystore the recorded input says ``"custodial": true``); an
+input with ``signature`` is verified against the agent's key in the genesis and
+recorded as given (see ``api.client_signing.sign_input``). A server started
+with ``--require-signatures`` refuses (400) every input its agent did not sign.
+
+Hostile requests get a 4xx, never a 500: a body nesting JSON deeper than
+``events.limits.MAX_JSON_DEPTH`` is refused before it is decoded, integer query
+parameters are bounded, agent ids are ``[A-Za-z0-9_.-]{1,64}``. ``GET /events``
+serves the genesis with its seed redacted (see ``api.service``).
 
 The tables ``contracts`` and ``core_shares`` are read models that every turn's
 transaction brings back in line with the log; the engine never reads them, so a client
@@ -55,6 +62,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from ..events.config import InvalidConfig
 from ..events.keys import KeystoreError
+from ..events.limits import MAX_JSON_DEPTH, MAX_QUERY_INT, raw_json_depth
 from ..ledger.errors import BadInput, LedgerError, WriterBusy
 from .schemas import ErrorResponse, InitData, InitRequest, InitResponse, TurnData, TurnRequest, TurnResponse
 from .service import MAX_EVENTS_PAGE, Conflict, LedgerService, NotFound
@@ -119,8 +127,10 @@ def read_state(request: Request) -> dict[str, Any]:
 @get("/events", sync_to_thread=True, tags=["audit"])
 def read_events(
     request: Request,
-    after_seq: Annotated[int, QueryParameter(description="return events with seq > after_seq")] = -1,
-    limit: Annotated[int, QueryParameter(ge=1, description=f"page size (at most {MAX_EVENTS_PAGE})")] = 100,
+    after_seq: Annotated[int, QueryParameter(ge=-1, le=MAX_QUERY_INT,
+                                             description="return events with seq > after_seq")] = -1,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_QUERY_INT,
+                                         description=f"page size (at most {MAX_EVENTS_PAGE})")] = 100,
 ) -> dict[str, Any]:
     """Return a page of the log in seq order; follow ``next_after_seq`` while ``more``."""
     return get_service(request).events(after_seq=after_seq, limit=limit)
@@ -150,12 +160,20 @@ def verify(request: Request) -> dict[str, Any]:
 
 
 @get("/replay", sync_to_thread=True, tags=["audit"])
-def replay(request: Request, until_turn: Annotated[int | None, QueryParameter(ge=0)] = None) -> dict[str, Any]:
+def replay(request: Request,
+           until_turn: Annotated[int | None, QueryParameter(ge=0, le=MAX_QUERY_INT)] = None) -> dict[str, Any]:
     """Return the state refolded from the log up to the end of ``until_turn`` (default: all of it)."""
     return get_service(request).replay(until_turn)
 
 
 # --- errors ----------------------------------------------------------------------------
+
+
+async def refuse_deep_json(request: Request) -> None:
+    """Refuse a body nesting deeper than MAX_JSON_DEPTH before anything decodes it (decoders recurse)."""
+    if request.method in ("POST", "PUT", "PATCH"):
+        if raw_json_depth(await request.body()) > MAX_JSON_DEPTH:
+            raise BadInput(f"request body nests JSON deeper than {MAX_JSON_DEPTH} levels")
 
 
 def error_response(status: int, message: str) -> Response:
@@ -220,6 +238,7 @@ def create_app(service: LedgerService) -> Litestar:
         route_handlers=[read_config, init_run, play_turn, read_state, read_events, read_contracts,
                         read_contract_history, verify, replay],
         state=AppState({"service": service}),
+        before_request=refuse_deep_json,
         exception_handlers={
             LedgerError: handle_library_error,
             InvalidConfig: handle_library_error,

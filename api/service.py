@@ -7,6 +7,21 @@ concurrent requests never interleave a turn. Read-only endpoints (events,
 history, verify, replay) open their own read-only connection and never wait
 for a turn. Nothing here speaks HTTP: errors are the library's exceptions and
 ``app.py`` maps them to status codes.
+
+Three choices the operator makes at start:
+
+* ``require_signatures``: every input must carry its agent's signature; the
+  server signs nothing for an agent (non-custodial).
+* ``read_only``: serve an existing log without a writer (``/init`` and
+  ``/turn`` are refused); reads fold the log as it is on disk.
+* ``extend``: a finished study run (its genesis identity says ``turns`` and the
+  log has them all) is only reopened for writing when asked.
+
+``GET /events`` never serves the genesis' seed: with seed-derived keys the seed
+is every agent's and the engine's private key. The genesis payload comes with
+``"seed": null`` and the event with ``"redacted": ["seed"]``; its ``hash`` is
+still the stored one (the hash is over the stored bytes, which only the file
+holds: verify the file, or ask ``GET /verify``).
 """
 
 from __future__ import annotations
@@ -21,16 +36,17 @@ import msgspec
 from ..events.actions import AgentInput
 from ..events.config import Config, load_config, load_rules
 from ..ledger.errors import BadInput, LedgerError, WriterBusy
+from ..ledger.audit import contract_history as audit_contract
 from ..ledger.replay import load_state
 from ..ledger.run import Run, validate_agents
-from ..ledger.audit import contract_history as audit_contract
 from ..ledger.store import Store
 from ..ledger.verify import verify_log
 from ..ledger.views import contract_view, event_view, state_view, turn_view
-from ..projections.state import state_digest
+from ..projections.state import State, state_digest
 
 MAX_EVENTS_PAGE = 1000
 DEFAULT_EVENTS_PAGE = 100
+REDACTED_GENESIS_FIELDS = ("seed",)
 
 
 class Conflict(LedgerError):
@@ -70,6 +86,26 @@ def is_existing_log(db_path: Path) -> bool:
     return db_path.is_file() and db_path.stat().st_size > 0
 
 
+# --- what the endpoints return (the library's views, ledger.views) -------------------------
+
+
+def public_event_view(row) -> dict[str, Any]:
+    """Return a stored event as the API serves it: its view, with the genesis' seed redacted."""
+    view = event_view(row)
+    if view["kind"] == "run_genesis" and isinstance(view["payload"], dict):
+        view["payload"].update(dict.fromkeys(REDACTED_GENESIS_FIELDS))
+        view["redacted"] = list(REDACTED_GENESIS_FIELDS)
+    return view
+
+
+def finished_study_turns(state: State) -> int | None:
+    """Return the recorded turn count of a study run that has played all of it, else None."""
+    turns = state.identity.get("turns") if isinstance(state.identity, dict) else None
+    if isinstance(turns, int) and not isinstance(turns, bool) and state.sealed_turn >= turns:
+        return turns
+    return None
+
+
 def plain(value: Any) -> Any:
     """Return ``value`` (a Struct, dataclass, bytes...) as JSON-ready builtins."""
     return msgspec.to_builtins(value, enc_hook=lambda obj: obj.hex() if isinstance(obj, bytes) else str(obj))
@@ -81,16 +117,28 @@ def plain(value: Any) -> Any:
 class LedgerService:
     """The server's hold on one run.db: the live run (or the lock awaiting /init)."""
 
-    def __init__(self, db_path: str | Path, *, keystore: str | Path | None = None) -> None:
+    def __init__(self, db_path: str | Path, *, keystore: str | Path | None = None, require_signatures: bool = False,
+                 read_only: bool = False, extend: bool = False) -> None:
         self.db_path = Path(db_path)
         self.keystore = keystore
+        self.require_signatures, self.read_only = require_signatures, read_only
         self.run: Run | None = None
         self._pre_init_lock = None
         self._lock = threading.Lock()
         if not self.db_path.parent.is_dir():
             raise LedgerError(f"{self.db_path.parent}: no such directory")
-        if is_existing_log(self.db_path):
-            self.run = Run.open(self.db_path, keystore=keystore)
+        if read_only:
+            if not is_existing_log(self.db_path):
+                raise LedgerError(f"{self.db_path}: no log to serve read-only")
+            with Store(self.db_path) as store:
+                load_state(store)  # refuse a file that is not a readable log now, not at the first request
+        elif is_existing_log(self.db_path):
+            self.run = Run.open(self.db_path, keystore=keystore, require_signatures=require_signatures)
+            if not extend and (turns := finished_study_turns(self.run.state)) is not None:
+                self.run.close()
+                self.run = None
+                raise LedgerError(f"{self.db_path} is a finished study run ({turns} of {turns} turns): serve it with "
+                                  "--read-only, or --extend to append turns beyond its recorded end")
         else:
             self._pre_init_lock = take_writer_lock(self.db_path)
 
@@ -106,14 +154,26 @@ class LedgerService:
     # --- lifecycle ----------------------------------------------------------------
 
     def require_run(self) -> Run:
+        if self.read_only:
+            raise Conflict("this server is read-only (serve --read-only): it appends nothing")
         if self.run is None:
             raise Conflict("no run yet: POST /init first")
         return self.run
+
+    def current_state(self) -> tuple[State, tuple[int, bytes, int]]:
+        """Return the state after the last sealed turn and the log's head (read-only: folded from disk)."""
+        if self.read_only:
+            with Store(self.db_path) as store:
+                return load_state(store), store.head()
+        run = self.require_run()
+        return run.state, run.store.head()
 
     def init(self, *, agent_ids: list[str], config: dict | None, seed: int, identity: dict | None,
              rules: dict | None) -> dict[str, Any]:
         """Create the run (genesis); refused when the log already holds one."""
         with self._lock:
+            if self.read_only:
+                self.require_run()  # refuses: a read-only server appends nothing
             if self.run is not None:
                 raise Conflict(f"the log already holds run {self.run.state.run_id}; /init needs an empty log")
             # Verify everything that can be refused before letting go of the lock for Run.create
@@ -124,7 +184,8 @@ class LedgerService:
             self._pre_init_lock = None
             try:
                 self.run = Run.create(self.db_path, agents=agent_ids, seed=seed, config=checked, rules=rules,
-                                      keystore=self.keystore, identity=identity)
+                                      keystore=self.keystore, identity=identity,
+                                      require_signatures=self.require_signatures)
             except BaseException:
                 self._pre_init_lock = take_writer_lock(self.db_path)
                 raise
@@ -146,28 +207,30 @@ class LedgerService:
 
     def config(self) -> dict[str, Any]:
         with self._lock:
-            return plain(self.run.state.config if self.run is not None else Config())
+            if self.run is None and not self.read_only:
+                return plain(Config())
+            return plain(self.current_state()[0].config)
 
     def state(self) -> dict[str, Any]:
         with self._lock:
-            run = self.require_run()
-            head_seq, head_hash, _ = run.store.head()
-            return {**state_view(run.state), "head_seq": head_seq, "head_hash": head_hash.hex()}
+            state, (head_seq, head_hash, _) = self.current_state()
+            return {**state_view(state), "head_seq": head_seq, "head_hash": head_hash.hex()}
 
     def contracts(self, status: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            contracts = self.require_run().state.contracts.values()
+            contracts = self.current_state()[0].contracts.values()
             return [contract_view(c) for c in contracts if status is None or c.status == status]
 
     def has_contract(self, contract_id: str) -> bool:
         with self._lock:
-            return contract_id in self.require_run().state.contracts
+            return contract_id in self.current_state()[0].contracts
 
     # --- reads of the log (own read-only connection, no waiting on turns) -----------------
 
     def reader(self) -> Store:
         """Return a read-only Store on the log (the caller closes it)."""
-        self.require_run()
+        if not self.read_only:
+            self.require_run()
         return Store(self.db_path)
 
     def events(self, after_seq: int = -1, limit: int = DEFAULT_EVENTS_PAGE) -> dict[str, Any]:
@@ -178,7 +241,7 @@ class LedgerService:
         with self.reader() as store:
             rows = store.select("seq > ?", [after_seq], limit=limit)
             head_seq = store.head()[0]
-        events = [event_view(row) for row in rows]
+        events = [public_event_view(row) for row in rows]
         last = events[-1]["seq"] if events else after_seq
         return {"events": events, "next_after_seq": last, "head_seq": head_seq, "more": last < head_seq}
 
@@ -191,7 +254,8 @@ class LedgerService:
 
     def verify(self) -> dict[str, Any]:
         """Return the verifier's verdict on the whole log (chain, signatures, seals)."""
-        self.require_run()
+        if not self.read_only:
+            self.require_run()
         result = verify_log(self.db_path, workers=1)
         fields = ("ok", "events", "turns", "head_seq", "head_hash", "error", "message")
         return {name: plain(getattr(result, name, None)) for name in fields}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from typing import Any, Callable
 
@@ -15,8 +16,29 @@ from ..events.config import InvalidConfig
 from ..events.keys import KeystoreError
 from ..ledger.errors import LedgerError
 
-console = Console()
-err_console = Console(stderr=True)
+# What a log may hold but a terminal must never receive raw: C0/C1 controls (ESC starts ANSI sequences;
+# newline and tab are layout and pass), DEL, zero-width characters, bidirectional overrides and isolates.
+UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def printable(text: str) -> str:
+    """Return ``text`` with every terminal control, zero-width or bidi character shown as an escape (``\\x1b``)."""
+    return UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
+class SafeConsole(Console):
+    """A rich Console that passes every string it renders (prints, table cells, titles) through ``printable``.
+
+    Text from a log (agent ids, contract ids, payloads, reasons) reaches the
+    terminal only this way, so an id holding ANSI or RTL escapes is shown, never obeyed.
+    """
+
+    def render_str(self, text: str, **kwargs):
+        return super().render_str(printable(text), **kwargs)
+
+
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
 
 
 MAX_MESSAGE_CHARS = 1000

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -27,25 +26,15 @@ def head(
 
     Example: simledger head runs/baseline_101.db --out baseline_101.head
     """
-    from ..ledger.head import export_head
+    from ..ledger.head import export_head, write_file_atomically
 
     note = export_head(path, keystore=keystore, verify=verify)
     if out is None:
         typer.echo(note, nl=False)
         return
-    write_new_file(out, note)
+    write_file_atomically(out, note)
     lines = note.split("\n")
     console.print(f"wrote {out}: {lines[1]} events, root {lines[2]}", highlight=False, soft_wrap=True)
-
-
-def write_new_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` completely or not at all (a temporary file renamed into place)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -25,6 +25,8 @@ from ..projections.state import STATUSES, State
 from .common import console, fail, handle_errors, print_json
 
 TABLE_ROWS = 25
+SIGNER_LEGEND = ("Input signers: agent (its own key), server for agent (custodial), seed key (anyone holding "
+                 "the run's seed could have signed).")
 OK, BAD = "✓", "✗"
 
 RunPath = Annotated[Path, typer.Argument(metavar="RUN.db", help="A run's log (a simledger SQLite file).",
@@ -249,15 +251,16 @@ def print_contract_history(history) -> None:
     console.print(f"[bold]{escape(history.contract_id)}[/] ({history.status}): {escape(parties)}", highlight=False)
     table = Table("seq", "turn", "event", "what", "tokens moved", "checks")
     for e in history.entries:
-        what = describe_event(e.kind, e.payload) + (f" (input #{e.input_seq})" if e.input_seq is not None else "")
+        signed = f", signed by {e.input_signed_by}" if e.input_signed_by else ""
+        what = describe_event(e.kind, e.payload) + (f" (input #{e.input_seq}{signed})" if e.input_seq is not None else "")
         checks = "".join(mark(x) for x in (e.hash_ok, e.signature_ok, e.input_signature_ok, e.included))
         table.add_row(str(e.seq), str(e.turn), e.kind, escape(what), escape(describe_movements(e)), checks)
     console.print(table)
     verdict = ("every hash, signature and inclusion proof checks" if history.all_checks_pass
                else "SOME CHECKS FAIL (marked ✗)")
     console.print(f"{len(history.entries)} events; {verdict}. checks = event hash, engine signature, the agent's "
-                  "signature of the input behind it (- when none), inclusion proof against the turn's seal",
-                  highlight=False)
+                  "signature of the input behind it (- when none), inclusion proof against the turn's seal. "
+                  f"{SIGNER_LEGEND}", highlight=False)
 
 
 def print_statement(statement) -> None:
@@ -439,19 +442,21 @@ def log(
         check_log_filters(store, turn, kind, actor, contract)
         where, args = build_event_filter(turn, kind, actor, contract)
         rows = store.select(where, args, limit=limit, offset=offset)
-    docs = [event_view(row) for row in rows]
+        key_source = store.genesis().key_source
+    docs = [event_view(row, key_source=key_source) for row in rows]
     if as_json:
         print_json({"offset": offset, "limit": limit, "count": len(docs), "events": docs})
         return
-    table = Table("seq", "turn", "kind", "actor", "contract", "payload")
+    table = Table("seq", "turn", "kind", "actor", "contract", "signed by", "payload")
     for doc in docs:
         payload = {k: v for k, v in doc["payload"].items() if k != "type"} if isinstance(doc["payload"], dict) else doc["payload"]
         text = json.dumps(payload, sort_keys=True)
         table.add_row(str(doc["seq"]), str(doc["turn"]), doc["kind"], escape(doc["actor"]),
-                      escape(doc["contract_id"] or ""), escape(text if len(text) <= 90 else text[:89] + "…"))
+                      escape(doc["contract_id"] or ""), doc["signed_by"],
+                      escape(text if len(text) <= 90 else text[:89] + "…"))
     console.print(table)
     more = f"; next page: --offset {offset + limit}" if len(docs) == limit else ""
-    console.print(f"{len(docs)} events (offset {offset}){more}", highlight=False)
+    console.print(f"{len(docs)} events (offset {offset}){more}. {SIGNER_LEGEND}", highlight=False)
 
 
 # --- verify --------------------------------------------------------------------------
@@ -468,53 +473,71 @@ def verify(
         "--keystore", metavar="DIR", help="Keys of a keystore-signed log (needed by --reexecute).")] = None,
     expect_head: Annotated[Optional[str], typer.Option(
         "--expect-head", metavar="FILE|HASH",
-        help="Also check against a signed head (`simledger head`) or a head hash: catches truncation and rollback.",
+        help="Also check against a signed head (`simledger head`, or the RUN.head a study run writes) or a head "
+             "hash: catches truncation, rollback and rewriting.",
     )] = None,
+    engine_key: Annotated[Optional[str], typer.Option(
+        "--engine-key", metavar="PUBKEY", help="Also require the log to be signed by this engine key (64 hex).")] = None,
 ) -> None:
-    """Verify a run's log: every link, hash, signature and seal; print a one-line verdict.
+    """Verify a run's log: every link, hash, signature and seal; print a one-line verdict and what it proves.
 
     With --reexecute, also re-run the recorded inputs through a fresh engine
     from the log's genesis and name the first event it does not reproduce.
     Exit 0 when the log verifies, 1 when it does not, 2 when the file is not a
     log or the command is misused.
 
-    With --expect-head, also check the log against a head kept earlier: it
-    fails when the log was truncated or rolled back, and passes a longer log
-    only with a verifying consistency proof.
+    A log that verifies is intact; it is authentic only relative to something
+    you kept. With --expect-head, check it against a head saved earlier: it
+    fails when the log was truncated, rolled back or rewritten (naming the
+    first missing seq), and passes a longer log only with a verifying
+    consistency proof. With --engine-key, require the engine key you trust.
+    Seed-derived keys prove nothing about who wrote a log: anyone with the
+    seed can re-sign it.
 
-    Example: simledger verify runs/baseline_101.db --reexecute
+    Example: simledger verify runs/baseline_101.db --expect-head runs/baseline_101.head
     """
+    from ..ledger.authenticity import check_engine_key, describe_proof, parse_engine_key
+    from ..ledger.head import load_expected, verify_head
     from ..ledger.verify import verify_log
 
-    result = verify_log(path, workers=workers)
-    doc = {**msgspec.to_builtins(result), "message": result.message}
-    rerun = None
-    if reexecute_log and result.ok:
-        from ..ledger.reexecute import reexecute
-
-        rerun = reexecute(path, keystore=keystore)
-        doc["reexecute"] = rerun.to_dict()
-    head_check = None
+    # A malformed checkpoint or key is a usage error (exit 2), even on a broken log.
     if expect_head is not None:
-        from ..ledger.head import load_expected, verify_head
+        load_expected(expect_head)
+    if engine_key is not None:
+        parse_engine_key(engine_key)
+    result = verify_log(path, workers=workers)
+    doc = msgspec.to_builtins(result)
+    checks: list[tuple[str, Any]] = []  # (name, check with .ok and .message), in the order they print
+    if result.ok:
+        if expect_head is not None:
+            checks.append(("expect_head", verify_head(path, expect_head)))
+        if engine_key is not None:
+            with open_store(path) as store:
+                checks.append(("engine_key", check_engine_key(store.genesis(), engine_key)))
+        if reexecute_log:
+            from ..ledger.reexecute import reexecute
 
-        load_expected(expect_head)  # a malformed checkpoint is a usage error (exit 2) even on a broken log
-        if result.ok:
-            head_check = verify_head(path, expect_head)
-            doc["expect_head"] = head_check.to_dict()
-    ok = result.ok and (rerun is None or rerun.ok) and (head_check is None or head_check.ok)
+            checks.append(("reexecute", reexecute(path, keystore=keystore)))
+    for name, check in checks:
+        doc[name] = check.to_dict() if hasattr(check, "to_dict") else {"ok": check.ok, "message": check.message}
+    ok = result.ok and all(check.ok for _, check in checks)
+    lines = [result.message] + [("OK: " if check.ok else "FAILED: ") + check.message for _, check in checks]
+    if reexecute_log and not result.ok:
+        lines.append("re-execution skipped: the log does not verify")
+    if ok:
+        with open_store(path) as store:
+            key_source = store.genesis().key_source
+        passed = {name for name, _ in checks}
+        doc["proved"] = describe_proof(key_source, pinned="expect_head" in passed, trusted_key="engine_key" in passed)
+        lines.append(doc["proved"])
+    # The message is the verdict: never "OK" beside ok false.
+    failed = [line for line in lines if line.startswith("FAILED")]
+    doc["message"] = failed[0] if failed else result.message
     if as_json:
         print_json({**doc, "ok": ok})
     else:
-        console.print(result.message, highlight=False, markup=False, soft_wrap=True)
-        if head_check is not None:
-            console.print(("OK: " if head_check.ok else "FAILED: ") + head_check.message, highlight=False,
-                          markup=False, soft_wrap=True)
-        if rerun is not None:
-            console.print(("OK: " if rerun.ok else "FAILED: ") + rerun.message, highlight=False, markup=False,
-                          soft_wrap=True)
-        elif reexecute_log:
-            console.print("re-execution skipped: the log does not verify", highlight=False)
+        for line in lines:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     if not ok:
         raise typer.Exit(1)
 

@@ -106,8 +106,15 @@ def run(
     turns: Annotated[int, typer.Option(min=1, help="Total turns of the run.")] = 40,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run (regime, seed, turns come from its log).")] = False,
     regimes_file: Annotated[Optional[Path], typer.Option()] = None,
+    keystore: Annotated[Optional[Path], typer.Option(
+        "--keystore", metavar="DIR",
+        help="Sign with keys from this directory (created 0700, keys 0600) instead of keys derived from the seed.",
+    )] = None,
 ) -> None:
     """Play one study run into DB; --resume continues an interrupted one to the same final head.
+
+    Writes the log's signed head beside it (DB with suffix .head): keep a copy to
+    check the log against later with `simledger verify DB --expect-head`.
 
     Example: simledger run baseline_101.db --regime baseline --seed 101 --turns 40
     """
@@ -116,14 +123,14 @@ def run(
 
     catalogue = load_regimes(regimes_file)
     if resume and db.exists() and db.stat().st_size > 0 and not is_unstarted_log(db):
-        finished = resume_run(db, catalogue)
+        finished = resume_run(db, catalogue, keystore=keystore)
     else:
         if regime not in catalogue:
             fail(f"unknown regime {regime!r}; known: {', '.join(catalogue)}")
         if db.exists() and db.stat().st_size > 0 and not resume:
             fail(f"{db} exists; use --resume to continue it or remove it")
         finished = execute_run(db, regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents, turns=turns,
-                               rules=regime_rules(catalogue[regime]))
+                               rules=regime_rules(catalogue[regime]), keystore=keystore)
     head, last = finished.head_hash.hex(), finished.state.sealed_turn
     finished.close()
     console.print(f"{db}: {last} turns, head {head}", soft_wrap=True)

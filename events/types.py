@@ -7,6 +7,11 @@ may add fields with defaults, never change a field's type; older payloads are
 upcast after verification (see ``events.envelope.UPCASTERS``).
 
 Amounts are integer tokens. Fractions (weights) are integers in millionths.
+
+A field added after a kind was first written is typed ``X | UnsetType`` with
+default ``UNSET``: msgspec leaves it out of the bytes (and the JSON copy) of
+every event that does not use it, so those events keep their version-1
+encoding and every earlier log its hashes; old payloads decode with it UNSET.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from .actions import ContractOffer
 from .config import Config, Rules
@@ -39,6 +45,10 @@ class RunGenesis(_Event, tag="run_genesis"):
     key_source: str
     library_version: str
     identity: dict[str, Any] = {}
+    # Added later (absent from seed-derived runs, whose keys are the engine's by construction):
+    # random bytes the server drew for a keystore run; they enter run_id, so an input signed for
+    # one run never verifies in another created with the same parameters and keys.
+    nonce: str | UnsetType = UNSET
 
 
 class TurnSealed(_Event, tag="turn_sealed"):
@@ -63,6 +73,10 @@ class ActionSubmitted(_Event, tag="action_submitted"):
     output_units: Any = 0
     thinking: Any = ""
     speech: Any = None
+    # Added later: True when the server signed this input with the agent's keystore key on the
+    # agent's behalf (custodial); absent when the agent signed it, or in a seed-derived run
+    # (its genesis' key_source "seed" already says the engine holds every key).
+    custodial: bool | UnsetType = UNSET
 
 
 class ActionRejected(_Event, tag="action_rejected"):

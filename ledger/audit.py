@@ -105,6 +105,7 @@ class AuditEntry:
     signature_ok: bool
     input_seq: int | None = None
     input_signature_ok: bool | None = None
+    input_signed_by: str | None = None  # "agent", "server for agent" (custodial) or "seed key"
     movements: list[dict] = field(default_factory=list)
     supply: dict[str, int] = field(default_factory=dict)
     included: bool | None = None
@@ -177,6 +178,7 @@ def contract_history(store: Store, contract_id: str, *, proofs: bool = True) -> 
     if not rows:
         raise UnknownSubject(f"no contract {contract_id!r} in {store.path}")
     seqs = {row.seq for row in rows}
+    key_source = store.genesis().key_source
     state = load_state(store, rows[0].turn - 1) if rows[0].turn > 0 else State()
     entries, parties = [], {}
     by_seq = {row.seq: row for row in rows}
@@ -191,7 +193,7 @@ def contract_history(store: Store, contract_id: str, *, proofs: bool = True) -> 
         before = {a: get_position(state, a) for a in sorted(watched)}
         supply_before = get_supply_marks(state)
         apply_event(state, event, seq, turn)
-        entries.append(make_entry(store, state, by_seq[seq], event, before, supply_before))
+        entries.append(make_entry(store, state, by_seq[seq], event, before, supply_before, key_source))
     if proofs:
         for entry in entries:
             check_entry_inclusion(store, entry)
@@ -199,7 +201,8 @@ def contract_history(store: Store, contract_id: str, *, proofs: bool = True) -> 
     return ContractHistory(contract_id=contract_id, status=status, parties=parties, entries=entries)
 
 
-def make_entry(store: Store, state: State, row: EventRow, event: Any, before: dict, supply_before: tuple) -> AuditEntry:
+def make_entry(store: Store, state: State, row: EventRow, event: Any, before: dict, supply_before: tuple,
+               key_source: str) -> AuditEntry:
     """Return the audit entry of one contract event, just applied to ``state``."""
     env = row_envelope(row)
     after = {a: get_position(state, a) for a in before}
@@ -214,7 +217,18 @@ def make_entry(store: Store, state: State, row: EventRow, event: Any, before: di
     if input_seq is not None:
         entry.input_seq = input_seq
         entry.input_signature_ok = is_input_signature_valid(store, state, input_seq, get_input_agent(event))
+        entry.input_signed_by = get_input_signer(store, input_seq, key_source)
     return entry
+
+
+def get_input_signer(store: Store, input_seq: int, key_source: str) -> str | None:
+    """Return who signed the input at ``input_seq`` (see ``ledger.authenticity.input_signed_by``)."""
+    from .authenticity import input_signed_by
+
+    rows = store.select("seq = ?", [input_seq])
+    if not rows or rows[0].kind != "action_submitted":
+        return None
+    return input_signed_by(key_source, decode_row(rows[0]).custodial is True)
 
 
 # --- account statement -------------------------------------------------------------

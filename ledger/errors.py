@@ -38,3 +38,7 @@ class BadInput(LedgerError):
 
 class FolderInUse(LedgerError):
     """Raised when an output folder holds finished logs of other runs (they are replaced only when forced)."""
+
+
+class WriteMismatch(LedgerError):
+    """Raised when the rows read back inside a turn's transaction are not the rows the engine wrote."""

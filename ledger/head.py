@@ -26,10 +26,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -40,6 +41,9 @@ from ..events.keys import Keystore, KeystoreError, SeedKeys, public_hex, verify_
 from .errors import LedgerError
 from .proofs import HEX_HASH, compute_consistency_proof, compute_root, iter_event_hashes, range_root
 from .store import Store
+
+if TYPE_CHECKING:
+    from .run import Run
 
 ORIGIN_PREFIX = "simledger/"
 ED25519_TYPE = b"\x01"
@@ -99,10 +103,13 @@ class HeadCheck:
     expected_size: int | None = None
     current_size: int | None = None
     consistency_proof: list[str] = field(default_factory=list)  # hex nodes, when the log grew
+    first_missing_seq: int | None = None  # the log stops short of the pinned head from this seq on
+    first_new_seq: int | None = None  # the log goes on beyond the pinned head from this seq on
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "message": self.message, "expected_size": self.expected_size,
-                "current_size": self.current_size, "consistency_proof": self.consistency_proof}
+                "current_size": self.current_size, "consistency_proof": self.consistency_proof,
+                "first_missing_seq": self.first_missing_seq, "first_new_seq": self.first_new_seq}
 
 
 # --- the signed-note format ------------------------------------------------------------
@@ -218,9 +225,13 @@ def engine_public_raw(genesis: ev.RunGenesis) -> bytes:
 
 def origin_of(genesis: ev.RunGenesis) -> str:
     """Return the checkpoint origin (and key name) of a run: ``simledger/<run_id>``."""
-    origin = ORIGIN_PREFIX + genesis.run_id
+    return origin_of_run(genesis.run_id)
+
+
+def origin_of_run(run_id: str) -> str:
+    origin = ORIGIN_PREFIX + run_id
     if not is_valid_key_name(origin):
-        raise LedgerError(f"run id {genesis.run_id!r} cannot name a checkpoint (it holds a space or '+')")
+        raise LedgerError(f"run id {run_id!r} cannot name a checkpoint (it holds a space or '+')")
     return origin
 
 
@@ -251,11 +262,44 @@ def export_head(path: str | Path, *, keystore: str | Path | None = None, verify:
         require_verified(path, "refusing to sign the head of a log that does not verify")
     with Store(path) as store:
         genesis = store.genesis()
-        origin = origin_of(genesis)
-        key = get_engine_key(genesis, keystore)
-        head = compute_tree_head(store)
+        return sign_head(store, origin_of(genesis), get_engine_key(genesis, keystore))
+
+
+def sign_head(store: Store, origin: str, key: Ed25519PrivateKey) -> str:
+    """Return the signed checkpoint of the whole log in ``store``."""
+    head = compute_tree_head(store)
     body = format_body(origin, head.size, head.root, [f"head {head.head_hash.hex()}", f"turn {head.turn}"])
     return sign_note(body, origin, key)
+
+
+def head_file_of(log_path: str | Path) -> Path:
+    """Return where a log's signed head is kept beside it: ``runs/baseline_101.db`` -> ``runs/baseline_101.head``."""
+    return Path(log_path).with_suffix(".head")
+
+
+def write_run_head(run: "Run") -> Path:
+    """Write the signed head of the open ``run`` beside its log (``<name>.head``); return the file.
+
+    The writer signs what it just wrote (each turn was read back before its commit),
+    so this costs one pass over the event hashes, not a verification. Pin the file
+    somewhere the log's owner cannot rewrite: ``verify --expect-head`` checks a log
+    against it later.
+    """
+    note = sign_head(run.store, origin_of_run(run.state.run_id), run.engine_signing_key())
+    path = head_file_of(run.store.path)
+    write_file_atomically(path, note)
+    return path
+
+
+def write_file_atomically(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` completely or not at all (a temporary file renamed into place)."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 # --- verification ------------------------------------------------------------------------
@@ -310,9 +354,9 @@ def check_head_hash(store: Store, want: str) -> HeadCheck:
     if seq == size - 1:
         return HeadCheck(ok=True, expected_size=size, current_size=size,
                          message=f"head matches: seq {seq} is the expected head {want[:16]}…")
-    return HeadCheck(ok=True, expected_size=seq + 1, current_size=size, message=(
-        f"the log grew from the expected head (seq {seq}, {want[:16]}…) to {size} events; "
-        "the hash chain links them (plain verify checks every link)"))
+    return HeadCheck(ok=True, expected_size=seq + 1, current_size=size, first_new_seq=seq + 1, message=(
+        f"the log grew from the expected head (seq {seq}, {want[:16]}…) to {size} events: seqs {seq + 1}-{size - 1} "
+        "are beyond the pinned head; the hash chain links them (plain verify checks every link)"))
 
 
 def check_checkpoint(store: Store, checkpoint: Checkpoint) -> HeadCheck:
@@ -327,15 +371,17 @@ def check_checkpoint(store: Store, checkpoint: Checkpoint) -> HeadCheck:
         return HeadCheck(ok=False, expected_size=old, message=problem)
     size = store.head()[0] + 1
     if size < old:
-        return HeadCheck(ok=False, expected_size=old, current_size=size, message=(
+        return HeadCheck(ok=False, expected_size=old, current_size=size, first_missing_seq=size, message=(
             f"TRUNCATED or ROLLED BACK: the log has {size} events, the checkpoint commits to {old}"
-            + (f" (through turn {checkpoint.turn})" if checkpoint.turn is not None else "")))
+            + (f" (through turn {checkpoint.turn})" if checkpoint.turn is not None else "")
+            + f": seqs {size}-{old - 1} of the pinned head are missing"))
     if old == 0:
         return HeadCheck(ok=False, expected_size=old, current_size=size, message="the checkpoint is of an empty log")
     old_root = range_root(store, 0, old)
     if old_root != checkpoint.root:
         return HeadCheck(ok=False, expected_size=old, current_size=size, message=(
-            f"REWRITTEN or ROLLED BACK: the log's first {old} events do not have the checkpoint's Merkle root"))
+            f"REWRITTEN or ROLLED BACK: the log's first {old} events do not have the checkpoint's Merkle root "
+            f"(an event at or before seq {old - 1} differs from the pinned head's)"))
     at_size = store.select("seq = ?", [old - 1])[0].hash
     if checkpoint.head_hash is not None and checkpoint.head_hash != at_size:
         return HeadCheck(ok=False, expected_size=old, current_size=size, message=(
@@ -349,5 +395,7 @@ def check_checkpoint(store: Store, checkpoint: Checkpoint) -> HeadCheck:
         return HeadCheck(ok=False, expected_size=old, current_size=size, message=(
             f"the consistency proof from {old} to {size} events does not verify"))
     return HeadCheck(ok=True, expected_size=old, current_size=size, consistency_proof=[p.hex() for p in proof],
-                     message=(f"the log only grew: {old} -> {size} events, consistency proof of {len(proof)} "
-                              "hashes verifies against the signed checkpoint"))
+                     first_new_seq=old,
+                     message=(f"the log only grew: {old} -> {size} events (seqs {old}-{size - 1} are beyond the "
+                              f"pinned head), consistency proof of {len(proof)} hashes verifies against the signed "
+                              "checkpoint"))

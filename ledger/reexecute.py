@@ -138,11 +138,15 @@ def create_twin(store: Store, genesis: ev.RunGenesis, directory: Path,
 
 
 def recorded_input(row: EventRow) -> AgentInput:
-    """Return the AgentInput an ``action_submitted`` row recorded, with its recorded signature."""
+    """Return the AgentInput an ``action_submitted`` row recorded, with its recorded signature.
+
+    A custodial input goes in unsigned: the twin's keystore signs it for the agent
+    as the server did (Ed25519 is deterministic), marking it custodial again.
+    """
     event = decode_row(row)
+    signature = None if event.custodial is True else row.signature
     return AgentInput(agent_id=event.agent, action=event.action, thinking=event.thinking, speech=event.speech,
-                      thinking_units=event.thinking_units, output_units=event.output_units,
-                      signature=row.signature)
+                      thinking_units=event.thinking_units, output_units=event.output_units, signature=signature)
 
 
 def compare_rows(recorded: list[EventRow], produced: list[EventRow]) -> Divergence | None:

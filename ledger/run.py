@@ -9,6 +9,8 @@ read models and checkpoint, so a turn is in the log whole or not at all.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import os
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -19,10 +21,11 @@ from ..events.actions import AgentInput
 from ..events.config import Config, Rules, load_config, load_rules
 from ..events.envelope import ENGINE, encode_payload, payload_json, seal_envelope
 from ..events.keys import Keystore, SeedKeys, input_message, key_id, load_public, public_hex, verify_signature
+from ..events.limits import TooDeep, check_depth, is_safe_agent_id
 from ..projections.reducers import apply_event
 from ..projections.state import State, TurnMetrics, snapshot_bytes
 from . import engine
-from .errors import BadInput, RunStateError
+from .errors import BadInput, RunStateError, WriteMismatch
 from .readmodels import refresh_read_models
 from .replay import load_state
 from .store import Store, event_row, library_version
@@ -34,8 +37,8 @@ class Recorder:
     """Envelopes, signs and folds events for one turn; keeps their rows until the turn commits."""
 
     def __init__(self, state: State, head_seq: int, head_hash: bytes, signers: dict[str, Any],
-                 engine_key_id: str, agent_key_ids: dict[str, str], turn: int) -> None:
-        self.state = state
+                 engine_key_id: str, agent_key_ids: dict[str, str], turn: int, *, mark_custodial: bool = False) -> None:
+        self.state, self._mark_custodial = state, mark_custodial
         self.seq, self.prev_hash, self.turn = head_seq, head_hash, turn
         self._signers, self._engine_key_id, self._agent_key_ids = signers, engine_key_id, agent_key_ids
         self.rows: list[tuple] = []
@@ -45,6 +48,8 @@ class Recorder:
     def emit(self, event: Any, *, signature: bytes | None = None) -> int:
         seq = self.seq + 1
         if isinstance(event, ev.ActionSubmitted):
+            if signature is None and self._mark_custodial:
+                event = msgspec.structs.replace(event, custodial=True)
             header, digest = seal_envelope(event, seq=seq, turn=self.turn, prev_hash=self.prev_hash,
                                            signer=self._agent_key_ids[event.agent])
             if signature is None:
@@ -68,8 +73,10 @@ class Recorder:
 class Run:
     """A run.db open for writing: the live state and the log's head."""
 
-    def __init__(self, store: Store, state: State, keys) -> None:
+    def __init__(self, store: Store, state: State, keys, *, require_signatures: bool = False) -> None:
         self.store, self.state, self._keys = store, state, keys
+        # Non-custodial: refuse every input its agent did not sign (the server signs nothing for agents).
+        self.require_signatures = require_signatures
         self._seq, self._head, _ = store.head()
         self._data_version: int | None = None  # as of this writer's last turn; None: check every read model
         self._signers: dict[str, Any] = {}
@@ -87,22 +94,34 @@ class Run:
     @classmethod
     def create(cls, path: str | Path, *, agents: list[str], seed: int, config: Config | dict | None = None,
                rules: Rules | dict | None = None, keystore: str | Path | None = None,
-               identity: dict | None = None, run_id: str | None = None) -> "Run":
-        """Create ``path`` with its genesis (turn 0, sealed) and return the open run."""
+               identity: dict | None = None, run_id: str | None = None,
+               require_signatures: bool = False) -> "Run":
+        """Create ``path`` with its genesis (turn 0, sealed) and return the open run.
+
+        With a keystore the genesis records a random nonce that enters the run id:
+        two runs made with the same parameters and keys still differ, so an input
+        signed for one never verifies in the other. A seed-derived run has none
+        (its id, like its whole log, is a function of its parameters).
+        """
         config = load_config(config if config is not None else {"num_agents": len(agents)})
         rules = load_rules(rules)
         validate_agents(agents, config)
         keys = Keystore(keystore) if keystore else SeedKeys(seed)
         identity = dict(identity or {})
-        run_id = run_id or compute_run_id(seed, agents, config, rules, identity)
+        try:
+            check_depth(identity, "identity")
+        except TooDeep as err:
+            raise BadInput(str(err)) from None
+        nonce = os.urandom(16).hex() if keystore else msgspec.UNSET
+        run_id = run_id or compute_run_id(seed, agents, config, rules, identity, nonce)
         signers = {name: keys.private_key(name) for name in [ENGINE, *agents]}
         genesis = ev.RunGenesis(
             run_id=run_id, seed=seed, agents=list(agents), config=config, rules=rules,
             engine_key=public_hex(signers[ENGINE]), agent_keys={a: public_hex(signers[a]) for a in agents},
-            key_source=keys.source, library_version=library_version(), identity=identity,
+            key_source=keys.source, library_version=library_version(), identity=identity, nonce=nonce,
         )
         store = Store(path, create=True)
-        run = cls(store, State(), keys)
+        run = cls(store, State(), keys, require_signatures=require_signatures)
         run._signers = signers
         run._engine_key_id = key_id(genesis.engine_key)  # the genesis itself is signed before it is folded
         run._commit_turn(0, lambda rec: (rec.emit(genesis), engine.process_seal(rec, 0)))
@@ -110,7 +129,8 @@ class Run:
         return run
 
     @classmethod
-    def open(cls, path: str | Path, *, keystore: str | Path | None = None) -> "Run":
+    def open(cls, path: str | Path, *, keystore: str | Path | None = None,
+             require_signatures: bool = False) -> "Run":
         """Reopen a run for writing; an unsealed last turn cannot exist (turns commit whole)."""
         store = Store(path, write=True)
         try:
@@ -118,7 +138,7 @@ class Run:
             if not state.run_id:
                 raise RunStateError(f"{path} has no genesis")
             keys = Keystore(keystore, create=False) if keystore else SeedKeys(state.seed)
-            return cls(store, state, keys)
+            return cls(store, state, keys, require_signatures=require_signatures)
         except Exception:
             store.close()
             raise
@@ -152,21 +172,25 @@ class Run:
         return self.state.turns[-1]
 
     def check_inputs(self, turn: int, inputs: list[AgentInput]) -> None:
-        """Raise BadInput for what cannot be recorded: unknown agents, bad signatures."""
+        """Raise BadInput for what cannot be recorded: unknown agents, bad or (when required) missing signatures."""
         for agent_input in inputs:
             if agent_input.agent_id not in self.state.accounts:
-                raise BadInput(f"unknown agent {agent_input.agent_id!r}")
+                raise BadInput(f"unknown agent {ascii(agent_input.agent_id)[:80]}")
+            if agent_input.signature is None and self.require_signatures:
+                raise BadInput(f"{agent_input.agent_id}'s input is not signed, and this run requires every input "
+                               "signed by its agent (see api/client_signing.py)")
             if agent_input.signature is not None:
                 if not verify_input_signature(self.state, turn, agent_input):
                     raise BadInput(f"signature of {agent_input.agent_id}'s input does not verify")
 
     def _commit_turn(self, turn: int, body) -> None:
         rec = Recorder(self.state, self._seq, self._head, self._signers, self._engine_key_id,
-                       self._agent_key_ids, turn)
+                       self._agent_key_ids, turn, mark_custodial=self._keys.source == "keystore")
         try:
             body(rec)
             with self.store.transaction():
                 self.store.insert_events(rec.rows)
+                check_written(self.store, rec.rows)
                 if turn == 0:
                     self.store.set_meta("run_id", self.state.run_id)
                 data_version = self.store.data_version()
@@ -186,6 +210,29 @@ class Run:
     @property
     def head_hash(self) -> bytes:
         return self._head
+
+    def engine_signing_key(self):
+        """Return the engine's private key (held by this writer) to sign the log's head with."""
+        return self._signers[ENGINE]
+
+
+def check_written(store: Store, rows: list[tuple]) -> None:
+    """Raise WriteMismatch unless the log now ends with exactly ``rows`` (read back before the commit).
+
+    A trigger, a second writer or a faulty disk layer could drop, alter or add a
+    row; the turn must not be acknowledged then. Raising inside the transaction
+    rolls the whole turn back.
+    """
+    written = store.select("seq >= ?", [rows[0][0]]) if rows else []
+    if written == rows:
+        return
+    for position, (want, got) in enumerate(itertools.zip_longest(rows, written)):
+        if want != got:
+            break
+    seq = (want or got)[0]
+    what = "missing" if got is None else "extra" if want is None else "not what the engine wrote"
+    raise WriteMismatch(f"the log on disk does not hold the turn just written: seq {seq} is {what}; "
+                        "the turn was rolled back (a trigger or another writer on this file?)")
 
 
 def coerce_input(value: AgentInput | dict) -> AgentInput:
@@ -212,16 +259,19 @@ def verify_input_signature(state: State, turn: int, agent_input: AgentInput) -> 
 def validate_agents(agents: list[str], config: Config) -> None:
     if len(agents) != config.num_agents:
         raise BadInput(f"{len(agents)} agent ids given but config.num_agents is {config.num_agents}")
+    for agent in agents:
+        if not is_safe_agent_id(agent):
+            raise BadInput(f"invalid agent id {ascii(agent)[:80]}: agent ids are 1-64 characters of "
+                           f"A-Z a-z 0-9 _ . - (and not {ENGINE!r})")
     if len(set(agents)) != len(agents):
         raise BadInput("agent ids must be unique")
-    for agent in agents:
-        if not isinstance(agent, str) or not agent or agent == ENGINE or len(agent) > 200 or "/" in agent:
-            raise BadInput(f"invalid agent id {agent!r}")
 
 
-def compute_run_id(seed: int, agents: list[str], config: Config, rules: Rules, identity: dict) -> str:
-    """Return a run id derived from what defines the run (no clock, no randomness)."""
+def compute_run_id(seed: int, agents: list[str], config: Config, rules: Rules, identity: dict,
+                   nonce: str | msgspec.UnsetType = msgspec.UNSET) -> str:
+    """Return a run id derived from what defines the run, and its genesis nonce when it has one."""
     from ..events.envelope import ENCODER
 
-    digest = hashlib.sha256(ENCODER.encode([seed, agents, config, rules, identity])).hexdigest()
+    defining = [seed, agents, config, rules, identity] + ([] if nonce is msgspec.UNSET else [nonce])
+    digest = hashlib.sha256(ENCODER.encode(defining)).hexdigest()
     return f"run-{digest[:16]}"

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from ..projections.state import OPEN_STATUSES, Contract, State, TurnMetrics
+from .authenticity import input_signed_by
 from .readmodels import contract_data
 
 PPM = 1_000_000
@@ -67,20 +68,27 @@ def turn_view(metrics: TurnMetrics) -> dict[str, Any]:
     }
 
 
-def event_view(row) -> dict[str, Any]:
+def event_view(row, *, key_source: str | None = None) -> dict[str, Any]:
     """Return a stored event (an ``EventRow``): position, readable payload, chain link and signature.
 
     A payload copy that is not JSON (a damaged file) is shown as the text it holds.
+    Given the genesis' ``key_source``, the view also says who signed the event
+    (``signed_by``: the engine, the agent, the server for the agent, or a seed key).
     """
     try:
         payload = json.loads(row.payload_json) if row.payload_json else None
     except (TypeError, ValueError):
         payload = row.payload_json
-    return {
+    view = {
         "seq": row.seq, "turn": row.turn, "kind": row.kind, "actor": row.actor, "contract_id": row.contract_id,
         "payload_version": row.payload_version, "payload": payload, "prev_hash": row.prev_hash, "hash": row.hash,
         "signer": row.signer, "signature": row.signature, "format_version": row.format_version,
     }
+    if key_source is not None:
+        view["signed_by"] = "engine"
+        if row.kind == "action_submitted":
+            view["signed_by"] = input_signed_by(key_source, isinstance(payload, dict) and payload.get("custodial") is True)
+    return view
 
 
 def state_view(state: State) -> dict[str, Any]:

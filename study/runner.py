@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from ..ledger.head import write_run_head
 from ..ledger.run import Run
 from .policies import Society, load_policy
 from .policy import TurnView
@@ -28,7 +29,7 @@ def society_specs(regime: dict[str, Any], agents: list[str], policies: dict[str,
 
 def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], seed: int, agents: int = 8,
                 turns: int = 40, identity: dict[str, Any] | None = None, rules: dict | None = None,
-                policies: dict[str, Any] | None = None) -> Run:
+                policies: dict[str, Any] | None = None, keystore: str | Path | None = None) -> Run:
     """Create ``path`` and play ``turns`` turns; return the (open) run.
 
     Every agent plays the regime's policy unless ``policies`` names another spec
@@ -41,26 +42,28 @@ def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], s
     ids = agent_ids(agents)
     society = Society(society_specs(regime, ids, policies), seed)
     run = Run.create(path, agents=ids, seed=seed, config=engine_config(regime, agents), rules=rules,
-                     identity=ident)
+                     identity=ident, keystore=keystore)
     return play_to(run, society, turns)
 
 
 def play_to(run: Run, society, turns: int) -> Run:
-    """Play ``society`` (anything with ``decide(TurnView)``) through turn ``turns``; close the run if a turn fails."""
+    """Play ``society`` (anything with ``decide(TurnView)``) through turn ``turns`` and write the log's signed
+    head beside it; close the run if a turn fails."""
     try:
         for turn in range(run.next_turn, turns + 1):
             run.step(society.decide(TurnView.from_state(run.state, turn, turns)))
+        write_run_head(run)
     except BaseException:
         run.close()
         raise
     return run
 
 
-def resume_run(path: str | Path, catalogue: dict[str, Any]) -> Run:
+def resume_run(path: str | Path, catalogue: dict[str, Any], keystore: str | Path | None = None) -> Run:
     """Reopen an interrupted study run and play it to its recorded number of turns."""
     from ..ledger.errors import RunStateError
 
-    run = Run.open(path)
+    run = Run.open(path, keystore=keystore)
     try:
         ident = run.state.identity
         regime_name, turns = ident.get("regime"), ident.get("turns")

@@ -6,6 +6,7 @@ real uvicorn server is exercised by test_http_driver.py.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -21,7 +22,7 @@ from simledger.api.client_signing import sign_input
 from simledger.api.service import LedgerService
 from simledger.cli.serve_command import register
 from simledger.events.keys import SeedKeys
-from simledger.ledger.errors import WriterBusy
+from simledger.ledger.errors import LedgerError, WriterBusy
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -52,9 +53,9 @@ def count_events(db_path) -> int:
 class Api:
     """A served run.db: the service, its TestClient, and the db path."""
 
-    def __init__(self, db_path, keystore=None):
+    def __init__(self, db_path, keystore=None, **options):
         self.db_path = db_path
-        self.service = LedgerService(db_path, keystore=keystore)
+        self.service = LedgerService(db_path, keystore=keystore, **options)
         self._client_cm = TestClient(create_app(self.service))
         self.client = self._client_cm.__enter__()
 
@@ -390,3 +391,137 @@ def test_keystore_server_signs_custodially_with_the_keystore_keys(tmp_path):
         assert reopened.turn([mine("agent_2")])["turn"] == 2
     finally:
         reopened.close()
+
+
+# --- who signs, and what the API hands out -------------------------------------------------------------
+
+
+def test_require_signatures_refuses_unsigned_inputs_and_appends_nothing(tmp_path):
+    served = Api(tmp_path / "run.db", require_signatures=True)
+    try:
+        served.init()
+        before = count_events(served.db_path)
+        assert_refused(served.client.post("/turn", json={"inputs": [mine("agent_1")]}), 400,
+                       "agent_1's input is not signed")
+        assert count_events(served.db_path) == before
+        assert served.turn([sign(served, "agent_1", mine("agent_1"))])["turn"] == 1
+    finally:
+        served.close()
+
+
+def test_keystore_server_records_that_it_signed_for_the_agent(tmp_path):
+    served = Api(tmp_path / "run.db", keystore=tmp_path / "keys")
+    try:
+        served.init()
+        served.turn([mine("agent_0")])
+        events = served.client.get("/events", params={"limit": 1000}).json()["events"]
+        [submitted] = [e for e in events if e["kind"] == "action_submitted"]
+        assert submitted["payload"]["custodial"] is True
+    finally:
+        served.close()
+
+
+def test_events_never_serve_the_seed(running):
+    genesis = running.client.get("/events", params={"after_seq": -1, "limit": 1}).json()["events"][0]
+    assert genesis["kind"] == "run_genesis"
+    assert genesis["payload"]["seed"] is None and genesis["redacted"] == ["seed"]
+    assert str(SEED) not in str(genesis["payload"].get("seed"))
+    assert genesis["payload"]["agent_keys"]  # the public keys are still there
+
+
+def finished_study_log(tmp_path, turns: int = 2):
+    from simledger.study.regimes import load_regimes
+    from simledger.study.runner import execute_run
+
+    path = tmp_path / "study.db"
+    execute_run(path, regime_name="baseline", regime=load_regimes()["baseline"], seed=SEED, agents=3,
+                turns=turns).close()
+    return path
+
+
+def test_serving_a_finished_study_run_needs_extend(tmp_path):
+    path = finished_study_log(tmp_path)
+    with pytest.raises(LedgerError, match="finished study run .*--read-only, or --extend"):
+        LedgerService(path)
+    extended = Api(path, extend=True)
+    try:
+        assert extended.turn([mine("agent_0")])["turn"] == 3
+    finally:
+        extended.close()
+
+
+def test_read_only_server_serves_a_finished_log_and_writes_nothing(tmp_path):
+    path = finished_study_log(tmp_path)
+    before = path.read_bytes()
+    served = Api(path, read_only=True)
+    try:
+        assert served.client.get("/state").json()["turn"] == 2
+        assert served.client.get("/config").json()["num_agents"] == 3
+        assert served.client.get("/verify").json()["ok"] is True
+        assert served.client.get("/events", params={"limit": 5}).json()["events"][0]["seq"] == 0
+        assert served.client.get("/replay", params={"until_turn": 1}).json()["turn"] == 1
+        assert_refused(served.client.post("/turn", json={"inputs": [mine("agent_0")]}), 409, "read-only")
+        assert_refused(served.client.post("/init", json=init_body()), 409, "read-only")
+    finally:
+        served.close()
+    assert path.read_bytes() == before
+
+
+def test_read_only_server_needs_a_log(tmp_path):
+    with pytest.raises(LedgerError, match="no log to serve read-only"):
+        LedgerService(tmp_path / "none.db", read_only=True)
+
+
+# --- bounded input ------------------------------------------------------------------------------------
+
+
+def nested(depth: int):
+    value = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def post_with_deep(client, route: str, body: dict, depth: int):
+    """POST ``body`` with its "DEEP" placeholder replaced by JSON nesting ``depth`` lists (too deep for json.dumps)."""
+    text = json.dumps(body).replace('"DEEP"', "[" * depth + "]" * depth)
+    return client.post(route, content=text.encode(), headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize("where", ["identity", "speech", "thinking", "action"])
+def test_deeply_nested_json_is_refused_before_it_is_decoded(api, where):
+    if where == "identity":
+        response = post_with_deep(api.client, "/init", init_body(identity={"x": "DEEP"}), 5000)
+    else:
+        api.init()
+        response = post_with_deep(api.client, "/turn", {"inputs": [mine("agent_0", **{where: "DEEP"})]}, 5000)
+    assert_refused(response, 400, "deeper than 64 levels")
+    assert count_events(api.db_path) == (0 if where == "identity" else 2)
+
+
+def test_moderately_nested_json_is_still_recorded(running):
+    assert running.turn([mine("agent_0", speech=nested(40))])["turn"] == 2
+
+
+@pytest.mark.parametrize("params", [{"after_seq": 10**20}, {"after_seq": -(10**20)}, {"limit": 10**20},
+                                    {"after_seq": "1e400"}, {"limit": -5}])
+def test_out_of_range_query_integers_are_refused(running, params):
+    response = running.client.get("/events", params=params)
+    assert response.status_code == 400, response.text
+
+
+def test_out_of_range_replay_turn_is_refused(running):
+    assert running.client.get("/replay", params={"until_turn": 10**20}).status_code == 400
+
+
+@pytest.mark.parametrize("agent", ["agent\x00", "agent_\u200b1", "a\u202egnp", "\x1b[31mred", "has space", "x" * 65,
+                                   "engine", ""])
+@pytest.mark.parametrize("keystore", [False, True])
+def test_agent_ids_outside_the_safe_alphabet_are_refused(tmp_path, agent, keystore):
+    served = Api(tmp_path / "run.db", keystore=tmp_path / "keys" if keystore else None)
+    try:
+        body = init_body(agent_ids=["agent_0", "agent_1", agent])
+        assert_refused(served.client.post("/init", json=body), 400, "A-Z a-z 0-9 _ . -")
+        assert count_events(served.db_path) == 0
+    finally:
+        served.close()

@@ -130,3 +130,67 @@ def test_key_errors_never_quote_key_material(keystore_run, tmp_path):
     assert all(messages) and all(len(m.strip().splitlines()) == 1 for m in messages), messages
     for message in messages:
         assert not any(secret in message.lower() for secret in secrets), message
+
+
+# --- where keys may come from -------------------------------------------------------------
+
+
+def test_a_key_planted_in_a_world_writable_keystore_is_refused(tmp_path):
+    keystore = tmp_path / "keys"
+    Keystore(keystore).private_key("agent_0")
+    os.chmod(keystore, 0o777)  # anyone could have replaced agent_0.key
+    with pytest.raises(KeystoreError, match="others can write to it"):
+        Keystore(keystore).private_key("agent_0")
+    with pytest.raises(KeystoreError, match="others can write to it"):
+        Run.create(tmp_path / "k.db", agents=AGENTS, seed=1, config={"num_agents": 4}, keystore=keystore)
+    assert not (tmp_path / "k.db").exists() or (tmp_path / "k.db").stat().st_size == 0
+
+
+def test_group_writable_key_file_is_refused(tmp_path):
+    Keystore(tmp_path / "keys").private_key("agent_0")
+    os.chmod(tmp_path / "keys" / "agent_0.key", 0o620)
+    with pytest.raises(KeystoreError, match="refusing key file"):
+        Keystore(tmp_path / "keys").private_key("agent_0")
+
+
+def test_keys_and_folders_of_another_user_are_refused(tmp_path, monkeypatch):
+    Keystore(tmp_path / "keys").private_key("agent_0")
+    monkeypatch.setattr(os, "geteuid", lambda: os.stat(tmp_path).st_uid + 1)  # we are now someone else
+    with pytest.raises(KeystoreError, match="belongs to another user"):
+        Keystore(tmp_path / "keys").private_key("agent_0")
+
+
+def test_a_symlinked_key_file_is_refused(tmp_path):
+    keystore = tmp_path / "keys"
+    Keystore(keystore).private_key("agent_0")
+    os.symlink(keystore / "agent_0.key", keystore / "agent_1.key")
+    with pytest.raises(KeystoreError, match="not a regular file"):
+        Keystore(keystore).private_key("agent_1")
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o277])
+def test_keystore_folder_is_0700_and_files_0600_whatever_the_umask(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        Keystore(tmp_path / "deep" / "keys").private_key("agent_0")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "deep" / "keys").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "deep" / "keys" / "agent_0.key").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("owner", ["agent\x00", "a\u202eb", "\x1b[31mred", "a b", "x" * 65])
+def test_keystore_refuses_owner_names_outside_the_safe_alphabet(tmp_path, owner):
+    with pytest.raises(KeystoreError, match="unsafe key owner name"):
+        Keystore(tmp_path).private_key(owner)
+
+
+def test_run_command_takes_a_keystore_like_serve(tmp_path):
+    keystore = tmp_path / "keys"
+    result = invoke("run", tmp_path / "k.db", "--turns", 2, "--agents", 3, "--keystore", keystore)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in keystore.iterdir()) == ["agent_0.key", "agent_1.key", "agent_2.key", "engine.key"]
+    assert invoke("verify", tmp_path / "k.db", "--reexecute", "--keystore", keystore).exit_code == 0
+    os.chmod(keystore, 0o757)
+    refused = invoke("run", tmp_path / "k2.db", "--turns", 2, "--agents", 3, "--keystore", keystore)
+    assert refused.exit_code == 2 and "others can write to it" in refused.output

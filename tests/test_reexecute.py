@@ -188,10 +188,11 @@ def test_reexecution_refuses_a_keystore_with_other_keys(tmp_path):
 # --- the verify command's verdicts -------------------------------------------------------
 
 
-def test_verify_prints_one_line_and_exits_0_on_a_good_log(log_path):
+def test_verify_prints_its_verdict_and_what_it_proved_and_exits_0_on_a_good_log(log_path):
     result = invoke("verify", log_path)
     assert result.exit_code == 0
-    assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("OK")
+    verdict, proved = result.output.strip().splitlines()
+    assert verdict.startswith("OK") and proved.startswith("proved: ")
 
 
 def test_verify_exits_1_on_a_tampered_log_and_skips_reexecution(log_path, tmp_path):

@@ -28,7 +28,7 @@ def cli_json(*args) -> dict:
 
 
 def test_replay_and_the_api_show_the_same_accounts_cores_contracts_block_and_seal(log_path):
-    service = LedgerService(log_path)
+    service = LedgerService(log_path, read_only=True)
     try:
         api_state, contracts = service.state(), service.contracts()
     finally:
@@ -44,9 +44,15 @@ def test_replay_and_the_api_show_the_same_accounts_cores_contracts_block_and_sea
 
 
 def test_log_and_the_api_show_the_same_events(log_path):
-    service = LedgerService(log_path)
+    service = LedgerService(log_path, read_only=True)
     try:
         api_events = service.events(after_seq=-1, limit=40)["events"]
     finally:
         service.close()
-    assert cli_json("log", log_path, "--limit", 40)["events"] == api_events
+    cli_events = cli_json("log", log_path, "--limit", 40)["events"]
+    assert len(cli_events) == len(api_events) == 40
+    for ours, served in zip(cli_events, api_events):
+        assert ours.pop("signed_by") in ("engine", "seed key")  # the CLI adds who signed, from the genesis
+        if served.pop("redacted", None):  # the API never serves the genesis' seed
+            assert served["payload"].pop("seed") is None and ours["payload"].pop("seed") == 103
+        assert ours == served

@@ -1,0 +1,57 @@
+"""The writer reads back each turn before acknowledging it: a dropped, altered or extra row is an error.
+
+Each case plants a SQLite trigger that tampers with the rows a turn inserts
+(what a hostile co-tenant of the file, or a broken storage layer, could do).
+The turn must fail with WriteMismatch, roll back whole, and leave the log
+verifying at the previous turn.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from simledger.ledger.errors import WriteMismatch
+from simledger.ledger.run import Run
+from simledger.ledger.verify import verify_log
+
+AGENTS = ["a", "b", "c"]
+MINE = [{"agent_id": agent, "action": {"action": "mine"}} for agent in AGENTS]
+
+TRIGGERS = {
+    # drops every action_submitted row (the insert of that row is silently skipped)
+    "dropped": "CREATE TRIGGER t BEFORE INSERT ON events WHEN NEW.kind = 'action_submitted' "
+               "BEGIN SELECT RAISE(IGNORE); END",
+    # rewrites the readable copy of each row after it lands
+    "altered": "CREATE TRIGGER t AFTER INSERT ON events WHEN NEW.kind = 'turn_sealed' "
+               "BEGIN UPDATE events SET signature = substr(signature, 3) || '00' WHERE seq = NEW.seq; END",
+    # adds a forged row behind the turn's seal
+    "extra": "CREATE TRIGGER t AFTER INSERT ON events WHEN NEW.kind = 'turn_sealed' "
+             "BEGIN INSERT INTO events SELECT NEW.seq + 1, NEW.turn, 'block_produced', NEW.actor, NEW.contract_id, "
+             "NEW.payload_version, NEW.payload, NEW.payload_json, NEW.hash, NEW.hash, NEW.signer, NEW.signature, "
+             "NEW.format_version; END",
+}
+
+
+@pytest.mark.parametrize("tamper", sorted(TRIGGERS))
+def test_a_tampered_turn_is_refused_and_rolled_back(tmp_path, tamper):
+    path = tmp_path / "run.db"
+    run = Run.create(path, agents=AGENTS, seed=7, config={"num_agents": len(AGENTS)})
+    run.step(MINE)
+    before = run.store.head()
+    with sqlite3.connect(path) as conn:
+        conn.execute(TRIGGERS[tamper])
+    with pytest.raises(WriteMismatch, match="rolled back"):
+        run.step(MINE)
+    assert run.store.head() == before and run.next_turn == 2
+    run.close()
+    result = verify_log(path)
+    assert result.ok and result.head_seq == before[0], result.message
+
+
+def test_an_untampered_turn_passes_the_read_back(tmp_path):
+    with Run.create(tmp_path / "run.db", agents=AGENTS, seed=7, config={"num_agents": 3}) as run:
+        for _ in range(3):
+            run.step(MINE)
+        assert run.store.head()[0] == run.state.events - 1
