@@ -16,6 +16,7 @@ from rich.table import Table
 
 from ..projections.metrics import headline_metrics
 from ..study.experiment import default_workers
+from ..study.sweep.tables import CI_CONVENTION
 from ..study.sweep import (
     Sweep, SweepResult, format_value, load_sweep, parse_shard, run_sweep, select_shard, sweep_specs,
 )
@@ -46,7 +47,8 @@ def print_sweep_table(sweep: Sweep, result: SweepResult, limit: int = 30) -> Non
     if not rows:
         return
     labels = {s.name: s.label or s.base_regime for s in sweep.scenarios}
-    table = Table(title=f"Sweep means over seeds ({len(rows)} scenarios; full names in sweep_summary.csv)")
+    table = Table(title=f"Sweep means over seeds ({len(rows)} scenarios; full names in sweep_summary.csv)",
+                  caption=f"sweep_summary.csv also gives each mean's {CI_CONVENTION}")
     table.add_column("scenario")
     for knob in sweep.knobs:
         table.add_column(knob, justify="right")

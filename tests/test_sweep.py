@@ -409,8 +409,8 @@ def test_sweep_summary_has_params_means_and_confidence_intervals(local_sweep):
         assert row["n_runs"] == len(members) == 2
         fees = [r["inference_fees_total"] for r in members]
         assert row["inference_fees_total_mean"] == pytest.approx(sum(fees) / 2)
-        # two runs: half-width = t(0.975, 1) * |a - b| / 2
-        assert row["inference_fees_total_ci95"] == pytest.approx(12.706 * abs(fees[0] - fees[1]) / 2)
+        # two runs, the study's one convention: 1.96 * population SD / sqrt(2), population SD = |a - b| / 2
+        assert row["inference_fees_total_ci95"] == pytest.approx(1.96 * abs(fees[0] - fees[1]) / 2 / math.sqrt(2))
         rates = [r["contracts_settled_total"] / r["contracts_total"] if r["contracts_total"] else 0.0 for r in members]
         assert row["settlement_rate_mean"] == pytest.approx(sum(rates) / 2)
         assert all(math.isfinite(row[f"{m.run}_mean"]) for m in headline_metrics())

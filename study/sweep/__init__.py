@@ -57,7 +57,8 @@ runs sorted by name, so k machines can split a sweep with plain shell.
 
 The client writes the study's four summary files (``regime`` = scenario name),
 ``sweep_summary.csv/json`` (per scenario: its parameter values, and mean and
-95% confidence half-width of the headline metrics) and one plot per swept knob
+95% confidence half-width of the headline metrics, 1.96 SD / sqrt(n) as in the
+study's report: one convention in one folder) and one plot per swept knob
 in ``plots/``. Summaries are computed one log at a time (by the workers when
 they share the folder), so memory stays bounded by one run per worker plus the
 summaries.

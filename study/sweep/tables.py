@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...events.config import Config, Rules
 from ...projections.metrics import headline_metrics
 from ..metrics import regime_summary
+from ..paper import compute_ci95
 from ..summary import to_csv, write_summaries
 from .spec import Scenario, Sweep, format_value, safe_text
 
@@ -18,10 +18,7 @@ if TYPE_CHECKING:
 
 FAILURES_FILE = "failures.json"
 SWEEP_FILES = ("sweep_summary.json", "sweep_summary.csv")
-# two-sided 95% Student t quantiles by degrees of freedom; beyond the table, the nearest smaller anchor
-T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-       2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-T95_ANCHORS = ((120, 1.980), (60, 2.000), (40, 2.021), (30, 2.042))
+CI_CONVENTION = "95% CI = 1.96 SD / sqrt(n), SD over runs (the paper's convention, as in report.md)"
 
 
 # --- outputs -------------------------------------------------------------------------------
@@ -57,21 +54,10 @@ def headline(run: dict[str, Any]) -> dict[str, float]:
     return {m.run: m.value(run) for m in headline_metrics()}
 
 
-def t_quantile(df: int) -> float:
-    """Return the two-sided 95% Student t quantile for ``df`` degrees of freedom (conservative past 30)."""
-    if df <= len(T95):
-        return T95[df - 1]
-    return next(t for limit, t in T95_ANCHORS if df >= limit)
-
-
 def mean_ci(values: list[float]) -> tuple[float, float | None]:
-    """Return (mean, 95% confidence half-width); the half-width is None for a single value."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, None
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, t_quantile(n - 1) * sd / math.sqrt(n)
+    """Return (mean, 95% CI half-width by ``CI_CONVENTION``); the half-width is None for a single value."""
+    mean = sum(values) / len(values)
+    return mean, compute_ci95(values) if len(values) > 1 else None
 
 
 def effective_value(scenario: Scenario, knob: str) -> Any:
@@ -148,8 +134,8 @@ def plot_sweep(sweep: Sweep, runs: list[dict[str, Any]], folder: Path) -> list[P
             axis.grid(alpha=0.3)
         if len(groups) > 1:
             axes[0].legend(fontsize=7)
-        figure.suptitle(f"{knob}: mean and 95% CI over seeds" + ("" if len(groups) > 1 else
-                                                              " (averaged over the other knobs)"))
+        figure.suptitle(f"{knob}: mean and 95% CI over seeds, 1.96 SD / sqrt(n)" + (
+            "" if len(groups) > 1 else " (averaged over the other knobs)"))
         figure.tight_layout()
         path = folder / f"sweep_{safe_text(knob)}.png"
         figure.savefig(path, dpi=90, metadata={"Software": None})
