@@ -24,7 +24,7 @@ from ..events.actions import AgentInput, action_name, parse_action, to_plain_jso
 from ..events.config import Config, Rules, exact
 from ..events.envelope import ENCODER
 from ..events.merkle import merkle_root
-from ..projections.state import Account, Contract, State, state_digest
+from ..projections.state import Account, Contract, ContractStatus, State, state_digest
 
 PPM = 1_000_000
 MAX_UNITS = 10**9
@@ -292,12 +292,14 @@ def process_sign_contract(rec: Recorder, turn: int, seq: int, agent: str, action
     require(action.role not in contract.signed_by, "duplicate", f"{agent} already signed {contract.contract_id}")
     require(turn < contract.offer.terms.delivery_turn, "too_late",
             f"{contract.contract_id} was due for delivery at turn {contract.offer.terms.delivery_turn}")
-    allowed = ("proposed",) if action.role == "counterparty" else ("proposed", "countersigned")
+    allowed = ((ContractStatus.PROPOSED,) if action.role == "counterparty"
+               else (ContractStatus.PROPOSED, ContractStatus.COUNTERSIGNED))
     require(contract.status in allowed, "wrong_status", f"{contract.contract_id} is {contract.status}")
     own = compute_collateral(contract)[agent]
     require_funds(state, agent, own, f"collateral of {contract.contract_id}")
-    activates = action.role == "arbitrator" and contract.status == "countersigned"
-    status = "countersigned" if action.role == "counterparty" else ("active" if activates else contract.status)
+    activates = action.role == "arbitrator" and contract.status == ContractStatus.COUNTERSIGNED
+    status = (ContractStatus.COUNTERSIGNED if action.role == "counterparty"
+              else ContractStatus.ACTIVE if activates else contract.status)
     rec.emit(ev.ContractSigned(contract_id=contract.contract_id, signer=agent, role=action.role, status=status,
                                input_seq=seq))
     lock_collateral(rec, contract.contract_id, agent, own)
@@ -316,7 +318,8 @@ def process_confirm_delivery(rec: Recorder, turn: int, seq: int, agent: str, act
     contract = get_contract(rec.state, action.contract_id)
     # Verify role (any party: the arbitrator's confirmation is the attestation), status and timing
     require(agent in contract.parties(), "wrong_role", f"{agent} is not a party of {contract.contract_id}")
-    require(contract.status == "active", "wrong_status", f"{contract.contract_id} is {contract.status}, not active")
+    require(contract.status == ContractStatus.ACTIVE, "wrong_status",
+            f"{contract.contract_id} is {contract.status}, not active")
     require(turn >= contract.offer.terms.delivery_turn, "too_early",
             f"delivery of {contract.contract_id} is due at turn {contract.offer.terms.delivery_turn}")
     rec.emit(ev.DeliveryConfirmed(contract_id=contract.contract_id, agent=agent, input_seq=seq))
@@ -332,7 +335,8 @@ def process_dispute_delivery(rec: Recorder, turn: int, seq: int, agent: str, act
     contract = get_contract(rec.state, action.contract_id)
     # Verify role, status and timing
     require_principal(contract, agent)
-    require(contract.status == "active", "wrong_status", f"{contract.contract_id} is {contract.status}, not active")
+    require(contract.status == ContractStatus.ACTIVE, "wrong_status",
+            f"{contract.contract_id} is {contract.status}, not active")
     require(turn >= contract.offer.terms.delivery_turn, "too_early",
             f"delivery of {contract.contract_id} is due at turn {contract.offer.terms.delivery_turn}")
     rec.emit(ev.DeliveryDisputed(contract_id=contract.contract_id, agent=agent, input_seq=seq))
@@ -343,7 +347,8 @@ def process_arbitrator_ruling(rec: Recorder, turn: int, seq: int, agent: str, ac
     contract = get_contract(rec.state, action.contract_id)
     # Verify the arbitrator rules once, on a disputed contract, for a principal
     require(agent == contract.arbitrator, "wrong_role", f"{agent} is not the arbitrator of {contract.contract_id}")
-    require(contract.status == "disputed", "wrong_status", f"{contract.contract_id} is {contract.status}, not disputed")
+    require(contract.status == ContractStatus.DISPUTED, "wrong_status",
+            f"{contract.contract_id} is {contract.status}, not disputed")
     require(contract.ruling_for is None, "duplicate", f"{contract.contract_id} was already ruled")
     require(action.ruling_for in (contract.proposer, contract.counterparty), "wrong_role",
             f"ruling_for must be the proposer or the counterparty, got {action.ruling_for!r}")
@@ -508,14 +513,16 @@ def process_contract_settlement(rec: Recorder, turn: int) -> None:
     """Settle attested or ruled contracts; default late ones; let unsigned offers lapse (R17-R21)."""
     state = rec.state
     for contract in list(state.contracts.values()):
-        if contract.status == "active" and is_attested(contract):
+        if contract.status == ContractStatus.ACTIVE and is_attested(contract):
             settle_contract(rec, contract, winner=contract.counterparty, outcome="attested")
-        elif contract.status == "disputed" and contract.ruling_for is not None:
+        elif contract.status == ContractStatus.DISPUTED and contract.ruling_for is not None:
             settle_contract(rec, contract, winner=contract.ruling_for,
                             outcome=f"ruled_for_{get_role(contract, contract.ruling_for)}")
-        elif contract.status in ("active", "disputed") and turn >= get_deadline(state, contract):
+        elif (contract.status in (ContractStatus.ACTIVE, ContractStatus.DISPUTED)
+              and turn >= get_deadline(state, contract)):
             default_contract(rec, contract)
-        elif contract.status in ("proposed", "countersigned") and turn >= contract.offer.terms.delivery_turn:
+        elif (contract.status in (ContractStatus.PROPOSED, ContractStatus.COUNTERSIGNED)
+              and turn >= contract.offer.terms.delivery_turn):
             release_all(rec, contract)
             rec.emit(ev.ContractExpired(contract_id=contract.contract_id))
 
@@ -553,7 +560,7 @@ def settle_contract(rec: Recorder, contract: Contract, *, winner: str, outcome: 
 
 def default_contract(rec: Recorder, contract: Contract) -> None:
     """Close a contract past its deadline: slash whoever failed its duty, release the rest (R21)."""
-    if contract.status == "disputed":
+    if contract.status == ContractStatus.DISPUTED:
         failed = {contract.arbitrator}
     elif rec.state.config.slash_both_on_timeout:
         failed = {contract.proposer, contract.counterparty}
@@ -564,7 +571,7 @@ def default_contract(rec: Recorder, contract: Contract) -> None:
         if amount:
             event = ev.CollateralSlashed if party in failed else ev.CollateralReleased
             rec.emit(event(contract_id=contract.contract_id, agent=party, amount=amount))
-    reason = "ruling_window_closed" if contract.status == "disputed" else "confirmation_window_closed"
+    reason = "ruling_window_closed" if contract.status == ContractStatus.DISPUTED else "confirmation_window_closed"
     rec.emit(ev.ContractDefaulted(contract_id=contract.contract_id, reason=reason))
 
 

@@ -5,7 +5,6 @@ Runs start at turn 1 here (the auction turn): a, b, c, d, 1,000 tokens each, fou
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

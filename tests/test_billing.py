@@ -8,7 +8,6 @@ Expected numbers are worked by hand in the comments.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

@@ -16,7 +16,6 @@ one agent has one input a turn, so a second ruling meets ``wrong_status``).
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import msgspec
 import pytest

@@ -8,7 +8,6 @@ millionths (ppm), rounded down.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import msgspec
 import pytest

@@ -13,7 +13,6 @@ import copy
 import importlib.util
 import json
 import random
-from pathlib import Path
 
 import pytest
 

@@ -7,7 +7,6 @@ exact events of that turn and the state after it.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from _engine_kit import PPM, account, act, assert_accounting, make_run, rejected, step
 

@@ -360,6 +360,7 @@ def select_shard(specs: list[RunSpec], shard: tuple[int, int] | None) -> list[Ru
 
 def study_specs(regimes: Iterable[str] = DEFAULT_REGIMES, seeds: Iterable[int] = DEFAULT_SEEDS, agents: int = 8,
                 turns: int = 40, regimes_file: str | Path | None = None) -> list[RunSpec]:
-    """Return the study's runs (regime by regime, seed by seed)."""
+    """Return the study's runs, regime by regime (in the order given), seed by seed."""
     sweep = study_sweep(regimes, seeds, agents, turns, regimes_file)
-    return [spec for scenario in sweep.scenarios for spec in sweep_specs(sweep) if spec.regime_name == scenario.name]
+    order = {scenario.name: i for i, scenario in enumerate(sweep.scenarios)}
+    return sorted(sweep_specs(sweep), key=lambda spec: (order[spec.regime_name], sweep.seeds.index(spec.seed)))
