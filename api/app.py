@@ -15,7 +15,8 @@ Beyond the original::
     GET  /contracts/{id}/history        one contract's events in log order
     GET  /verify                        the verifier's verdict on the whole log
     GET  /replay?until_turn=N           the state refolded from the log up to turn N
-    GET  /schema                        OpenAPI docs (Swagger UI; /schema/redoc, /schema/openapi.json)
+    GET  /schema                        OpenAPI docs: Swagger UI served from a package, no CDN
+                                        (/schema/swagger too; the document at /schema/openapi.json)
 
 A refused request answers ``{"ok": false, "error": "<message>"}`` with a 4xx
 status and appends nothing: 400 for a malformed body, wrong types, an unknown
@@ -56,15 +57,19 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State as AppState
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Example
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from ..events.config import InvalidConfig
+from ..events.config import Config, InvalidConfig
 from ..events.keys import KeystoreError
 from ..events.limits import MAX_JSON_DEPTH, MAX_QUERY_INT, raw_json_depth
-from ..ledger.errors import BadInput, LedgerError, WriterBusy
-from .schemas import ErrorResponse, InitData, InitRequest, InitResponse, TurnData, TurnRequest, TurnResponse
+from ..ledger.errors import BadInput, LedgerError, StorageError, WriteMismatch, WriterBusy
+from .docs import DOCS_PATH, docs_plugins
+from .schemas import (
+    ErrorResponse, EventsPage, InitData, InitRequest, InitResponse, ReplayView, StateView, TurnData, TurnRequest,
+    TurnResponse, VerifyView,
+)
 from .service import MAX_EVENTS_PAGE, Conflict, LedgerService, NotFound
 
 log = logging.getLogger("simledger.api")
@@ -73,11 +78,28 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (WriterBusy, 409),
+    (WriteMismatch, 500),  # the file did not keep what was written (a trigger, another writer): the server's fault
+    (StorageError, 507),  # a full disk or read-only file system: the server's trouble, not the client's
     (BadInput, 400),
     (InvalidConfig, 400),
     (KeystoreError, 400),
     (LedgerError, 400),
 )
+
+
+def refusals(**described: str) -> dict[int, ResponseSpec]:
+    """Return the OpenAPI responses of an endpoint's refusals (``r409="..."``), each with the error shape.
+
+    Every endpoint may also answer 500 (an engine bug, logged; no traceback in the answer).
+    """
+    described = {**described, "r500": "internal error: a bug, logged by the server"}
+    return {int(code.removeprefix("r")): ResponseSpec(ErrorResponse, description=text, generate_examples=False,
+                                                      examples=[Example(value={"ok": False, "error": text})])
+            for code, text in described.items()}
+
+
+NO_RUN = "no run yet: POST /init first"
+BAD_QUERY = "a query parameter of the wrong type or out of range"
 
 
 def get_service(request: Request) -> LedgerService:
@@ -88,16 +110,16 @@ def get_service(request: Request) -> LedgerService:
 # --- the original engine's calls ----------------------------------------------------
 
 
-@get("/config", sync_to_thread=True, tags=["original"])
-def read_config(request: Request) -> dict[str, Any]:
+@get("/config", sync_to_thread=True, tags=["original"], responses=refusals())
+def read_config(request: Request) -> Config:
     """Return the run's engine config, or the defaults before /init (the driver's readiness probe)."""
-    return get_service(request).config()
+    return msgspec.convert(get_service(request).config(), Config)
 
 
-@post("/init", sync_to_thread=True, status_code=200, tags=["original"], responses={
-    400: ResponseSpec(ErrorResponse, description="invalid config or agent ids; nothing created"),
-    409: ResponseSpec(ErrorResponse, description="the log already holds a run"),
-})
+@post("/init", sync_to_thread=True, status_code=200, tags=["original"], responses=refusals(
+    r400="invalid config or agent ids, or a malformed body; nothing created",
+    r409="the log already holds a run",
+))
 def init_run(request: Request, data: JSONBody[InitRequest]) -> InitResponse:
     """Create the run: genesis with the agents' public keys, sealed as turn 0."""
     created = get_service(request).init(agent_ids=data.agent_ids, config=data.config, seed=data.seed,
@@ -105,38 +127,37 @@ def init_run(request: Request, data: JSONBody[InitRequest]) -> InitResponse:
     return InitResponse(ok=True, data=InitData(**created))
 
 
-@post("/turn", sync_to_thread=True, status_code=200, tags=["original"], responses={
-    400: ResponseSpec(ErrorResponse, description="malformed request, unknown agent, two inputs from one agent, "
-                                                 "bad signature; nothing appended"),
-    409: ResponseSpec(ErrorResponse, description="no run yet (POST /init first)"),
-})
+@post("/turn", sync_to_thread=True, status_code=200, tags=["original"], responses=refusals(
+    r400="malformed request, unknown agent, two inputs from one agent, bad signature; nothing appended",
+    r409=NO_RUN,
+))
 def play_turn(request: Request, data: JSONBody[TurnRequest]) -> TurnResponse:
     """Run the next turn with these inputs and append it to the log atomically."""
     return TurnResponse(ok=True, data=TurnData(**get_service(request).step(data.inputs)))
 
 
-@get("/state", sync_to_thread=True, tags=["original"])
-def read_state(request: Request) -> dict[str, Any]:
+@get("/state", sync_to_thread=True, tags=["original"], responses=refusals(r409=NO_RUN))
+def read_state(request: Request) -> StateView:
     """Return the live state after the last sealed turn: agents, token supply, cores, head."""
-    return get_service(request).state()
+    return msgspec.convert(get_service(request).state(), StateView)
 
 
 # --- beyond the original -------------------------------------------------------------
 
 
-@get("/events", sync_to_thread=True, tags=["audit"])
+@get("/events", sync_to_thread=True, tags=["audit"], responses=refusals(r400=BAD_QUERY, r409=NO_RUN))
 def read_events(
     request: Request,
     after_seq: Annotated[int, QueryParameter(ge=-1, le=MAX_QUERY_INT,
                                              description="return events with seq > after_seq")] = -1,
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_QUERY_INT,
                                          description=f"page size (at most {MAX_EVENTS_PAGE})")] = 100,
-) -> dict[str, Any]:
+) -> EventsPage:
     """Return a page of the log in seq order; follow ``next_after_seq`` while ``more``."""
-    return get_service(request).events(after_seq=after_seq, limit=limit)
+    return msgspec.convert(get_service(request).events(after_seq=after_seq, limit=limit), EventsPage)
 
 
-@get("/contracts", sync_to_thread=True, tags=["audit"])
+@get("/contracts", sync_to_thread=True, tags=["audit"], responses=refusals(r400=BAD_QUERY, r409=NO_RUN))
 def read_contracts(
     request: Request,
     status: Annotated[str | None, QueryParameter(description="only contracts in this status")] = None,
@@ -145,7 +166,8 @@ def read_contracts(
     return get_service(request).contracts(status)
 
 
-@get("/contracts/{contract_id:str}/history", sync_to_thread=True, tags=["audit"])
+@get("/contracts/{contract_id:str}/history", sync_to_thread=True, tags=["audit"],
+     responses=refusals(r400="a malformed path", r404="no contract of that id in this run", r409=NO_RUN))
 def read_contract_history(
     request: Request, contract_id: Annotated[str, PathParameter(description="e.g. contract_1")],
 ) -> dict[str, Any]:
@@ -153,17 +175,19 @@ def read_contract_history(
     return get_service(request).contract_history(contract_id)
 
 
-@get("/verify", sync_to_thread=True, tags=["audit"])
-def verify(request: Request) -> dict[str, Any]:
-    """Verify the whole log (hash chain, signatures, seals) and return the verdict."""
-    return get_service(request).verify()
+@get("/verify", sync_to_thread=True, tags=["audit"],
+     responses=refusals(r409=NO_RUN, r501="this simledger was installed without the verifier"))
+def verify(request: Request) -> VerifyView:
+    """Verify the whole log (hash chain, signatures, seals) and return the verdict (``ok`` false on a bad log)."""
+    return msgspec.convert(get_service(request).verify(), VerifyView)
 
 
-@get("/replay", sync_to_thread=True, tags=["audit"])
+@get("/replay", sync_to_thread=True, tags=["audit"],
+     responses=refusals(r400=BAD_QUERY + ", or a turn beyond the log", r409=NO_RUN))
 def replay(request: Request,
-           until_turn: Annotated[int | None, QueryParameter(ge=0, le=MAX_QUERY_INT)] = None) -> dict[str, Any]:
+           until_turn: Annotated[int | None, QueryParameter(ge=0, le=MAX_QUERY_INT)] = None) -> ReplayView:
     """Return the state refolded from the log up to the end of ``until_turn`` (default: all of it)."""
-    return get_service(request).replay(until_turn)
+    return msgspec.convert(get_service(request).replay(until_turn), ReplayView)
 
 
 # --- errors ----------------------------------------------------------------------------
@@ -249,8 +273,8 @@ def create_app(service: LedgerService) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="simledger", version="1",
             description=__doc__.split("\n\n")[0] + " Refused requests answer {\"ok\": false, \"error\": ...}.",
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path=["/", "/swagger"]), RedocRenderPlugin(), JsonRenderPlugin()],
+            path=DOCS_PATH,
+            render_plugins=docs_plugins(),
             use_handler_docstrings=True,
         ),
         debug=False,

@@ -26,7 +26,6 @@ holds: verify the file, or ask ``GET /verify``).
 
 from __future__ import annotations
 
-import fcntl
 import threading
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import msgspec
 
 from ..events.actions import AgentInput
 from ..events.config import Config, load_config, load_rules
+from ..ledger.authenticity import describe_proof
 from ..ledger.errors import BadInput, LedgerError, WriterBusy
 from ..ledger.audit import contract_history as audit_contract
 from ..ledger.replay import load_state
@@ -42,6 +42,7 @@ from ..ledger.run import Run, validate_agents
 from ..ledger.store import Store
 from ..ledger.verify import verify_log
 from ..ledger.views import contract_view, event_view, state_view, turn_view
+from ..ledger.writer_lock import WriterLock
 from ..projections.state import State, state_digest
 
 MAX_EVENTS_PAGE = 1000
@@ -60,25 +61,19 @@ class NotFound(LedgerError):
 # --- the writer lock before there is a log -----------------------------------------
 
 
-def writer_lock_path(db_path: Path) -> Path:
-    """Return the lock file ``ledger.store.Store`` takes for writers (the same one, on purpose)."""
-    return db_path.with_name(db_path.name + ".writer-lock")
-
-
-def take_writer_lock(db_path: Path):
-    """Hold the log's writer lock (as a Store opened for writing would); raise WriterBusy if taken."""
-    handle = open(writer_lock_path(db_path), "a+")
+def take_writer_lock(db_path: Path) -> WriterLock:
+    """Hold the log's writer lock (creating an empty db file to lock); raise WriterBusy if taken."""
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
+        return WriterLock.acquire(db_path, create=True)
+    except WriterBusy:
         raise WriterBusy(f"{db_path} is already open for writing by another process (another server?)") from None
-    return handle
 
 
-def release_writer_lock(handle) -> None:
-    fcntl.flock(handle, fcntl.LOCK_UN)
-    handle.close()
+def release_writer_lock(lock: WriterLock, db_path: Path) -> None:
+    """Let go of the lock taken before /init, removing the empty file it made if no run came."""
+    if lock.created and db_path.is_file() and db_path.stat().st_size == 0:
+        db_path.unlink()
+    lock.release()
 
 
 def is_existing_log(db_path: Path) -> bool:
@@ -148,7 +143,7 @@ class LedgerService:
                 self.run.close()
                 self.run = None
             if self._pre_init_lock is not None:
-                release_writer_lock(self._pre_init_lock)
+                release_writer_lock(self._pre_init_lock, self.db_path)
                 self._pre_init_lock = None
 
     # --- lifecycle ----------------------------------------------------------------
@@ -180,14 +175,13 @@ class LedgerService:
             checked = load_config(config if config is not None else {"num_agents": len(agent_ids)})
             load_rules(rules)
             validate_agents(agent_ids, checked)
-            release_writer_lock(self._pre_init_lock)
-            self._pre_init_lock = None
-            try:
+            lock, self._pre_init_lock = self._pre_init_lock, None
+            try:  # the held lock passes to the run: no moment without a writer lock
                 self.run = Run.create(self.db_path, agents=agent_ids, seed=seed, config=checked, rules=rules,
                                       keystore=self.keystore, identity=identity,
-                                      require_signatures=self.require_signatures)
-            except BaseException:
-                self._pre_init_lock = take_writer_lock(self.db_path)
+                                      require_signatures=self.require_signatures, writer_lock=lock)
+            except BaseException:  # the lock stays ours, or is taken again if the failed creation let it go
+                self._pre_init_lock = lock if lock.held else take_writer_lock(self.db_path)
                 raise
             state = self.run.state
             return {"run_id": state.run_id, "turn": state.sealed_turn, "agents": list(state.agents),
@@ -258,7 +252,11 @@ class LedgerService:
             self.require_run()
         result = verify_log(self.db_path, workers=1)
         fields = ("ok", "events", "turns", "head_seq", "head_hash", "error", "message")
-        return {name: plain(getattr(result, name, None)) for name in fields}
+        verdict = {name: plain(getattr(result, name, None)) for name in fields}
+        if result.ok:  # what that proves: integrity; authenticity needs a head the client kept (verify --expect-head)
+            with self.reader() as store:
+                verdict["proved"] = describe_proof(store.genesis().key_source, pinned=False, trusted_key=False)
+        return verdict
 
     def replay(self, until_turn: int | None = None) -> dict[str, Any]:
         """Return the state refolded from the log up to the end of ``until_turn`` (None: all)."""

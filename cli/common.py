@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import sqlite3
 import sys
 from typing import Any, Callable
 
@@ -15,6 +16,7 @@ from rich.markup import escape
 from ..events.config import InvalidConfig
 from ..events.keys import KeystoreError
 from ..ledger.errors import LedgerError
+from ..ledger.store import storage_error
 
 # What a log may hold but a terminal must never receive raw: C0/C1 controls (ESC starts ANSI sequences;
 # newline and tab are layout and pass), DEL, zero-width characters, bidirectional overrides and isolates.
@@ -58,7 +60,7 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def handle_errors(func: Callable) -> Callable:
-    """Turn the library's exceptions into a one-line message and exit code 2."""
+    """Turn the library's exceptions, SQLite's and the file system's into a one-line message and exit code 2."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -66,8 +68,11 @@ def handle_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except (LedgerError, InvalidConfig, KeystoreError) as err:
             fail(str(err))
-        except OSError as err:
-            fail(f"{getattr(err, 'filename', '') or ''} {err.strerror or err}".strip())
+        except sqlite3.Error as err:  # one the library did not map: a full disk or damaged file met elsewhere
+            fail(str(storage_error(err) or f"SQLite error: {err}"))
+        except OSError as err:  # ENOSPC, EACCES, EROFS, EPERM...: the file system's own words
+            where = getattr(err, "filename", None)
+            fail(f"{where}: {err.strerror or err}" if where else str(err.strerror or err))
 
     return wrapper
 

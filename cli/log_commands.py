@@ -23,14 +23,17 @@ from ..events.types import EVENT_TYPES
 from ..ledger.views import account_view, block_view, contract_view, core_views, event_view, seal_view
 from ..projections.state import STATUSES, State
 from .common import console, fail, handle_errors, print_json
+from .describe import describe_event
+from .output import show_table
 
 TABLE_ROWS = 25
 SIGNER_LEGEND = ("Input signers: agent (its own key), server for agent (custodial), seed key (anyone holding "
                  "the run's seed could have signed).")
 OK, BAD = "✓", "✗"
 
+# readable=False: an unreadable log is reported by the library in one line, not by click's usage box.
 RunPath = Annotated[Path, typer.Argument(metavar="RUN.db", help="A run's log (a simledger SQLite file).",
-                                         show_default=False)]
+                                         show_default=False, readable=False)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print a JSON document instead of tables.")]
 UntilOption = Annotated[Optional[str], typer.Option(
     "--until", metavar="[turn] N", help="Stop at the end of turn N (written `--until turn 20` or `--until 20`).")]
@@ -89,7 +92,7 @@ def fmt(n: int) -> str:
 
 def print_overflow(shown: int, total: int) -> None:
     if total > shown:
-        console.print(f"  … and {total - shown} more (use --json for all)", highlight=False)
+        console.print(f"  … and {total - shown} more (use --json for all)", highlight=False, soft_wrap=True)
 
 
 # --- replay --------------------------------------------------------------------------
@@ -128,32 +131,35 @@ def print_replay(doc: dict[str, Any], path: Path) -> None:
     """Print the replay document as tables."""
     where = f"end of turn {doc['turn']}" + ("" if doc["until_turn"] is not None else " (end of log)")
     console.print(f"[bold]{escape(str(path))}[/]  run {doc['run_id']}  {where}, {fmt(doc['events'])} events, "
-                  f"token supply {fmt(doc['token_supply'])}", highlight=False)
+                  f"token supply {fmt(doc['token_supply'])}", highlight=False, soft_wrap=True)
     table = Table("agent", "balance", "staked", "wealth", "locked", title="accounts", title_justify="left")
     shown = doc["accounts"] if len(doc["accounts"]) <= TABLE_ROWS + 5 else doc["accounts"][:TABLE_ROWS]
     for row in shown:
         table.add_row(row["agent_id"], fmt(row["balance"]), fmt(row["staked"]), fmt(row["wealth"]), fmt(row["locked"]))
-    console.print(table)
+    show_table(table)
     print_overflow(len(table.rows), len(doc["accounts"]))
     if doc["cores"]:
         cores = Table("core", "owner", "share", title="core shares", title_justify="left")
         for row in doc["cores"]:
             cores.add_row(row["core_id"], row["owner"], f"{row['proportion_ppm'] / 10_000:g}%")
-        console.print(cores)
+        show_table(cores)
     contracts = Table("status", "count", "contracts", title="contracts", title_justify="left")
     for status, ids in doc["contracts"].items():
         shown = ", ".join(ids[:8]) + (f", … (+{len(ids) - 8})" if len(ids) > 8 else "")
         contracts.add_row(status, str(len(ids)), shown)
-    console.print(contracts if doc["contracts"] else "contracts: none")
+    if doc["contracts"]:
+        show_table(contracts)
+    else:
+        console.print("contracts: none")
     if "contract" in doc:
         print_contract_detail(doc["contract"])
     block, seal = doc["last_block"], doc["last_seal"]
     console.print("last block: " + (f"height {block['height']} in turn {block['turn']} (seq {block['seq']}), "
                                     f"winner {block['winner']}, reward {block['reward']}, {block['entrants']} entrants"
-                                    if block else "none"), highlight=False)
+                                    if block else "none"), highlight=False, soft_wrap=True)
     console.print("last seal:  " + (f"turn {seal['turn']} (seq {seal['seq']}), {seal['event_count']} events, "
                                     f"merkle root {seal['merkle_root'][:16]}…, state digest {seal['state_digest'][:16]}…"
-                                    if seal else "none"), highlight=False)
+                                    if seal else "none"), highlight=False, soft_wrap=True)
 
 
 def print_contract_detail(detail: dict[str, Any]) -> None:
@@ -205,38 +211,6 @@ def replay(
 # --- audit ---------------------------------------------------------------------------
 
 
-def describe_event(kind: str, p: dict[str, Any]) -> str:
-    """Return a one-line reading of a contract event's payload."""
-    match kind:
-        case "contract_proposed":
-            o = p["offer"]
-            t, c = o["terms"], o["collateral"]
-            return (f"{p['proposer']} proposes {o['contract_type']} to {o['counterparty']}, arbitrator "
-                    f"{o['arbitrator']}: price {t['price']}, delivery turn {t['delivery_turn']}, penalty {o['penalty']}, "
-                    f"arbitrator fee {o['arbitrator_fee']}, collateral {c['proposer_locked']}/"
-                    f"{c['counterparty_locked']}/{c['arbitrator_locked']}")
-        case "contract_signed":
-            return f"{p['signer']} signs as {p['role']} -> {p['status']}"
-        case "collateral_locked" | "collateral_released" | "collateral_slashed":
-            verb = kind.split("_")[1]
-            return f"{p['agent']} collateral {verb}: {p['amount']}"
-        case "contract_activated":
-            return "active"
-        case "delivery_confirmed":
-            return f"{p['agent']} confirms delivery"
-        case "delivery_disputed":
-            return f"{p['agent']} disputes delivery"
-        case "arbitrator_ruled":
-            return f"{p['arbitrator']} rules for {p['ruling_for']}"
-        case "contract_payment":
-            return f"{p['purpose']}: {p['payer']} pays {p['payee']} {p['amount']}"
-        case "contract_settled":
-            return f"settled ({p['outcome']})"
-        case "contract_defaulted":
-            return f"defaulted ({p['reason']})"
-    return json.dumps({k: v for k, v in p.items() if k != "type"}, sort_keys=True)
-
-
 def describe_movements(entry) -> str:
     parts = []
     for move in entry.movements:
@@ -248,33 +222,35 @@ def describe_movements(entry) -> str:
 
 def print_contract_history(history) -> None:
     parties = ", ".join(f"{role} {agent}" for role, agent in history.parties.items())
-    console.print(f"[bold]{escape(history.contract_id)}[/] ({history.status}): {escape(parties)}", highlight=False)
+    console.print(f"[bold]{escape(history.contract_id)}[/] ({history.status}): {escape(parties)}", highlight=False,
+                  soft_wrap=True)
     table = Table("seq", "turn", "event", "what", "tokens moved", "checks")
     for e in history.entries:
         signed = f", signed by {e.input_signed_by}" if e.input_signed_by else ""
         what = describe_event(e.kind, e.payload) + (f" (input #{e.input_seq}{signed})" if e.input_seq is not None else "")
         checks = "".join(mark(x) for x in (e.hash_ok, e.signature_ok, e.input_signature_ok, e.included))
         table.add_row(str(e.seq), str(e.turn), e.kind, escape(what), escape(describe_movements(e)), checks)
-    console.print(table)
+    show_table(table)
     verdict = ("every hash, signature and inclusion proof checks" if history.all_checks_pass
                else "SOME CHECKS FAIL (marked ✗)")
     console.print(f"{len(history.entries)} events; {verdict}. checks = event hash, engine signature, the agent's "
                   "signature of the input behind it (- when none), inclusion proof against the turn's seal. "
-                  f"{SIGNER_LEGEND}", highlight=False)
+                  f"{SIGNER_LEGEND}", highlight=False, soft_wrap=True)
 
 
 def print_statement(statement) -> None:
     console.print(f"[bold]account statement of {escape(statement.agent)}[/]: opening balance "
-                  f"{fmt(statement.opening_balance)}, {len(statement.lines)} balance changes", highlight=False)
+                  f"{fmt(statement.opening_balance)}, {len(statement.lines)} balance changes", highlight=False,
+                  soft_wrap=True)
     table = Table("seq", "turn", "cause", "counterparty / contract", "detail", "change", "balance")
     for line in statement.lines:
         who = " ".join(x for x in (line.counterparty, line.contract_id) if x)
         table.add_row(str(line.seq), str(line.turn), line.kind, escape(who), escape(line.detail or ""),
                       f"{line.delta:+,}", fmt(line.balance))
-    console.print(table)
+    show_table(table)
     relation = "=" if statement.reconciled else "!="
     console.print(f"reconciliation: closing balance {fmt(statement.closing_balance)} {relation} projected balance "
-                  f"{fmt(statement.projected_balance)} {mark(statement.reconciled)}", highlight=False)
+                  f"{fmt(statement.projected_balance)} {mark(statement.reconciled)}", highlight=False, soft_wrap=True)
 
 
 @reads_log
@@ -329,7 +305,7 @@ def print_section(title: str, rows: list[dict], columns: list[str], cells: Calla
     table = Table(*columns, title=f"{title} ({len(rows)} differ)", title_justify="left")
     for row in rows[:TABLE_ROWS]:
         table.add_row(*[escape(str(c)) for c in cells(row)])
-    console.print(table)
+    show_table(table)
     print_overflow(min(len(rows), TABLE_ROWS), len(rows))
 
 
@@ -355,10 +331,29 @@ def describe_divergence(d) -> str:
     return f"first divergence: turn {d.turn} seq {d.seq} ({d.reason}): {sides}"
 
 
+def describe_side(kind: str | None, payload: Any) -> str:
+    return "nothing" if kind is None else f"{kind}: {describe_payload(kind, payload)}"
+
+
+def describe_economic_divergence(result) -> str:
+    """Return where two runs that part at the genesis first differ in what happens, and how their genesis differs."""
+    changed = ", ".join(f"{row['name']} {row['a']} → {row['b']}" for row in result.genesis[:6])
+    more = f" and {len(result.genesis) - 6} more" if len(result.genesis) > 6 else ""
+    lines = [f"the genesis differs in {changed}{more}" if changed else "the genesis differs"]
+    for what, d in (("decisions (agents' inputs)", result.decision_divergence),
+                    ("effects (any event)", result.economic_divergence)):
+        if d is None:
+            lines.append(f"{what}: the same in both logs")
+        else:
+            lines.append(f"{what} first differ in turn {d.turn} (seq {d.seq}): A has "
+                         f"{describe_side(d.kind_a, d.payload_a)}; B has {describe_side(d.kind_b, d.payload_b)}")
+    return "\n".join(lines)
+
+
 def print_diff(result, path_a: Path, path_b: Path) -> None:
     scope = f"end of turn {result.until_turn}" if result.until_turn is not None else "end of each log"
     console.print(f"A = {escape(str(path_a))} (turn {result.turn_a}), B = {escape(str(path_b))} (turn {result.turn_b}), "
-                  f"compared at the {scope}", highlight=False)
+                  f"compared at the {scope}", highlight=False, soft_wrap=True)
     print_section("accounts", result.accounts, ["agent", "balance A → B", "staked A → B", "wealth A → B"], account_cells)
     print_section("contracts", result.contracts, ["contract", "status A", "status B"],
                   lambda r: [r["contract_id"], r["a"] or "(none)", r["b"] or "(none)"])
@@ -366,8 +361,11 @@ def print_diff(result, path_a: Path, path_b: Path) -> None:
                   lambda r: [r["core_id"], describe_share(r["a"]), describe_share(r["b"])])
     print_section("chain", result.chain, ["item", "A", "B", "delta"], value_cells)
     print_section("summary metrics", result.metrics, ["metric", "A", "B", "delta"], value_cells)
-    console.print(describe_divergence(result.divergence), highlight=False)
-    console.print("projections are identical" if result.identical else "projections differ", highlight=False)
+    console.print(describe_divergence(result.divergence), highlight=False, markup=False, soft_wrap=True)
+    if result.divergence is not None and result.divergence.seq == 0:
+        console.print(describe_economic_divergence(result), highlight=False, markup=False, soft_wrap=True)
+    console.print("projections are identical" if result.identical else "projections differ", highlight=False,
+                  soft_wrap=True)
 
 
 @reads_log
@@ -380,9 +378,13 @@ def diff(
 ) -> None:
     """Compare two runs: balances, contracts, cores, chain and summary metrics, and where the logs part.
 
-    The first divergence is the first seq whose event hash differs (two seeds
-    differ at the genesis: turn 0, seq 0). Exit 0 when the projections are
-    identical, 1 when they differ, 2 on error, like diff(1).
+    The first divergence is the first seq whose event hash differs. Runs with
+    another seed, config or rules differ there at the genesis (turn 0, seq 0);
+    for them diff also names the genesis fields that differ, the first turn
+    whose agents' inputs differ and the first whose events differ in content
+    (a block lottery draws from the hash chain, so its winner may differ as
+    soon as the genesis does). Exit 0
+    when the projections are identical, 1 when they differ, 2 on error, like diff(1).
 
     Example: simledger diff runs/baseline_101.db runs/baseline_102.db --until turn 20
     """
@@ -400,33 +402,64 @@ def diff(
 # --- log -----------------------------------------------------------------------------
 
 
-def build_event_filter(turn: int | None, kind: str | None, actor: str | None,
+def parse_turns(text: str) -> tuple[int, int | None]:
+    """Return the (first, last) turn of ``10-20``, ``10-`` (to the end) or ``10``; fail on anything else."""
+    low, dash, high = text.strip().partition("-")
+    if not low.strip().isdigit() or (high.strip() and not high.strip().isdigit()):
+        fail(f"--turns expects a turn or a range like 10-20 or 10- (got {text!r})")
+    first = int(low)
+    last = (int(high) if high.strip() else None) if dash else first
+    if last is not None and last < first:
+        fail(f"--turns {text}: the range ends before it starts")
+    return first, last
+
+
+def build_event_filter(turns: tuple[int, int | None] | None, kind: str | None, actor: str | None,
                        contract: str | None) -> tuple[str, list]:
     """Return a WHERE clause of fixed column names and its parameters (user values only as parameters)."""
     clauses, args = [], []
-    for column, value in (("turn", turn), ("kind", kind), ("actor", actor), ("contract_id", contract)):
+    if turns is not None:
+        clauses.append("turn >= ?")
+        args.append(turns[0])
+        if turns[1] is not None:
+            clauses.append("turn <= ?")
+            args.append(turns[1])
+    for column, value in (("kind", kind), ("actor", actor), ("contract_id", contract)):
         if value is not None:
             clauses.append(f"{column} = ?")
             args.append(value)
     return (" AND ".join(clauses) or "1 = 1"), args
 
 
-def check_log_filters(store, turn: int | None, kind: str | None, actor: str | None, contract: str | None) -> None:
+def check_log_filters(store, turns: tuple[int, int | None] | None, kind: str | None, actor: str | None,
+                      contract: str | None) -> None:
     """Fail with one line when a filter names something the log cannot contain."""
     if kind is not None and kind not in EVENT_TYPES:
         fail(f"unknown event kind {kind!r} (kinds: {', '.join(sorted(EVENT_TYPES))})")
-    if turn is not None and turn > store.head()[2]:
-        fail(f"turn {turn} is beyond the log (last turn {store.head()[2]})")
+    if turns is not None and turns[0] > store.head()[2]:
+        fail(f"turn {turns[0]} is beyond the log (last turn {store.head()[2]})")
     if actor is not None and actor != "engine" and actor not in store.genesis().agents:
         fail(f"unknown agent {actor!r}")
     if contract is not None and not store.select("contract_id = ?", [contract], limit=1):
         fail(f"unknown contract {contract!r}")
 
 
+def describe_payload(kind: str, payload: Any) -> str:
+    """Return what an event says, or its raw text when the payload is not the kind's shape (a damaged row)."""
+    if not isinstance(payload, dict):
+        return str(payload)
+    try:
+        return describe_event(kind, payload)
+    except (KeyError, TypeError, IndexError):
+        return json.dumps({k: v for k, v in payload.items() if k != "type"}, sort_keys=True)
+
+
 @reads_log
 def log(
     path: RunPath,
-    turn: Annotated[Optional[int], typer.Option("--turn", min=0, help="Only events of this turn.")] = None,
+    turns: Annotated[Optional[str], typer.Option(
+        "--turns", metavar="A-B", help="Only events of these turns: 10-20, 10- (to the end) or 10.")] = None,
+    turn: Annotated[Optional[int], typer.Option("--turn", min=0, help="Only events of this turn (= --turns N).")] = None,
     kind: Annotated[Optional[str], typer.Option("--kind", help="Only events of this kind, e.g. block_produced.")] = None,
     actor: Annotated[Optional[str], typer.Option("--actor", help="Only events about this agent (or 'engine').")] = None,
     contract: Annotated[Optional[str], typer.Option("--contract", help="Only events about this contract.")] = None,
@@ -434,39 +467,109 @@ def log(
     offset: Annotated[int, typer.Option("--offset", min=0, help="Rows to skip (for the next page).")] = 0,
     as_json: JsonFlag = False,
 ) -> None:
-    """List a run's events in seq order, filtered and paged.
+    """List a run's events in seq order, filtered and paged, each with a line saying what happened.
 
-    Example: simledger log run.db --turn 3 --kind contract_signed --limit 20
+    Example: simledger log run.db --turns 10-20 --kind contract_signed --limit 20
     """
+    if turn is not None and turns is not None:
+        fail("give --turn or --turns, not both")
+    span = parse_turns(turns) if turns is not None else (turn, turn) if turn is not None else None
     with open_store(path) as store:
-        check_log_filters(store, turn, kind, actor, contract)
-        where, args = build_event_filter(turn, kind, actor, contract)
+        check_log_filters(store, span, kind, actor, contract)
+        where, args = build_event_filter(span, kind, actor, contract)
         rows = store.select(where, args, limit=limit, offset=offset)
         key_source = store.genesis().key_source
     docs = [event_view(row, key_source=key_source) for row in rows]
     if as_json:
         print_json({"offset": offset, "limit": limit, "count": len(docs), "events": docs})
         return
-    table = Table("seq", "turn", "kind", "actor", "contract", "signed by", "payload")
+    table = Table("seq", "turn", "kind", "signed by", "what")
     for doc in docs:
-        payload = {k: v for k, v in doc["payload"].items() if k != "type"} if isinstance(doc["payload"], dict) else doc["payload"]
-        text = json.dumps(payload, sort_keys=True)
-        table.add_row(str(doc["seq"]), str(doc["turn"]), doc["kind"], escape(doc["actor"]),
-                      escape(doc["contract_id"] or ""), doc["signed_by"],
-                      escape(text if len(text) <= 90 else text[:89] + "…"))
-    console.print(table)
+        what = describe_payload(doc["kind"], doc["payload"])
+        if doc["contract_id"] and not what.startswith(doc["contract_id"]):
+            what = f"{doc['contract_id']}: {what}"
+        table.add_row(str(doc["seq"]), str(doc["turn"]), doc["kind"], doc["signed_by"], escape(what))
+    show_table(table)
     more = f"; next page: --offset {offset + limit}" if len(docs) == limit else ""
-    console.print(f"{len(docs)} events (offset {offset}){more}. {SIGNER_LEGEND}", highlight=False)
+    console.print(f"{len(docs)} events (offset {offset}){more}. {SIGNER_LEGEND}", highlight=False, soft_wrap=True)
 
 
 # --- verify --------------------------------------------------------------------------
 
 
-@reads_log
+def check_log(path: Path, workers: int, reexecute_log: bool, keystore: Path | None, expect_head: str | None,
+              engine_key: str | None) -> tuple[dict[str, Any], bool, list[str]]:
+    """Verify one log (against a head, an engine key; re-executed): return its document, verdict and lines."""
+    from ..ledger.authenticity import check_engine_key, describe_proof
+    from ..ledger.head import verify_head
+    from ..ledger.verify import verify_log
+
+    result = verify_log(path, workers=workers)
+    doc = msgspec.to_builtins(result)
+    checks: list[tuple[str, Any]] = []  # (name, check with .ok, .message, .to_dict()), in the order they print
+    if result.ok:
+        with open_store(path) as store:
+            genesis = store.genesis()
+        if expect_head is not None:
+            checks.append(("expect_head", verify_head(path, expect_head)))
+        if engine_key is not None:
+            checks.append(("engine_key", check_engine_key(genesis, engine_key)))
+        if reexecute_log:
+            from ..ledger.reexecute import reexecute
+
+            checks.append(("reexecute", reexecute(path, keystore=keystore)))
+    for name, check in checks:
+        doc[name] = check.to_dict()
+    ok = result.ok and all(check.ok for _, check in checks)
+    lines = [result.message] + [("OK: " if check.ok else "FAILED: ") + check.message for _, check in checks]
+    if reexecute_log and not result.ok:
+        lines.append("re-execution skipped: the log does not verify")
+    if ok:
+        passed = {name for name, _ in checks}
+        doc["proved"] = describe_proof(genesis.key_source, pinned="expect_head" in passed,
+                                       trusted_key="engine_key" in passed)
+        lines.append(doc["proved"])
+    # The message is the verdict: never "OK" beside ok false.
+    failed = [line for line in lines if line.startswith("FAILED")]
+    doc["message"] = failed[0] if failed else result.message
+    return {**doc, "ok": ok}, ok, lines
+
+
+def check_log_safely(path: Path, *args) -> tuple[dict[str, Any], bool | None, list[str]]:
+    """Return ``check_log``'s answer, or (error document, None, [message]) for a file that is not a readable log."""
+    from ..events.config import InvalidConfig
+    from ..events.keys import KeystoreError
+    from ..ledger.errors import LedgerError
+
+    try:
+        return check_log(path, *args)
+    except (LedgerError, InvalidConfig, KeystoreError, OSError, sqlite3.Error) as err:
+        if isinstance(err, sqlite3.Error):
+            message = f"cannot read the log: {err}"
+        elif isinstance(err, OSError):
+            message = f"{err.filename or path}: {err.strerror or err}"
+        else:
+            message = str(err)
+        return {"ok": False, "error": message}, None, [f"error: {message}"]
+
+
+def check_logs(paths: list[Path], workers: int, *args) -> list[tuple[dict[str, Any], bool | None, list[str]]]:
+    """Verify ``paths``: one log uses every worker for its signatures, several run one log per worker."""
+    if len(paths) == 1:
+        return [check_log_safely(paths[0], workers, *args)]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=min(workers, len(paths))) as pool:
+        return list(pool.map(check_log_safely, paths, *([arg] * len(paths) for arg in (1, *args))))
+
+
+@handle_errors
 def verify(
-    path: RunPath,
+    paths: Annotated[list[Path], typer.Argument(metavar="RUN.db...", help="One or more run logs.",
+                                                show_default=False)],
     as_json: JsonFlag = False,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes checking signatures.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Processes (0 = all cores): one log's "
+                                         "signatures, or several logs at once.")] = 0,
     reexecute_log: Annotated[bool, typer.Option(
         "--reexecute", help="Also feed the recorded inputs through the engine and compare every event hash.")] = False,
     keystore: Annotated[Optional[Path], typer.Option(
@@ -479,67 +582,55 @@ def verify(
     engine_key: Annotated[Optional[str], typer.Option(
         "--engine-key", metavar="PUBKEY", help="Also require the log to be signed by this engine key (64 hex).")] = None,
 ) -> None:
-    """Verify a run's log: every link, hash, signature and seal; print a one-line verdict and what it proves.
+    """Verify run logs: every link, hash, signature and seal; print a one-line verdict per log and what it proves.
 
-    With --reexecute, also re-run the recorded inputs through a fresh engine
-    from the log's genesis and name the first event it does not reproduce.
-    Exit 0 when the log verifies, 1 when it does not, 2 when the file is not a
-    log or the command is misused.
+    Several logs are verified in parallel, one per worker. With --reexecute,
+    also re-run the recorded inputs through a fresh engine from the log's
+    genesis and name the first event it does not reproduce. Exit 0 when every
+    log verifies, 1 when one does not, 2 when a file is not a log or the
+    command is misused.
 
     A log that verifies is intact; it is authentic only relative to something
-    you kept. With --expect-head, check it against a head saved earlier: it
-    fails when the log was truncated, rolled back or rewritten (naming the
-    first missing seq), and passes a longer log only with a verifying
-    consistency proof. With --engine-key, require the engine key you trust.
-    Seed-derived keys prove nothing about who wrote a log: anyone with the
-    seed can re-sign it.
+    you kept. With --expect-head (one log), check it against a head saved
+    earlier: it fails when the log was truncated, rolled back or rewritten
+    (naming the first missing seq), and passes a longer log only with a
+    verifying consistency proof. With --engine-key, require the engine key you
+    trust. Seed-derived keys prove nothing about who wrote a log: anyone with
+    the seed can re-sign it.
 
-    Example: simledger verify runs/baseline_101.db --expect-head runs/baseline_101.head
+    Examples: simledger verify runs/baseline_101.db --expect-head runs/baseline_101.head    simledger verify runs/*.db
     """
-    from ..ledger.authenticity import check_engine_key, describe_proof, parse_engine_key
-    from ..ledger.head import load_expected, verify_head
-    from ..ledger.verify import verify_log
+    from ..ledger.authenticity import parse_engine_key
+    from ..ledger.head import load_expected
 
     # A malformed checkpoint or key is a usage error (exit 2), even on a broken log.
     if expect_head is not None:
+        if len(paths) > 1:
+            fail("--expect-head checks one log against its head; give one RUN.db")
         load_expected(expect_head)
     if engine_key is not None:
         parse_engine_key(engine_key)
-    result = verify_log(path, workers=workers)
-    doc = msgspec.to_builtins(result)
-    checks: list[tuple[str, Any]] = []  # (name, check with .ok and .message), in the order they print
-    if result.ok:
-        if expect_head is not None:
-            checks.append(("expect_head", verify_head(path, expect_head)))
-        if engine_key is not None:
-            with open_store(path) as store:
-                checks.append(("engine_key", check_engine_key(store.genesis(), engine_key)))
-        if reexecute_log:
-            from ..ledger.reexecute import reexecute
-
-            checks.append(("reexecute", reexecute(path, keystore=keystore)))
-    for name, check in checks:
-        doc[name] = check.to_dict() if hasattr(check, "to_dict") else {"ok": check.ok, "message": check.message}
-    ok = result.ok and all(check.ok for _, check in checks)
-    lines = [result.message] + [("OK: " if check.ok else "FAILED: ") + check.message for _, check in checks]
-    if reexecute_log and not result.ok:
-        lines.append("re-execution skipped: the log does not verify")
-    if ok:
-        with open_store(path) as store:
-            key_source = store.genesis().key_source
-        passed = {name for name, _ in checks}
-        doc["proved"] = describe_proof(key_source, pinned="expect_head" in passed, trusted_key="engine_key" in passed)
-        lines.append(doc["proved"])
-    # The message is the verdict: never "OK" beside ok false.
-    failed = [line for line in lines if line.startswith("FAILED")]
-    doc["message"] = failed[0] if failed else result.message
+    results = check_logs(paths, workers or default_workers(), reexecute_log, keystore, expect_head, engine_key)
+    if len(paths) == 1 and results[0][1] is None:
+        fail(results[0][2][0].removeprefix("error: "))
     if as_json:
-        print_json({**doc, "ok": ok})
+        docs = [{"path": str(path), **doc} for path, (doc, _, _) in zip(paths, results)]
+        print_json(docs[0] if len(paths) == 1 else {"ok": all(ok for _, ok, _ in results), "logs": docs})
     else:
-        for line in lines:
-            console.print(line, highlight=False, markup=False, soft_wrap=True)
-    if not ok:
+        for path, (_, ok, lines) in zip(paths, results):
+            prefix = f"{path}: " if len(paths) > 1 else ""
+            for line in lines:
+                console.print(prefix + line, highlight=False, markup=False, soft_wrap=True)
+    if any(ok is None for _, ok, _ in results):
+        raise typer.Exit(2)
+    if not all(ok for _, ok, _ in results):
         raise typer.Exit(1)
+
+
+def default_workers() -> int:
+    from ..study.experiment import default_workers as all_cores
+
+    return all_cores()
 
 
 def register(app: typer.Typer) -> None:

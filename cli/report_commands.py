@@ -5,8 +5,9 @@ Both read a results folder written by ``simledger experiment`` or
 ``runs/`` for the balance trajectories). The paper's figures default to the
 copies shipped with the package.
 
-Exit codes of ``compare``: 0 when issue 7's acceptance bar is met, 1 when it is
-not, 2 on a usage error (missing or malformed files), with a one-line message.
+Exit codes of ``compare``: 0 when the study reproduces the paper (every
+criterion met), 1 when it does not, 2 on a usage error (missing or malformed
+files), with a one-line message.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import typer
 
 from ..projections.metrics import run_csv_fields
 from ..study.paper import METRICS, Paper, PaperDataError, load_paper
-from .common import console, fail, handle_errors
+from .common import console, fail, handle_errors, print_json
+from .output import show_markdown
 
 RESULTS_HELP = "A results folder holding run_summaries.json (from `simledger experiment` or `summarize`)."
 PAPER_HELP = "The paper's regime_summary.csv (default: the copy shipped with simledger)."
@@ -91,9 +93,9 @@ def compare(
     paper_runs: Annotated[Optional[Path], typer.Option(help=PAPER_RUNS_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
 ) -> None:
-    """Compare a study with the paper, metric by metric in paper SDs, and check issue 7's bar.
+    """Compare a study with the paper, metric by metric in paper SDs, and check the reproduction criteria.
 
-    Exit 0 when the bar is met, 1 when it is not, 2 on a usage error.
+    Exit 0 when every criterion is met, 1 when one is not, 2 on a usage error.
 
     Example: simledger compare results --json
     """
@@ -105,7 +107,7 @@ def compare(
     if as_json:
         typer.echo(comparison.to_json(), nl=False)
     else:
-        typer.echo(comparison.to_markdown(), nl=False)
+        show_markdown(comparison.to_markdown())
     if not comparison.bar_met:
         raise typer.Exit(1)
 
@@ -117,6 +119,7 @@ def report(
         help="Folder of the run logs, for the balance trajectories (default: RESULTS_DIR/runs when present).")] = None,
     paper: Annotated[Optional[Path], typer.Option(help=PAPER_HELP)] = None,
     paper_runs: Annotated[Optional[Path], typer.Option(help=PAPER_RUNS_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Regenerate RESULTS_DIR/report.md and its plots from the summaries (byte-identical for the same inputs).
 
@@ -131,7 +134,12 @@ def report(
     elif runs_dir is not None and not runs_dir.is_dir():
         fail(f"{runs_dir} is not a folder")
     path = write_report(results_dir, runs, rows, runs_dir=runs_dir, paper=load_paper_files(paper, paper_runs))
-    console.print(f"wrote {path} and {results_dir / 'plots'}/", soft_wrap=True, highlight=False)
+    figures = sorted(str(p) for p in (results_dir / "plots").iterdir() if p.suffix in (".png", ".svg"))
+    if as_json:
+        print_json({"report": str(path), "figures": figures})
+    else:
+        console.print(f"wrote {path} and {len(figures)} figure files (PNG, SVG) in {results_dir / 'plots'}/",
+                      soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..study.experiment import DEFAULT_SEEDS, default_workers
 from ..study.regimes import DEFAULT_REGIMES, load_regimes, regime_rules
 from ..study.sweep import parse_seeds, run_sweep, study_sweep
-from .common import console, fail, handle_errors
+from .common import console, err_console, fail, handle_errors, print_json
+from .output import show_table
 
 
 def print_regime_table(rows: list[dict]) -> None:
@@ -25,7 +27,20 @@ def print_regime_table(rows: list[dict]) -> None:
             continue
         cells = [f"{row[key]:,.3f}" if isinstance(row[key], float) else str(row[key]) for row in rows]
         table.add_row(key, *cells)
-    console.print(table)
+    show_table(table)
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON (progress stays on stderr).")]
+
+
+def study_progress() -> Progress:
+    """Return the progress display every long step shares: on stderr, so stdout holds only the result.
+
+    It clears itself when it stops, so an error after it (e.g. a refused folder) stays one line.
+    """
+    return Progress(TextColumn("[bold]{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=err_console, transient=True)
 
 
 @handle_errors
@@ -39,6 +54,7 @@ def experiment(
     regimes_file: Annotated[Optional[Path], typer.Option(help="Your own regimes JSON (same shape as the shipped one).")] = None,
     report: Annotated[bool, typer.Option(help="Also write report.md and plots.")] = True,
     force: Annotated[bool, typer.Option(help="Replace finished logs in OUT/runs that record other runs.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Run the paper's study: every run a verified log in OUT/runs, summaries and report in OUT.
 
@@ -49,67 +65,99 @@ def experiment(
     Example: simledger experiment --seeds 101-104 --turns 20 --out results
     """
     from ..study.compare import compare
-    from .sweep_command import report_failures, sweep_progress
+    from .sweep_command import print_outcome, result_document, sweep_progress
 
     study = study_sweep([r.strip() for r in regimes.split(",") if r.strip()], parse_seeds(seeds), agents, turns,
                         regimes_file)
     workers = workers or default_workers()
     started = time.perf_counter()
-    progress, advance = sweep_progress(len(study.scenarios) * len(study.seeds))
+    progress, advance, finish = sweep_progress(len(study.scenarios) * len(study.seeds))
     with progress:
         result = run_sweep(study, out, workers=workers, report=report, force=force, on_progress=advance)
-    if result.regime_rows:
-        print_regime_table(result.regime_rows)
+        finish()
+    doc: dict = {"regimes": result.regime_rows}
     if report and result.summaries:
-        console.print(f"paper comparison: {compare(result.summaries, result.regime_rows).verdict}  "
-                      f"(details: {out}/report.md)")
-    report_failures(result, out, f" in {time.perf_counter() - started:.1f} s with {workers} worker(s)")
+        doc.update(report=str(out / "report.md"), paper_comparison=compare(result.summaries, result.regime_rows).verdict)
+    seconds = time.perf_counter() - started
+    if as_json:
+        print_json({**result_document(result, out), "seconds": round(seconds, 1), "workers": workers, **doc})
+    else:
+        if result.regime_rows:
+            print_summary(doc)
+        print_outcome(result, out, f" in {seconds:.1f} s with {workers} worker(s)")
+    if result.failures:
+        raise typer.Exit(1)
 
 
-def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int = 1) -> None:
-    """Verify and fold every log, write the four summary files, the report and the comparison."""
+def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int, progress: Progress) -> dict:
+    """Verify and fold every log, write the four summary files, the report and the comparison; return what was
+    written (a progress bar for each step)."""
     from ..study.compare import compare
-    from ..study.report import write_report
+    from ..study.report import report_steps, write_report
     from ..study.summary import summarize as write_summary_files
 
-    runs, rows = write_summary_files(paths, out, workers=workers)
-    print_regime_table(rows)
+    task = progress.add_task("summarize", total=len(paths), rate="")
+    runs, rows = write_summary_files(paths, out, workers=workers, on_log=lambda path: progress.advance(task))
+    doc: dict = {"out": str(out), "regimes": rows}
     if report:
         folders = {Path(p).parent for p in paths}
-        write_report(out, runs, rows, runs_dir=folders.pop() if len(folders) == 1 else None)
-        console.print(f"paper comparison: {compare(runs, rows).verdict}  (details: {out}/report.md)")
+        runs_dir = folders.pop() if len(folders) == 1 else None
+        task = progress.add_task("report", total=report_steps(runs, runs_dir), rate="")
+        write_report(out, runs, rows, runs_dir=runs_dir, on_step=lambda name: progress.advance(task))
+        doc.update(report=str(out / "report.md"), paper_comparison=compare(runs, rows).verdict)
+    return doc
+
+
+def print_summary(doc: dict) -> None:
+    """Print the regime means and, with a report, the comparison's verdict."""
+    print_regime_table(doc["regimes"])
+    if "report" in doc:
+        console.print(f"paper comparison: {doc['paper_comparison']}  (details: {doc['report']})", highlight=False,
+                      soft_wrap=True)
 
 
 @handle_errors
 def summarize(
-    logs: Annotated[list[Path], typer.Argument(help="Run logs (*.db).")],
+    logs: Annotated[list[Path], typer.Argument(help="Run logs (*.db).", readable=False)],
     out: Annotated[Path, typer.Option(help="Where to write the summary files.")] = Path("results"),
     report: Annotated[bool, typer.Option(help="Also write report.md and plots.")] = True,
     workers: Annotated[int, typer.Option(min=0, help="Worker processes (0 = all cores).")] = 0,
+    as_json: JsonFlag = False,
 ) -> None:
     """Recompute the four summary files (and the report) from stored logs alone, after verifying each.
 
     Example: simledger summarize results/runs/*.db --out results
     """
-    missing = [str(p) for p in logs if not p.is_file()]
+    from ..study.summary import log_files
+
+    paths = [Path(p) for p in log_files(logs)]
+    if not paths:
+        fail("none of the given files is a log (SQLite sidecars, lock and .head files are skipped)")
+    missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         fail(f"no such log: {missing[0]}")
-    summarize_folder(logs, out, report=report, workers=workers or default_workers())
+    with study_progress() as progress:
+        doc = summarize_folder(paths, out, report=report, workers=workers or default_workers(), progress=progress)
+    if as_json:
+        print_json({"runs": len(paths), **doc})
+    else:
+        print_summary(doc)
 
 
 @handle_errors
 def run(
-    db: Annotated[Path, typer.Argument(help="The log to create (or continue with --resume).")],
+    db: Annotated[Path, typer.Argument(help="The log to create (or continue with --resume).", readable=False)],
     regime: Annotated[str, typer.Option(help="Regime name.")] = "baseline",
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 101,
     agents: Annotated[int, typer.Option(min=3)] = 8,
     turns: Annotated[int, typer.Option(min=1, help="Total turns of the run.")] = 40,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run (regime, seed, turns come from its log).")] = False,
-    regimes_file: Annotated[Optional[Path], typer.Option()] = None,
+    regimes_file: Annotated[Optional[Path], typer.Option(help="Your own regimes JSON.")] = None,
     keystore: Annotated[Optional[Path], typer.Option(
         "--keystore", metavar="DIR",
         help="Sign with keys from this directory (created 0700, keys 0600) instead of keys derived from the seed.",
     )] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Play one study run into DB; --resume continues an interrupted one to the same final head.
 
@@ -118,6 +166,7 @@ def run(
 
     Example: simledger run baseline_101.db --regime baseline --seed 101 --turns 40
     """
+    from ..ledger.head import head_file_of
     from ..ledger.store import is_unstarted_log
     from ..study.runner import execute_run, resume_run
 
@@ -131,9 +180,14 @@ def run(
             fail(f"{db} exists; use --resume to continue it or remove it")
         finished = execute_run(db, regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents, turns=turns,
                                rules=regime_rules(catalogue[regime]), keystore=keystore)
-    head, last = finished.head_hash.hex(), finished.state.sealed_turn
+    head, last, events = finished.head_hash.hex(), finished.state.sealed_turn, finished.state.events
     finished.close()
-    console.print(f"{db}: {last} turns, head {head}", soft_wrap=True)
+    if as_json:
+        print_json({"path": str(db), "turns": last, "events": events, "head_hash": head,
+                    "head_file": str(head_file_of(db))})
+    else:
+        console.print(f"{db}: {last} turns, {events:,} events, head {head}; signed head in {head_file_of(db)}"
+                      " (keep a copy to pin it)", soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

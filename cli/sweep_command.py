@@ -7,11 +7,10 @@ DIR/failures.json), 2 a user error (bad spec or options; one line, no traceback)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..projections.metrics import headline_metrics
@@ -20,7 +19,8 @@ from ..study.sweep.tables import CI_CONVENTION
 from ..study.sweep import (
     Sweep, SweepResult, format_value, load_sweep, parse_shard, run_sweep, select_shard, sweep_specs,
 )
-from .common import console, err_console, fail, handle_errors
+from .common import console, err_console, fail, handle_errors, print_json
+from .output import show_table
 
 DASK_TIMEOUT = "30s"
 
@@ -59,24 +59,39 @@ def print_sweep_table(sweep: Sweep, result: SweepResult, limit: int = 30) -> Non
         cells = [format_value(row[k]) for k in sweep.knobs] + [str(row["n_runs"])]
         cells += [format_metric(row[f"{m.run}_mean"]) for m in headline_metrics()]
         table.add_row(labels.get(row["scenario"], row["scenario"]), *cells)
-    console.print(table)
+    show_table(table)
     if len(rows) > limit:
-        console.print(f"... {len(rows) - limit} more in sweep_summary.csv")
+        console.print(f"... {len(rows) - limit} more in sweep_summary.csv", highlight=False)
 
 
-def sweep_progress(total: int) -> tuple[Progress, Callable[[str, str], None]]:
-    """Return a progress bar over ``total`` runs (gone when it stops) and the callback that advances it."""
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                        console=console, transient=True)
+def sweep_progress(total: int):
+    """Return the progress display, the run callback, and the call that closes the last step.
+
+    After the last run the sweep writes its summaries, report and plots (seconds, with no run events):
+    a second bar, without a count, says so while it lasts.
+    """
+    from .study_commands import study_progress
+
+    progress = study_progress()
     task = progress.add_task("runs", total=total, rate="")
     counts = {"skipped": 0, "done": 0, "failed": 0}
+    outputs: list = []
+
+    def start_outputs() -> None:
+        outputs.append(progress.add_task("outputs", total=None, rate="summaries, report, plots"))
 
     def advance(event: str, name: str) -> None:
         counts[event] += 1
         progress.update(task, advance=1, rate=", ".join(f"{v} {k}" for k, v in counts.items() if v))
+        if sum(counts.values()) == total:
+            start_outputs()
 
-    return progress, advance
+    def finish() -> None:
+        if not outputs:  # no run at all (an empty shard)
+            start_outputs()
+        progress.update(outputs[0], total=1, completed=1)
+
+    return progress, advance, finish
 
 
 @handle_errors
@@ -93,8 +108,10 @@ def sweep(
     shard: Annotated[Optional[str], typer.Option(help="Run only the i-th of k slices, e.g. 1/4.")] = None,
     dry_run: Annotated[bool, typer.Option(help="List the runs (of this shard) and exit.")] = False,
     report: Annotated[bool, typer.Option(help="Also write the study's report.md and plots.")] = True,
-    plots: Annotated[bool, typer.Option(help="Write plots/sweep_<knob>.png.")] = True,
+    plots: Annotated[bool, typer.Option(help="Write plots/sweep_<knob>.png and .svg.")] = True,
     force: Annotated[bool, typer.Option(help="Replace finished logs that record other runs.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON (progress stays on stderr).")] = (
+        False),
 ) -> None:
     """Run a parameter sweep: every run a verified log, resumable, shardable; summaries grouped by scenario.
 
@@ -111,25 +128,37 @@ def sweep(
         fail("--return-logs and --shared-dir exclude each other (logs are either shared or returned)")
     specs = select_shard(sweep_specs(parsed), shard_slice)
     if dry_run:
+        if as_json:
+            print_json({"runs": [f"{run_spec.name}.db" for run_spec in specs]})
+            return
         for run_spec in specs:
             console.print(f"{run_spec.name}.db", highlight=False, soft_wrap=True)
         return
     result = execute(parsed, out, workers=workers, dask=dask, shared_dir=shared_dir, return_logs=return_logs,
                      shard=shard_slice, report=report, plots=plots, force=force, total=len(specs))
-    print_sweep_table(parsed, result)
-    report_failures(result, out)
+    if as_json:
+        print_json({**result_document(result, out), "scenarios": result.sweep_rows})
+    else:
+        print_sweep_table(parsed, result)
+        print_outcome(result, out)
+    if result.failures:
+        raise typer.Exit(1)
 
 
-def report_failures(result: SweepResult, out: Path, timing: str = "") -> None:
-    """Print each failed run and the closing count line; exit 1 when some run failed."""
+def result_document(result: SweepResult, out: Path) -> dict:
+    """Return what a sweep (or the study) did, as JSON: runs skipped, run, replaced, failed."""
+    return {"out": str(out), "runs": len(result.runs), "skipped": len(result.skipped), "ran": len(result.ran),
+            "replaced": len(result.replaced), "failed": len(result.failures), "failures": result.failures}
+
+
+def print_outcome(result: SweepResult, out: Path, timing: str = "") -> None:
+    """Print each failed run and the closing count line."""
     for failure in result.failures:
         err_console.print(f"[bold red]failed:[/] {failure['run']}: {escape(failure['error'])}", highlight=False,
                           soft_wrap=True)
     replaced = f", {len(result.replaced)} replaced" if result.replaced else ""
     console.print(f"{len(result.runs)} runs: {len(result.skipped)} already done, {len(result.ran)} ran{replaced}, "
-                  f"{len(result.failures)} failed{timing} -> {out}/", highlight=False)
-    if result.failures:
-        raise typer.Exit(1)
+                  f"{len(result.failures)} failed{timing} -> {out}/", highlight=False, soft_wrap=True)
 
 
 def execute(parsed, out: Path, *, workers: int, dask: str | None, shared_dir: Path | None, return_logs: bool,
@@ -139,11 +168,13 @@ def execute(parsed, out: Path, *, workers: int, dask: str | None, shared_dir: Pa
     try:
         executor = client.get_executor(pure=False) if client is not None else None
         count = sum(client.nthreads().values()) if client is not None else (workers or default_workers())
-        progress, advance = sweep_progress(total)
+        progress, advance, finish = sweep_progress(total)
         with progress:
-            return run_sweep(parsed, out, executor=executor, workers=count, shard=shard, runs_dir=shared_dir,
-                             return_logs=return_logs, report=report, plots=plots, force=force,
-                             on_progress=advance)
+            result = run_sweep(parsed, out, executor=executor, workers=count, shard=shard, runs_dir=shared_dir,
+                               return_logs=return_logs, report=report, plots=plots, force=force,
+                               on_progress=advance)
+            finish()
+            return result
     finally:
         if client is not None:
             client.close()

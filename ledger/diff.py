@@ -4,20 +4,33 @@ The projection diff says *what* differs (balances, contracts, cores, chain,
 summary metrics); the divergence says *where* it started: the first seq whose
 event hash differs, found by streaming both logs side by side. Because each
 hash covers the previous one, everything before that seq is the same history.
+
+Two runs of one seed under other rules or config differ at the genesis (seq 0),
+which says nothing about where their economies part. For them the diff also
+names the genesis fields that differ and the first event whose *content*
+differs (``economic_divergence``): the events compared by kind, turn and
+payload, leaving out the genesis and the seals, which commit to hashes.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any, NamedTuple
+
+import msgspec
 
 from ..projections.state import State
 from ..projections.metrics import run_summary
 from .replay import load_state
 from .store import Store
 
+CONTENT_COLUMNS = ("seq", "turn", "kind", "payload_json")
+NOT_ECONOMIC = ("run_genesis", "turn_sealed")  # the genesis differs by construction; seals commit to hashes
+GENESIS_DERIVED = ("type", "run_id", "engine_key", "agent_keys")  # follow from the fields compared
+CHAIN_DERIVED = ("randomness", "draw")  # a block's lottery draw comes from the hash chain, not from the economy
 
 
 class HashRow(NamedTuple):
@@ -27,7 +40,6 @@ class HashRow(NamedTuple):
     turn: int
     kind: str
     hash: str
-
 
 SKIPPED_METRICS = ("balances_final", "staked_final", "turn_rows", "winner_counts")  # accounts/chain show these
 
@@ -43,6 +55,8 @@ class Divergence:
     hash_a: str | None
     hash_b: str | None
     reason: str
+    payload_a: Any = None  # the events' payloads, for an economic divergence (the hashes say nothing there)
+    payload_b: Any = None
 
 
 @dataclass
@@ -56,6 +70,12 @@ class RunDiff:
     chain: list[dict] = field(default_factory=list)
     metrics: list[dict] = field(default_factory=list)
     divergence: Divergence | None = None
+    genesis: list[dict] = field(default_factory=list)
+    """The genesis fields that differ (config, rules, seed, ...), when the logs part at the genesis."""
+    economic_divergence: Divergence | None = None
+    """When the logs part at the genesis: the first event whose kind, turn or payload differs."""
+    decision_divergence: Divergence | None = None
+    """When the logs part at the genesis: the first agent input (``action_submitted``) that differs."""
 
     @property
     def identical(self) -> bool:
@@ -176,6 +196,59 @@ def find_divergence(store_a: Store, store_b: Store, until_turn: int | None = Non
     return None
 
 
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Return nested dicts as ``{"a.b": value}``."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def read_genesis_payload(store: Store) -> dict[str, Any]:
+    """Return the genesis as plain data (``Store.genesis``, the one genesis reader)."""
+    return msgspec.to_builtins(store.genesis())
+
+
+def compute_genesis_diffs(store_a: Store, store_b: Store) -> list[dict]:
+    """Return the genesis fields (flattened: ``config.base_inference_rate``) whose values differ."""
+    left, right = (flatten({k: v for k, v in read_genesis_payload(s).items() if k not in GENESIS_DERIVED})
+                   for s in (store_a, store_b))
+    return [metric_row(name, left.get(name), right.get(name))
+            for name in sorted(set(left) | set(right)) if left.get(name) != right.get(name)]
+
+
+def economic_rows(store: Store, until_turn: int | None, kinds: tuple[str, ...] | None):
+    """Yield (seq, turn, kind, payload) of the economy's events (of ``kinds``), leaving out what the hash chain sets."""
+    for seq, turn, kind, payload_json in store.rows(until_turn=until_turn, columns=CONTENT_COLUMNS):
+        if kind not in NOT_ECONOMIC and (kinds is None or kind in kinds):
+            payload = json.loads(payload_json)
+            yield seq, turn, kind, {k: v for k, v in payload.items() if k not in CHAIN_DERIVED}
+
+
+def find_economic_divergence(store_a: Store, store_b: Store, until_turn: int | None = None,
+                             kinds: tuple[str, ...] | None = None) -> Divergence | None:
+    """Return the first event (of ``kinds``; genesis and seals aside) whose turn, kind or payload differs.
+
+    None when none does. A block's randomness and draw are left out: they come
+    from the hash chain, which differs from the genesis on. Who wins the block,
+    and with which entrants, is compared.
+    """
+    rows_a, rows_b = economic_rows(store_a, until_turn, kinds), economic_rows(store_b, until_turn, kinds)
+    for ra, rb in zip_longest(rows_a, rows_b):
+        if ra is not None and rb is not None and ra[1:] == rb[1:]:
+            continue
+        if ra is None or rb is None:
+            longer, which = (rb, "B") if ra is None else (ra, "A")
+            return Divergence(seq=longer[0], turn=longer[1], kind_a=ra and ra[2], kind_b=rb and rb[2], hash_a=None,
+                              hash_b=None, reason=f"log {which} continues where the other ends",
+                              payload_a=ra and ra[3], payload_b=rb and rb[3])
+        return Divergence(seq=min(ra[0], rb[0]), turn=min(ra[1], rb[1]), kind_a=ra[2], kind_b=rb[2], hash_a=None,
+                          hash_b=None, reason="event contents differ", payload_a=ra[3], payload_b=rb[3])
+    return None
+
+
 # --- the whole comparison ------------------------------------------------------------
 
 
@@ -194,4 +267,8 @@ def diff_runs(path_a: str | Path, path_b: str | Path, until_turn: int | None = N
         state_a, state_b = load_state(store_a, until_turn), load_state(store_b, until_turn)
         result = diff_states(state_a, state_b, until_turn)
         result.divergence = find_divergence(store_a, store_b, until_turn)
+        if result.divergence is not None and result.divergence.seq == 0:
+            result.genesis = compute_genesis_diffs(store_a, store_b)
+            result.economic_divergence = find_economic_divergence(store_a, store_b, until_turn)
+            result.decision_divergence = find_economic_divergence(store_a, store_b, until_turn, ("action_submitted",))
     return result

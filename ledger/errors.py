@@ -11,6 +11,14 @@ class NotALog(LedgerError):
     """Raised when a file is missing, not SQLite, or not a simledger log."""
 
 
+class NoRunYet(NotALog):
+    """Raised when a file is a log whose creation never committed: nothing in it, a run may be created over it."""
+
+
+class StorageError(LedgerError):
+    """Raised when the disk or the file system refuses a write: disk full, permission, read-only folder."""
+
+
 class UnsupportedFormat(LedgerError):
     """Raised when a log was written by a format version this library cannot read."""
 

@@ -51,7 +51,7 @@ class Divergence:
 class ReexecResult:
     ok: bool
     events: int  # events reproduced (all, or those before the divergence)
-    turns: int  # turns reproduced whole
+    turns: int  # turns after the genesis reproduced whole
     divergence: Divergence | None
     message: str
 
@@ -194,7 +194,7 @@ def replay_turn(twin: Run, turn: int, recorded: list[tuple]) -> Divergence | Non
 
 def compare_log(store: Store, twin: Run) -> tuple[int, int, Divergence | None]:
     """Walk the log's turns after turn 0 against the twin; return (events, turns, first divergence)."""
-    events, turns = 2, 1
+    events, turns = 2, 0
     for turn, group in itertools.groupby(store.rows(start_seq=2), key=lambda row: row.turn):
         recorded = list(group)
         if divergence := replay_turn(twin, turn, recorded):

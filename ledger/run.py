@@ -29,6 +29,7 @@ from .errors import BadInput, RunStateError, WriteMismatch
 from .readmodels import refresh_read_models
 from .replay import load_state
 from .store import Store, event_row, library_version
+from .writer_lock import WriterLock
 
 CHECKPOINT_EVERY = 10
 
@@ -95,13 +96,18 @@ class Run:
     def create(cls, path: str | Path, *, agents: list[str], seed: int, config: Config | dict | None = None,
                rules: Rules | dict | None = None, keystore: str | Path | None = None,
                identity: dict | None = None, run_id: str | None = None,
-               require_signatures: bool = False) -> "Run":
+               require_signatures: bool = False, writer_lock: WriterLock | None = None) -> "Run":
         """Create ``path`` with its genesis (turn 0, sealed) and return the open run.
 
         With a keystore the genesis records a random nonce that enters the run id:
         two runs made with the same parameters and keys still differ, so an input
         signed for one never verifies in the other. A seed-derived run has none
         (its id, like its whole log, is a function of its parameters).
+
+        The schema, meta rows and genesis commit in one transaction: until then the
+        file is empty (creating a run over it replaces it), after it the run exists.
+        ``writer_lock`` hands over the file's lock a caller already holds (a server
+        waiting for ``/init``).
         """
         config = load_config(config if config is not None else {"num_agents": len(agents)})
         rules = load_rules(rules)
@@ -120,11 +126,15 @@ class Run:
             engine_key=public_hex(signers[ENGINE]), agent_keys={a: public_hex(signers[a]) for a in agents},
             key_source=keys.source, library_version=library_version(), identity=identity, nonce=nonce,
         )
-        store = Store(path, create=True)
-        run = cls(store, State(), keys, require_signatures=require_signatures)
-        run._signers = signers
-        run._engine_key_id = key_id(genesis.engine_key)  # the genesis itself is signed before it is folded
-        run._commit_turn(0, lambda rec: (rec.emit(genesis), engine.process_seal(rec, 0)))
+        store = Store(path, create=True, lock=writer_lock)
+        try:
+            run = cls(store, State(), keys, require_signatures=require_signatures)
+            run._signers = signers
+            run._engine_key_id = key_id(genesis.engine_key)  # the genesis itself is signed before it is folded
+            run._commit_turn(0, lambda rec: (rec.emit(genesis), engine.process_seal(rec, 0)))
+        except BaseException:
+            store.close()
+            raise
         run._derive_key_ids()
         return run
 

@@ -38,6 +38,7 @@ from ..events import merkle
 from ..events import types as ev
 from ..events.envelope import (
     FORMAT_VERSION, JSON_ENCODER, ZERO_HASH, Envelope, PayloadError, decode_payload, envelope_hash, payload_json,
+    payload_version,
 )
 from ..events.keys import input_message, key_id, verify_signature
 from .errors import ChainError
@@ -69,7 +70,8 @@ class VerifyResult(msgspec.Struct, frozen=True, kw_only=True):
     """Outcome of :func:`verify_log`.
 
     On success ``events``/``turns``/``head_*`` describe the whole log. On failure
-    they describe the verified prefix before the first bad event.
+    they describe the verified prefix before the first bad event. ``turns``
+    counts the turns played after the genesis (turn 0): 40 for a 40-turn run.
     """
 
     ok: bool
@@ -323,6 +325,8 @@ def find_copy_mismatch(env: Envelope, event: Any, json_copy: Any) -> str | None:
     contract = ev.contract_of(event)
     if env.contract_id != contract:
         return f"contract_id column says {env.contract_id!r}, the payload's is {contract!r}"
+    if env.payload_version != (version := payload_version(event)):
+        return f"payload version {env.payload_version}, but the payload's fields are those of version {version}"
     if json_copy != payload_json(event) and json_copy != stored_payload_json(env.payload):
         return "payload_json column differs from the hashed payload"
     return None
@@ -483,8 +487,24 @@ def verify_store(store: Store, *, workers: int = 1) -> VerifyResult:
         failure = signature_failure(store, bad_signature)
     if failure is not None:
         return failed_result(store, failure)
-    return VerifyResult(ok=True, events=walk.next_seq, turns=walk.turn + 1, head_seq=walk.next_seq - 1,
-                        head_hash=walk.prev_hash.hex())
+    return check_read_models(store, VerifyResult(ok=True, events=walk.next_seq, turns=max(walk.turn, 0),
+                                                 head_seq=walk.next_seq - 1, head_hash=walk.prev_hash.hex()))
+
+
+def check_read_models(store: Store, result: VerifyResult) -> VerifyResult:
+    """Return ``result`` of a verified chain, failed when a stored per-turn table is not the fold of the log."""
+    from .readmodels import check_turn_tables
+
+    turn = None
+    try:
+        check_turn_tables(store, batch=BATCH_ROWS)
+    except ChainError as err:
+        reason, turn = err.reason, err.turn
+    except Exception as err:  # noqa: BLE001 - a hostile table or an unfoldable log is a finding, not a crash
+        reason = f"the per-turn read models cannot be checked: {type(err).__name__}: {err}"
+    else:
+        return result
+    return msgspec.structs.replace(result, ok=False, error=VerifyFailure(seq=None, turn=turn, kind=None, reason=reason))
 
 
 def check_no_stray_rows(store: Store, walked: int) -> None:
@@ -546,7 +566,7 @@ def failed_result(store: Store, failure: ChainError) -> VerifyResult:
         prev = []
     if prev and isinstance(prev[0].turn, int) and isinstance(prev[0].hash, str):
         last = prev[0]
-        head_hash, turns = last.hash, last.turn + 1 if last.kind == "turn_sealed" else last.turn
+        head_hash, turns = last.hash, last.turn if last.kind == "turn_sealed" else max(last.turn - 1, 0)
     error = VerifyFailure(seq=failure.seq, turn=failure.turn, kind=failure.kind, reason=failure.reason)
     return VerifyResult(ok=False, events=events, turns=turns, head_seq=head_seq, head_hash=head_hash, error=error)
 
@@ -622,5 +642,5 @@ def verify_state_digests(path: str | Path) -> VerifyResult:
             return failed_result(store, ChainError(f"the fold fails here: {type(err).__name__}: {err}", seq=seq + 1))
         if seq >= 0:
             last_hash = store.head()[1].hex()
-        return VerifyResult(ok=True, events=seq + 1, turns=state.sealed_turn + 1 if seq >= 0 else 0,
+        return VerifyResult(ok=True, events=seq + 1, turns=state.sealed_turn if seq >= 0 else 0,
                             head_seq=seq, head_hash=last_hash)

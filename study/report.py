@@ -1,48 +1,50 @@
 """The study's report: the paper's analysis regenerated from our runs, beside the paper's figures.
 
 ``write_report(out_dir, runs, rows, runs_dir=None)`` writes ``report.md`` and
-PNG plots under ``plots/``. Every section of the paper's results (4.1-4.9) is
-recomputed from the run summaries and printed beside the published value and
-the difference; cells more than one paper SD away say so. Given the folder of
-run logs, it also folds each log turn by turn for the balance trajectories.
+its figures (PNG and SVG, drawn by ``study.figures``) under ``plots/``. Every
+section of the paper's results (4.1-4.9) is recomputed from the run summaries
+and printed beside the published value and the difference, each figure right
+after the table it illustrates; cells more than one paper SD away say so.
+Given the folder of run logs, it also folds each log once for the per-agent
+balance trajectories.
 
 The output is a function of the inputs only: no timestamps or versions, runs
-and keys sorted, fixed figure sizes and matplotlib defaults, PNGs written
-without the "Software" tag. Writing twice gives identical bytes.
+and keys sorted, figures drawn deterministically. Writing twice gives
+identical bytes.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .compare import (
     HIGH_COST, Comparison, MetricCell, compare, format_delta, format_number, format_rate, format_ratio,
     format_value, get_flag, get_runs_by_regime,
 )
+from .figures import sum_counts, write_report_figures
 from .paper import (
     BASELINE, METRIC_LABELS, METRICS, REGIME_MEANS, TABLE2_METRICS, Paper, compute_ci95, compute_cohens_d, compute_mean,
     compute_pooled_contracts, load_paper,
 )
 
-PLOT_DPI = 100
 PLOTS = {
     "distributions": "plots/distributions.png",
     "trajectory": "plots/balance_trajectory.png",
     "contracts": "plots/contract_outcomes.png",
     "actions": "plots/action_composition.png",
 }
-STATUS_ORDER = ("proposed", "countersigned", "active", "disputed", "settled", "defaulted")
-STATUS_COLORS = {"proposed": "#c7c7c7", "countersigned": "#9ecae1", "active": "#3182bd", "disputed": "#fdae6b",
-                 "settled": "#31a354", "defaulted": "#de2d26"}
-DISTRIBUTION_METRICS = (("gini_wealth", "Wealth Gini"), ("inference_fees_total", "Inference fees"),
-                        ("total_errors", "Engine errors"))
 
 
 def write_report(out_dir: str | Path, runs: list[dict[str, Any]], rows: list[dict[str, Any]],
-                 runs_dir: str | Path | None = None, paper: Paper | None = None) -> Path:
-    """Write ``out_dir/report.md`` and its plots from run summaries and regime rows; return the report path."""
+                 runs_dir: str | Path | None = None, paper: Paper | None = None,
+                 on_step: Callable[[str], None] | None = None) -> Path:
+    """Write ``out_dir/report.md`` and its plots from run summaries and regime rows; return the report path.
+
+    ``on_step(name)`` hears each log as it is folded for the trajectories, then "figures" once they are
+    drawn: ``report_steps(runs, runs_dir)`` steps in all, for a progress bar.
+    """
     if not runs:
         raise ValueError("no runs to report on")
     out = Path(out_dir)
@@ -51,33 +53,55 @@ def write_report(out_dir: str | Path, runs: list[dict[str, Any]], rows: list[dic
     runs = sorted(runs, key=lambda r: (r["regime"], r["seed"], r["run_id"]))
     rows = sorted(rows, key=lambda r: r["regime"])
     comparison = compare(runs, rows, paper)
-    trajectories, missing_logs = (compute_trajectories(runs, Path(runs_dir)) if runs_dir is not None else ({}, []))
-    write_plots(out, runs, paper, trajectories)
+    trajectories, missing_logs = (compute_trajectories(runs, Path(runs_dir), on_step) if runs_dir is not None
+                                  else ({}, []))
+    write_report_figures(out, PLOTS, get_runs_by_regime(runs), paper, trajectories)
+    if on_step is not None:
+        on_step("figures")
     lines = report_lines(runs, rows, paper, comparison, trajectories, missing_logs, runs_dir)
     path = out / "report.md"
     path.write_text("\n".join(lines).rstrip("\n") + "\n")
     return path
 
 
+def report_steps(runs: list[dict[str, Any]], runs_dir: str | Path | None) -> int:
+    """Return how many times ``write_report`` calls ``on_step``: once per log it folds, once for the figures."""
+    return 1 + (0 if runs_dir is None else sum(1 for run in runs if get_log_path(run, Path(runs_dir)).is_file()))
+
+
+def get_log_path(run: dict[str, Any], runs_dir: Path) -> Path:
+    return runs_dir / (run.get("log_file") or f"{run['run_id']}.db")
+
+
 # --- sections ------------------------------------------------------------------------
 
 
 def report_lines(runs, rows, paper, comparison, trajectories, missing_logs, runs_dir) -> list[str]:
+    """Return the report: each section of the paper's results in its order, each figure after its table."""
     by_regime = get_runs_by_regime(runs)
     lines = header_lines(runs, by_regime)
     lines += verdict_lines(comparison)
     lines += regime_means_lines(rows, by_regime, comparison)
+    lines += figure_lines("distributions", "Per-run wealth Gini, inference fees and engine errors, ours beside the "
+                                           "paper's runs")
     lines += pooled_contract_lines(by_regime, paper)
+    lines += figure_lines("contracts", "Final status of contracts per regime, ours beside the paper's rates")
     lines += dividend_ratio_lines(by_regime, paper)
     lines += high_cost_lines(rows, paper)
+    lines += trajectory_lines(trajectories, missing_logs, runs_dir)
+    lines += concentration_lines(rows, by_regime, paper)
     lines += uncertainty_lines(by_regime, paper)
     lines += action_lines(by_regime, paper)
+    lines += figure_lines("actions", "Share of each action kind per regime, with the paper's shares")
     lines += representative_run_lines(runs, paper)
     lines += table2_lines(rows, paper, comparison)
-    lines += ["## Comparison with the paper, cell by cell", ""]
-    lines += comparison.to_markdown(level=3).splitlines() + [""]
-    lines += plot_lines(trajectories, missing_logs, runs_dir)
     return lines
+
+
+def figure_lines(name: str, caption: str) -> list[str]:
+    """Return a figure's Markdown image (the PNG) and a link to its SVG."""
+    png = PLOTS[name]
+    return [f"![{caption}]({png})", "", f"{caption} ([SVG]({png.removesuffix('.png')}.svg)).", ""]
 
 
 def header_lines(runs: list[dict], by_regime: dict[str, list[dict]]) -> list[str]:
@@ -197,6 +221,55 @@ def high_cost_lines(rows: list[dict], paper: Paper) -> list[str]:
     return lines + ["", "The paper rounds the interest delta (\"roughly +2,700\").", ""]
 
 
+def concentration_lines(rows: list[dict], by_regime: dict[str, list[dict]], paper: Paper) -> list[str]:
+    """Return section 4.5: block-winner concentration (HHI) beside wealth inequality, per regime."""
+    lines = ["## 4.5 Validation concentration", "",
+             "Winner HHI is the sum of squared shares of blocks won (1/agents when every agent wins as often, "
+             "1 for a single winner); the top winner's share is the largest single agent's share of a run's blocks, "
+             "averaged over runs.", "",
+             "| Regime | Winner HHI (mean +/- 95% CI) | Paper | Diff | Top winner's share | Wealth Gini | Paper |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    means = {row["regime"]: row for row in rows}
+    for regime, runs in by_regime.items():
+        hhi = means[regime]["winner_hhi_mean"]
+        ci = compute_ci95([r["winner_hhi"] for r in runs])
+        published = paper.mean(regime, "winner_hhi_mean")
+        published_gini = paper.mean(regime, "gini_wealth_mean")
+        top = compute_mean(compute_top_share(r.get("winner_counts") or {}) for r in runs)
+        lines.append(f"| {regime} | {format_value('winner_hhi_mean', hhi)} +/- {format_value('winner_hhi_mean', ci)} | "
+                     f"{format_value('winner_hhi_mean', published)} | "
+                     f"{format_delta('winner_hhi_mean', None if published is None else hhi - published)} | "
+                     f"{format_rate(top)} | {format_value('gini_wealth_mean', means[regime]['gini_wealth_mean'])} | "
+                     f"{format_value('gini_wealth_mean', published_gini)} |")
+    lines.append("")
+    compared = [g for g in by_regime if paper.mean(g, "winner_hhi_mean") is not None]
+    if compared:
+        ours = [means[g]["winner_hhi_mean"] for g in by_regime]
+        printed = [paper.mean(g, "winner_hhi_mean") for g in compared]
+        lines += [f"Winner HHI spans {min(ours):.3f}-{max(ours):.3f} across our regimes (paper: "
+                  f"{min(printed):.3f}-{max(printed):.3f}).", ""]
+    if BASELINE in means and HIGH_COST in means:
+        factors = {m: (format_factor(means[HIGH_COST][m], means[BASELINE][m]),
+                       format_factor(paper.mean(HIGH_COST, m), paper.mean(BASELINE, m)))
+                   for m in ("winner_hhi_mean", "gini_wealth_mean")}
+        (hhi, hhi_paper), (gini, gini_paper) = factors["winner_hhi_mean"], factors["gini_wealth_mean"]
+        lines += [f"high_compute_cost over baseline: winner HHI {hhi} (paper {hhi_paper}), wealth Gini {gini} "
+                  f"(paper {gini_paper}). The paper reads this as inequality travelling through fees and dividends "
+                  "rather than through winning blocks.", ""]
+    return lines
+
+
+def format_factor(high: float | None, base: float | None) -> str:
+    """Return ``high / base`` as "2.50x" ("n/a" when either is missing or the base is 0)."""
+    return f"{high / base:.2f}x" if high is not None and base else "n/a"
+
+
+def compute_top_share(winner_counts: dict[str, int]) -> float:
+    """Return the largest single winner's share of the blocks (0.0 without blocks)."""
+    total = sum(winner_counts.values())
+    return max(winner_counts.values()) / total if total else 0.0
+
+
 def uncertainty_lines(by_regime: dict[str, list[dict]], paper: Paper) -> list[str]:
     """Return section 4.6: 95% CIs of wealth Gini and errors, and Cohen's d of the Gini shift."""
     lines = ["## 4.6 Uncertainty and effect size", "",
@@ -262,14 +335,6 @@ def action_lines(by_regime: dict[str, list[dict]], paper: Paper) -> list[str]:
     return lines
 
 
-def sum_counts(counters) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for counter in counters:
-        for key, value in counter.items():
-            total[key] = total.get(key, 0) + value
-    return dict(sorted(total.items()))
-
-
 def representative_run_lines(runs: list[dict], paper: Paper) -> list[str]:
     """Return section 4.8: the runs the paper narrates, when ours has a run of the same name."""
     named = {k: v for k, v in (paper.figure("representative_runs") or {}).items() if not k.startswith("_")}
@@ -313,17 +378,14 @@ def table2_lines(rows: list[dict], paper: Paper, cmp: Comparison) -> list[str]:
                     "**NO** marks a sign that differs on a delta larger than the baseline's paper SD.", ""]
 
 
-def plot_lines(trajectories, missing_logs, runs_dir) -> list[str]:
-    lines = ["## Plots", "",
-             f"![Per-run distributions of wealth Gini, fees and errors, ours beside the paper's]({PLOTS['distributions']})",
-             "", f"![Final status of contracts, pooled per regime]({PLOTS['contracts']})", "",
-             f"![Action composition per regime]({PLOTS['actions']})", ""]
+def trajectory_lines(trajectories, missing_logs, runs_dir) -> list[str]:
+    """Return the balance-trajectory figure, or why it is not drawn."""
     if trajectories:
-        lines += [f"![Mean balance by turn, with the runs' 95% CI and the mean agent range]({PLOTS['trajectory']})", ""]
+        lines = figure_lines("trajectory", "Each agent's balance by turn per regime, core owners against non-owners")
     elif runs_dir is None:
-        lines += ["Balance trajectories need the run logs; not drawn (pass the runs folder to draw them).", ""]
+        lines = ["Balance trajectories need the run logs; not drawn (pass the runs folder to draw them).", ""]
     else:
-        lines += ["Balance trajectories: no run log found in the runs folder; not drawn.", ""]
+        lines = ["Balance trajectories: no run log found in the runs folder; not drawn.", ""]
     if missing_logs:
         lines += ["Logs not found for the trajectories: " + ", ".join(missing_logs) + ".", ""]
     return lines
@@ -332,174 +394,43 @@ def plot_lines(trajectories, missing_logs, runs_dir) -> list[str]:
 # --- trajectories ---------------------------------------------------------------------
 
 
-def compute_trajectory(path: Path) -> list[dict[str, float]]:
-    """Return, for each sealed turn of the log at ``path``, the mean, min and max agent balance."""
+def compute_trajectory(path: Path) -> dict[str, Any]:
+    """Return each agent's balance at the end of every sealed turn of the log at ``path``, and the core owners.
+
+    ``{"turns": [0, 1, ...], "balances": {agent: [balance per turn]}, "owners": [agents owning a core at the
+    end]}``, folded from the log in one pass.
+    """
     from ..events.types import TurnSealed
     from ..ledger.replay import positioned_events
     from ..ledger.store import Store
     from ..projections.reducers import apply_event
     from ..projections.state import State
 
-    state, points = State(), []
+    state, turns, balances = State(), [], {}
     with Store(path) as store:
         for seq, turn, event in positioned_events(store):
             apply_event(state, event, seq, turn)
             if isinstance(event, TurnSealed):
-                balances = [state.accounts[a].balance for a in state.agents]
-                points.append({"turn": event.turn, "mean": sum(balances) / len(balances),
-                               "min": min(balances), "max": max(balances)})
-    return points
+                turns.append(event.turn)
+                for agent in state.agents:
+                    balances.setdefault(agent, []).append(state.accounts[agent].balance)
+    return {"turns": turns, "balances": balances, "owners": sorted({owner for owner, _ in state.cores.values()})}
 
 
-def compute_trajectories(runs: list[dict], runs_dir: Path) -> tuple[dict[str, list[list[dict]]], list[str]]:
+def compute_trajectories(runs: list[dict], runs_dir: Path, on_step: Callable[[str], None] | None = None,
+                         ) -> tuple[dict[str, list[dict]], list[str]]:
     """Return {regime: [trajectory per run]} from the logs in ``runs_dir``, and the logs not found."""
-    trajectories: dict[str, list[list[dict]]] = {}
+    trajectories: dict[str, list[dict]] = {}
     missing = []
     for run in runs:
-        path = runs_dir / (run.get("log_file") or f"{run['run_id']}.db")
+        path = get_log_path(run, runs_dir)
         if not path.is_file():
             missing.append(path.name)
             continue
         trajectories.setdefault(run["regime"], []).append(compute_trajectory(path))
+        if on_step is not None:
+            on_step(path.name)
     return trajectories, missing
 
 
-# --- plots ---------------------------------------------------------------------------------
-
-
-def write_plots(out: Path, runs: list[dict], paper: Paper, trajectories: dict[str, list[list[dict]]]) -> None:
-    """Draw the report's PNGs, deterministically (matplotlib defaults, fixed sizes, no metadata)."""
-    import matplotlib
-    import matplotlib.style
-
-    by_regime = get_runs_by_regime(runs)
-    with matplotlib.rc_context():
-        matplotlib.style.use("default")
-        matplotlib.rcParams.update({"svg.hashsalt": "simledger", "font.size": 9})
-        save(plot_distributions(by_regime, paper), out / PLOTS["distributions"])
-        save(plot_contract_outcomes(by_regime), out / PLOTS["contracts"])
-        save(plot_action_composition(by_regime), out / PLOTS["actions"])
-        trajectory_path = out / PLOTS["trajectory"]
-        if trajectories:
-            save(plot_trajectories(trajectories), trajectory_path)
-        else:
-            trajectory_path.unlink(missing_ok=True)
-
-
-def new_figure(width: float, height: float, **margins: float):
-    """Return a figure with fixed margins (a layout engine would cost an extra draw per plot)."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=PLOT_DPI)
-    fig.subplots_adjust(**{"left": 0.08, "right": 0.97, "top": 0.92, "bottom": 0.12, **margins})
-    return fig
-
-
-def save(fig, path: Path) -> None:
-    """Write ``fig`` as a PNG carrying no software version or date."""
-    fig.savefig(path, format="png", dpi=PLOT_DPI, metadata={"Software": None})
-
-
-def compute_offsets(n: int, width: float = 0.24) -> list[float]:
-    """Return evenly spread horizontal offsets for a strip of ``n`` points (deterministic jitter)."""
-    if n <= 1:
-        return [0.0] * n
-    return [-width / 2 + width * i / (n - 1) for i in range(n)]
-
-
-def plot_distributions(by_regime: dict[str, list[dict]], paper: Paper):
-    """Return box-and-strip plots of per-run wealth Gini, fees and errors, ours beside the paper's."""
-    regimes = list(by_regime)
-    fig = new_figure(4.0 * len(DISTRIBUTION_METRICS), 4.2, left=0.06, right=0.98, bottom=0.16, wspace=0.25)
-    axes = fig.subplots(1, len(DISTRIBUTION_METRICS))
-    for ax, (column, title) in zip(axes, DISTRIBUTION_METRICS):
-        for i, regime in enumerate(regimes):
-            series = [("ours", [r[column] for r in by_regime[regime]], "tab:blue", -0.2),
-                      ("paper", [r[column] for r in paper.runs_of(regime)], "tab:gray", 0.2)]
-            for label, values, color, shift in series:
-                if not values:
-                    continue
-                box = ax.boxplot(values, positions=[i + shift], widths=0.32, patch_artist=True, showfliers=False,
-                                 manage_ticks=False)
-                for patch in box["boxes"]:
-                    patch.set(facecolor=color, alpha=0.25, edgecolor=color)
-                xs = [i + shift + o for o in compute_offsets(len(values))]
-                ax.scatter(xs, sorted(values), s=10, color=color, zorder=3, label=label if i == 0 else None)
-        ax.set_xticks(range(len(regimes)), [r.replace("_", "\n") for r in regimes])
-        ax.set_title(title)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(loc="upper left", frameon=False)
-    return fig
-
-
-def plot_trajectories(trajectories: dict[str, list[list[dict]]]):
-    """Return the mean balance by turn per regime, with the runs' 95% CI and the mean min-max agent range."""
-    fig = new_figure(7.5, 4.5, left=0.11)
-    ax = fig.subplots()
-    for i, regime in enumerate(sorted(trajectories)):
-        color = f"C{i}"
-        runs = trajectories[regime]
-        turns = sorted(set.intersection(*({p["turn"] for p in run} for run in runs)))
-        at = [{p["turn"]: p for p in run} for run in runs]
-        mean = [compute_mean(r[t]["mean"] for r in at) for t in turns]
-        ci = [compute_ci95([r[t]["mean"] for r in at]) for t in turns]
-        low = [compute_mean(r[t]["min"] for r in at) for t in turns]
-        high = [compute_mean(r[t]["max"] for r in at) for t in turns]
-        ax.plot(turns, mean, color=color, label=f"{regime} (n = {len(runs)})")
-        ax.fill_between(turns, [m - c for m, c in zip(mean, ci)], [m + c for m, c in zip(mean, ci)],
-                        color=color, alpha=0.3, linewidth=0)
-        ax.fill_between(turns, low, high, color=color, alpha=0.08, linewidth=0)
-    ax.axhline(0, color="black", linewidth=0.6)
-    ax.set_xlabel("turn")
-    ax.set_ylabel("balance (tokens)")
-    ax.set_title("Mean agent balance by turn (dark band: 95% CI over runs; light: mean min-max agent)")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False)
-    return fig
-
-
-def get_status_order(statuses: set[str]) -> list[str]:
-    return [s for s in STATUS_ORDER if s in statuses] + sorted(statuses - set(STATUS_ORDER))
-
-
-def plot_contract_outcomes(by_regime: dict[str, list[dict]]):
-    """Return stacked bars of the contracts' final statuses, as shares of each regime's contracts."""
-    counts = {g: sum_counts(r.get("contracts_final_status") or {} for r in runs) for g, runs in by_regime.items()}
-    statuses = get_status_order(set().union(*counts.values()))
-    return plot_stacked_shares(counts, statuses, "Final status of contracts (share of all contracts of the regime)",
-                               STATUS_COLORS)
-
-
-def plot_action_composition(by_regime: dict[str, list[dict]]):
-    """Return stacked bars of each regime's actions, as shares of all its actions."""
-    counts = {g: sum_counts(r.get("action_counts") or {} for r in runs) for g, runs in by_regime.items()}
-    actions = sorted(set().union(*counts.values()))
-    return plot_stacked_shares(counts, actions, "Action composition (share of all actions of the regime)")
-
-
-def plot_stacked_shares(counts: dict[str, dict[str, int]], keys: list[str], title: str,
-                        colors: dict[str, str] | None = None):
-    """Return one horizontal bar per regime, split into the shares of ``keys`` (legend on the right)."""
-    import matplotlib
-
-    palette = matplotlib.colormaps["tab20"]
-    height = max(2.4, 1.0 + 0.55 * len(counts), 0.8 + 0.22 * len(keys))
-    fig = new_figure(8.5, height, left=0.2, right=0.76, top=1 - 0.45 / height, bottom=0.5 / height)
-    ax = fig.subplots()
-    regimes = list(counts)
-    left = [0.0] * len(regimes)
-    for i, key in enumerate(keys):
-        shares = [counts[g].get(key, 0) / (sum(counts[g].values()) or 1) for g in regimes]
-        color = (colors or {}).get(key) or palette(i % 20)
-        ax.barh(range(len(regimes)), shares, left=left, color=color, label=key)
-        left = [a + b for a, b in zip(left, shares)]
-    ax.set_yticks(range(len(regimes)), regimes)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1)
-    ax.set_title(title)
-    if keys:
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    return fig
-
-
-__all__ = ["write_report", "compute_trajectory", "compute_trajectories", "PLOTS"]
+__all__ = ["write_report", "report_steps", "compute_trajectory", "compute_trajectories", "PLOTS"]

@@ -21,6 +21,13 @@ from ..projections.metrics import run_csv_fields, run_summary
 from .metrics import regime_summary
 
 SUMMARY_FILES = ("run_summaries.json", "run_summaries.csv", "regime_summary.json", "regime_summary.csv")
+# What may sit beside a log without being one: SQLite's sidecars, lock files, signed heads.
+NOT_LOGS = ("-wal", "-shm", "-journal", ".writer-lock", ".lock", ".head")
+
+
+def log_files(paths: Iterable[str | Path]) -> list[str]:
+    """Return the paths that name logs, sorted and unique (so ``summarize runs/*`` skips sidecars)."""
+    return sorted({str(p) for p in paths if not Path(p).name.endswith(NOT_LOGS)})
 
 
 def summarize_log(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
@@ -45,9 +52,9 @@ def summarize(paths: Iterable[str | Path], out_dir: str | Path, *, verify: bool 
     """Write the four summary files for ``paths`` into ``out_dir``; return (runs, regime rows).
 
     Logs are verified and folded one per worker process; only their summaries
-    are held in memory. The result does not depend on the worker count.
+    are held in memory. Files that only accompany logs (see ``NOT_LOGS``) are skipped. The result does not depend on the worker count.
     """
-    ordered = sorted({str(p) for p in paths})
+    ordered = log_files(paths)
     runs = []
     if workers > 1 and len(ordered) > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -72,10 +79,20 @@ def write_summaries(runs: list[dict], rows: list[dict], out_dir: str | Path) -> 
     """Write the seed's four files (same names, columns, float formatting)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "run_summaries.json").write_text(json.dumps(runs, indent=2) + "\n")
-    (out / "regime_summary.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (out / "run_summaries.csv").write_text(to_csv(run_csv_fields(), runs))
-    (out / "regime_summary.csv").write_text(to_csv(list(rows[0]) if rows else [], rows))
+    write_text(out / "run_summaries.json", json.dumps(runs, indent=2) + "\n")
+    write_text(out / "regime_summary.json", json.dumps(rows, indent=2) + "\n")
+    write_text(out / "run_summaries.csv", to_csv(run_csv_fields(), runs))
+    write_text(out / "regime_summary.csv", to_csv(list(rows[0]) if rows else [], rows))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``path``; an OSError from the write itself (a full disk) names the file too."""
+    try:
+        path.write_text(text)
+    except OSError as err:
+        if err.filename is None:
+            raise OSError(err.errno, err.strerror, str(path)) from None
+        raise
 
 
 def to_csv(fields: list[str], rows: list[dict]) -> str:

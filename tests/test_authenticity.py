@@ -68,8 +68,11 @@ def test_a_seed_keyed_log_verifies_but_verify_says_it_proves_no_authorship(tmp_p
 
 
 def truncate_after(path, seq: int) -> None:
-    with sqlite3.connect(path) as conn:
+    with sqlite3.connect(path) as conn:  # a careful rollback: the events and the per-turn read models
+        turn = conn.execute("SELECT turn FROM events WHERE seq = ?", [seq]).fetchone()[0]
         conn.execute("DELETE FROM events WHERE seq > ?", [seq])
+        for derived in ("checkpoints", "account_turns", "turns"):
+            conn.execute(f"DELETE FROM {derived} WHERE turn > ?", [turn])
 
 
 def test_expect_head_names_the_first_missing_seq_and_json_agrees_with_itself(tmp_path):

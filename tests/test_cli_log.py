@@ -90,9 +90,9 @@ def test_json_rows_carry_payload_and_chain_fields(log_path, all_rows):
 
 
 def test_filter_values_are_parameters_not_sql():
-    where, args = build_event_filter(2, "x' OR '1'='1", "agent_1", None)
+    where, args = build_event_filter((2, 5), "x' OR '1'='1", "agent_1", None)
     assert "'1'='1" not in where and "agent_1" not in where
-    assert where == "turn = ? AND kind = ? AND actor = ?" and args == [2, "x' OR '1'='1", "agent_1"]
+    assert where == "turn >= ? AND turn <= ? AND kind = ? AND actor = ?" and args == [2, 5, "x' OR '1'='1", "agent_1"]
 
 
 @pytest.mark.parametrize("args", [

@@ -68,7 +68,7 @@ def test_a_folder_of_runs_with_other_turns_is_refused_and_nothing_is_deleted(fin
     refused = experiment(finished, "--turns", 3)
     one_line_error(refused, "baseline_101.db", "turns=4 (this run: 3)", "--force")
     assert stamps(finished / "runs") == before
-    assert all(verify_log(finished / "runs" / name).turns == 5 for name in before)
+    assert all(verify_log(finished / "runs" / name).turns == 4 for name in before)
 
 
 def test_a_folder_of_runs_with_other_agents_is_refused(finished):
@@ -79,7 +79,7 @@ def test_force_replaces_runs_of_another_shape(finished):
     forced = experiment(finished, "--turns", 3, "--force")
     assert forced.exit_code == 0, forced.output
     assert "2 ran, 2 replaced, 0 failed" in forced.output
-    assert [verify_log(p).turns for p in sorted((finished / "runs").glob("*.db"))] == [4, 4]
+    assert [verify_log(p).turns for p in sorted((finished / "runs").glob("*.db"))] == [3, 3]
 
 
 def test_rules_in_a_regimes_file_apply(tmp_path, finished):

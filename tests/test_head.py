@@ -65,7 +65,8 @@ def delete_turns_after(path, turn: int) -> None:
     """Truncate the log behind the library's back: drop every event of the turns after ``turn``."""
     conn = sqlite3.connect(path)
     conn.execute("DELETE FROM events WHERE turn > ?", [turn])
-    conn.execute("DELETE FROM checkpoints WHERE turn > ?", [turn])
+    for derived in ("checkpoints", "account_turns", "turns"):  # what a rollback to that turn would hold
+        conn.execute(f"DELETE FROM {derived} WHERE turn > ?", [turn])
     conn.commit()
     conn.close()
 

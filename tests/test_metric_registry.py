@@ -52,9 +52,10 @@ def test_a_registry_row_reaches_every_summary_and_table(with_dummy, tmp_path, ca
     assert sweep_row["richest_balance_mean"] == expected
     assert {"richest_balance_mean", "richest_balance_ci95"} <= set(header(tmp_path / "sweep_summary.csv"))
 
-    print_sweep_table(sweep, result)
-    last_row = [line for line in capsys.readouterr().out.splitlines() if "│" in line][-1]
-    assert last_row.split("│")[-2].strip() == format_metric(expected), "the new column is the table's last"
+    print_sweep_table(sweep, result)  # not a terminal: tab-separated, header first
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines() if "\t" in line]
+    header_row, last_row = rows[0], rows[-1]
+    assert header_row[-1] == "richest" and last_row[-1] == format_metric(expected), "the new column is the last"
 
 
 def test_the_paper_loads_without_our_new_column_and_ours_load_with_it(with_dummy, tmp_path):

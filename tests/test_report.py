@@ -13,6 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from simledger.cli.main import app
+from simledger.ledger.replay import load_state
+from simledger.ledger.store import Store
+from simledger.study.compare import format_delta, format_value
 from simledger.study.experiment import execute_specs
 from simledger.study.sweep import study_specs
 from simledger.study.metrics import regime_summary
@@ -23,11 +26,11 @@ from _seed import SEED
 
 SECTIONS = [
     "# Study report", "## Verdict: issue 7's acceptance bar is", "## 4.1 Regime-level means", "### baseline (n = 2)",
-    "### high_compute_cost (n = 2)", "## 4.2 Contracting: pooled settlement and default rates",
-    "## 4.3 Dividends / inference fees", "## 4.4 High compute cost vs baseline", "## 4.6 Uncertainty and effect size",
-    "## 4.7 Action composition", "## 4.8 Representative runs", "## 4.9 Table 2: deltas from baseline",
-    "## Comparison with the paper, cell by cell", "### Acceptance bar (issue 7):", "### Regime means vs the paper",
-    "### Table 2 deltas from baseline: signs", "## Plots",
+    "### high_compute_cost (n = 2)", "](plots/distributions.png)",
+    "## 4.2 Contracting: pooled settlement and default rates", "](plots/contract_outcomes.png)",
+    "## 4.3 Dividends / inference fees", "## 4.4 High compute cost vs baseline", "](plots/balance_trajectory.png)",
+    "## 4.5 Validation concentration", "## 4.6 Uncertainty and effect size", "## 4.7 Action composition",
+    "](plots/action_composition.png)", "## 4.8 Representative runs", "## 4.9 Table 2: deltas from baseline",
 ]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -47,7 +50,7 @@ def study(tmp_path_factory):
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    files = [folder / "report.md", *sorted((folder / "plots").glob("*.png"))]
+    files = [folder / "report.md", *sorted((folder / "plots").glob("*.png")), *sorted((folder / "plots").glob("*.svg"))]
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in files}
 
 
@@ -59,22 +62,30 @@ def reported(study, tmp_path_factory):
     return folder
 
 
-def test_report_has_every_section(reported):
+def test_report_has_every_section_each_figure_after_its_table(reported):
     text = (reported / "report.md").read_text()
     positions = [text.find(heading) for heading in SECTIONS]
     assert all(p >= 0 for p in positions), [h for h, p in zip(SECTIONS, positions) if p < 0]
     assert positions == sorted(positions)
+    # nothing printed twice: one verdict, one Table 2, each figure once
+    assert text.count("## Verdict") == 1 and text.count("## 4.9 Table 2") == 1 and text.count("| Metric (mean) |") == 1
+    assert text.count("Acceptance bar") == 0 and "## Plots" not in text
+    assert all(text.count(f"]({relative})") == 1 for relative in PLOTS.values())
     # Table 4.1 has one line per summary metric and regime, each with the paper's value beside ours
     assert len(re.findall(r"^\| Wealth Gini \| [0-9.]+ \+/- [0-9.]+ \| 0\.\d{4} \|", text, re.M)) == 2
 
 
-def test_report_plots_exist_and_are_pngs(reported):
+def test_report_plots_exist_as_png_and_svg(reported):
     text = (reported / "report.md").read_text()
     for name, relative in PLOTS.items():
         path = reported / relative
         assert path.read_bytes()[:8] == PNG_MAGIC, name
         assert f"]({relative})" in text
         assert b"Software" not in path.read_bytes() and b"matplotlib" not in path.read_bytes()
+        svg = path.with_suffix(".svg")
+        assert svg.read_text().lstrip().startswith("<?xml") and "<svg" in svg.read_text(), name
+        assert f"]({relative.removesuffix('.png')}.svg)" in text
+        assert "dc:date" not in svg.read_text() and "Matplotlib v" not in svg.read_text()
 
 
 def test_report_regenerates_byte_identical(study, reported, tmp_path):
@@ -101,12 +112,21 @@ def test_report_figures_are_recomputed_from_the_runs(study, reported):
 def test_trajectory_is_the_fold_of_the_log(study):
     out, runs, rows = study
     run = runs[0]
-    points = compute_trajectory(out / "runs" / run["log_file"])
-    assert [p["turn"] for p in points] == list(range(0, run["turns"] + 1))
+    path = out / "runs" / run["log_file"]
+    trajectory = compute_trajectory(path)
+    assert trajectory["turns"] == list(range(0, run["turns"] + 1))
     genesis = 1000  # the study's genesis_tokens_per_agent (regime config, not a calibrated rule)
-    assert points[0] == {"turn": 0, "mean": genesis, "min": genesis, "max": genesis}
-    final = list(run["balances_final"].values())
-    assert points[-1] == {"turn": run["turns"], "mean": sum(final) / len(final), "min": min(final), "max": max(final)}
+    assert {agent: series[0] for agent, series in trajectory["balances"].items()} == {
+        agent: genesis for agent in run["balances_final"]}
+    assert {agent: series[-1] for agent, series in trajectory["balances"].items()} == run["balances_final"]
+    # every turn agrees with replay's projection at that turn; owners are the cores' owners at the end
+    with Store(path) as store:
+        for turn in (3, run["turns"] // 2):
+            state = load_state(store, turn)
+            assert {a: s[turn] for a, s in trajectory["balances"].items()} == {
+                a: state.accounts[a].balance for a in state.agents}
+        final = load_state(store, run["turns"])
+    assert trajectory["owners"] == sorted({owner for owner, _ in final.cores.values()}) != []
 
 
 def test_report_without_logs_skips_the_trajectory_with_a_note(study, tmp_path):
@@ -159,3 +179,19 @@ def test_report_on_a_regime_the_paper_lacks(study, tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "### cheap_compute (n = 2)" in text and "The paper has no such regime; our means only." in text
     assert "## Verdict: issue 7's acceptance bar is NOT EVALUATED" in text
+
+
+def test_report_validation_concentration_puts_winner_hhi_beside_the_papers(study, reported):
+    out, runs, rows = study
+    text = (reported / "report.md").read_text()
+    section = text[text.index("## 4.5"):text.index("## 4.6")]
+    paper = load_paper()
+    for row in rows:
+        regime = row["regime"]
+        ours, published = row["winner_hhi_mean"], paper.mean(regime, "winner_hhi_mean")
+        top = sum(max(r["winner_counts"].values()) / sum(r["winner_counts"].values())
+                  for r in runs if r["regime"] == regime) / 2
+        assert (f"| {regime} | {format_value('winner_hhi_mean', ours)} +/- " in section
+                and f"| {format_value('winner_hhi_mean', published)} | "
+                    f"{format_delta('winner_hhi_mean', ours - published)} | {100 * top:.2f}% |" in section), regime
+    assert "high_compute_cost over baseline: winner HHI " in section

@@ -238,7 +238,7 @@ def test_every_log_verifies(one_worker, two_workers, library_study):
         for path in get_logs(study_dir):
             result = verify_log(path)
             assert result.ok, f"{path}: {result.error}"
-            assert result.turns == TURNS + 1  # the genesis turn 0, then turns 1..TURNS
+            assert result.turns == TURNS  # turns 1..TURNS after the genesis
 
 
 def test_summarize_reproduces_the_four_files_byte_for_byte(one_worker, tmp_path):

@@ -264,6 +264,10 @@ def test_return_logs_on_the_local_pool_and_one_worker_give_the_same_logs(local_s
     assert_same_logs(local_sweep / "runs", tmp_path / "returned" / "runs")
     assert_same_logs(local_sweep / "runs", tmp_path / "elsewhere")
     assert not (tmp_path / "inline" / "runs").exists()  # the logs went to the shared folder only
+    for runs in (local_sweep / "runs", tmp_path / "returned" / "runs", tmp_path / "elsewhere"):
+        heads = {p.stem: p.read_text() for p in runs.glob("*.head")}  # each log's signed head came along
+        assert sorted(heads) == sorted(p.stem for p in runs.glob("*.db"))
+        assert heads == {p.stem: p.read_text() for p in (local_sweep / "runs").glob("*.head")}
     assert output_bytes(tmp_path / "returned") == output_bytes(tmp_path / "inline") == output_bytes(local_sweep)
 
 
@@ -326,7 +330,8 @@ def test_rerun_replaces_a_truncated_log_but_refuses_a_log_of_another_identity_un
     shutil.copytree(local_sweep / "runs", runs)
     victim, stranger = RUN_NAMES[0], RUN_NAMES[3]
     with Store(runs / victim, write=True) as store:  # drop the last turn: verifies, but unfinished
-        store.conn.execute("DELETE FROM events WHERE turn = 10")
+        for table in ("events", "account_turns", "turns"):  # the log and its per-turn read models
+            store.conn.execute(f"DELETE FROM {table} WHERE turn = 10")
         store.conn.commit()
     assert verify_log(runs / victim).ok
     shutil.copyfile(runs / RUN_NAMES[2], runs / stranger)  # a valid, finished log, but of another seed
@@ -367,10 +372,10 @@ def test_rerun_with_other_turns_is_refused_and_forced_plays_every_run_again(tmp_
     shorter = write_spec(tmp_path, one_seed.replace("turns = 10", "turns = 4"))
     refused = invoke("sweep", shorter, "--out", out, "--no-report", "--no-plots")
     assert_one_line_error(refused, "turns=10 (this run: 4)", "--force")
-    assert verify_log(out / "runs" / f"{first.runs[0]}.db").turns == 11  # untouched: turns 0..10
+    assert verify_log(out / "runs" / f"{first.runs[0]}.db").turns == 10  # untouched: turns 1..10 after the genesis
     second = run_sweep(load_sweep(shorter), out, report=False, plots=False, force=True)
     assert first.ran == second.ran == second.replaced == [first.runs[0]] and second.skipped == []
-    assert verify_log(out / "runs" / f"{first.runs[0]}.db").turns == 5  # turns 0..4
+    assert verify_log(out / "runs" / f"{first.runs[0]}.db").turns == 4  # turns 1..4 after the genesis
 
 
 # --- shards and summaries ------------------------------------------------------------------
@@ -415,6 +420,7 @@ def test_sweep_summary_has_params_means_and_confidence_intervals(local_sweep):
         assert row["settlement_rate_mean"] == pytest.approx(sum(rates) / 2)
         assert all(math.isfinite(row[f"{m.run}_mean"]) for m in headline_metrics())
     assert (local_sweep / "plots" / "sweep_interest_rate_per_turn.png").stat().st_size > 1000
+    assert "<svg" in (local_sweep / "plots" / "sweep_interest_rate_per_turn.svg").read_text()
 
 
 def test_example_spec_is_valid_and_lists_its_runs(tmp_path):

@@ -109,38 +109,25 @@ def swept_knobs(sweep: Sweep) -> list[str]:
 
 
 def plot_sweep(sweep: Sweep, runs: list[dict[str, Any]], folder: Path) -> list[Path]:
-    """Write ``plots/sweep_<knob>.png`` for each swept knob: headline metrics against it, with 95% bands."""
+    """Write ``plots/sweep_<knob>.png`` and ``.svg`` per swept knob: one panel per headline metric, 95% CIs."""
+    from ..figures import plot_sweep_metrics
+
     knobs = swept_knobs(sweep)
     if not runs or not knobs:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     folder.mkdir(parents=True, exist_ok=True)
     by_name = {s.name: s for s in sweep.scenarios}
     points = [(by_name[r["regime"]], headline(r)) for r in runs if r["regime"] in by_name]
+    metrics = headline_metrics()
     written = []
     for knob in knobs:
-        names = [m.run for m in headline_metrics()]
-        figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.6))
         groups = knob_groups(knob, points, sweep.knobs)
-        for metric, axis in zip(names, axes):
-            for label, members in groups.items():
-                draw_band(axis, knob, metric, members, label)
-            axis.set_xlabel(knob)
-            axis.set_title(metric)
-            axis.grid(alpha=0.3)
-        if len(groups) > 1:
-            axes[0].legend(fontsize=7)
-        figure.suptitle(f"{knob}: mean and 95% CI over seeds, 1.96 SD / sqrt(n)" + (
-            "" if len(groups) > 1 else " (averaged over the other knobs)"))
-        figure.tight_layout()
-        path = folder / f"sweep_{safe_text(knob)}.png"
-        figure.savefig(path, dpi=90, metadata={"Software": None})
-        plt.close(figure)
-        written.append(path)
+        lines = {label: {m.run: knob_points(knob, m.run, members) for m in metrics}
+                 for label, members in groups.items()}
+        note = " = 1.96 SD / sqrt(n)" + ("" if len(groups) > 1 else " (averaged over the other knobs)"
+                                        if len(sweep.knobs) > 1 else "")
+        written += plot_sweep_metrics(knob, [(m.run, m.label) for m in metrics], lines, format_value,
+                                      folder / f"sweep_{safe_text(knob)}.png", note)
     return written
 
 
@@ -155,21 +142,13 @@ def knob_groups(knob: str, points: list[tuple[Scenario, dict]], knobs: list[str]
     return groups if len(groups) <= max_lines else {"all": points}
 
 
-def draw_band(axis, knob: str, metric: str, members: list[tuple[Scenario, dict]], label: str) -> None:
-    """Plot mean and 95% band of ``metric`` against ``knob`` (categorical axis for non-numeric values)."""
+def knob_points(knob: str, metric: str, members: list[tuple[Scenario, dict]]) -> list[tuple[Any, float, float | None]]:
+    """Return (knob value, mean, 95% CI half-width) of ``metric`` per value of ``knob``, values in order."""
     by_value: dict[Any, list[float]] = {}
     for scenario, metrics in members:
         by_value.setdefault(effective_value(scenario, knob), []).append(metrics[metric])
     values = sorted(by_value, key=lambda v: (isinstance(v, str), v if not isinstance(v, str) else 0, str(v)))
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    xs = values if numeric else list(range(len(values)))
-    stats = [mean_ci(by_value[v]) for v in values]
-    means = [m for m, _ in stats]
-    halves = [h or 0.0 for _, h in stats]
-    axis.plot(xs, means, marker="o", label=label)
-    axis.fill_between(xs, [m - h for m, h in zip(means, halves)], [m + h for m, h in zip(means, halves)], alpha=0.2)
-    if not numeric:
-        axis.set_xticks(xs, [format_value(v) for v in values])
+    return [(v, *mean_ci(by_value[v])) for v in values]
 
 
 def load_failures(out_dir: str | Path) -> list[dict[str, Any]]:
