@@ -34,13 +34,14 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON
 
 
 def study_progress() -> Progress:
-    """Return the progress display every long step shares: on stderr, so stdout holds only the result.
+    """Return the progress display every long step shares.
 
-    It clears itself when it stops, so an error after it (e.g. a refused folder) stays one line.
+    It goes to stderr, so stdout holds only the result, and only when stderr is a
+    terminal: a log file or a pipe gets the result and any one-line error, not bars.
     """
     return Progress(TextColumn("[bold]{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=err_console, transient=True)
+                    console=err_console, disable=not err_console.is_terminal)
 
 
 @handle_errors

@@ -213,33 +213,54 @@ def test_run_json_gives_turns_events_and_head(tmp_path):
     doc = parse_json_stdout(invoke("run", tmp_path / "r.db", "--seed", 5, "--turns", 3, "--json"))
     with Store(tmp_path / "r.db") as store:
         seq, head, turn = store.head()
-    assert doc == {"path": str(tmp_path / "r.db"), "turns": 3, "events": seq + 1, "head_hash": head.hex()}
+    assert doc == {"path": str(tmp_path / "r.db"), "turns": 3, "events": seq + 1, "head_hash": head.hex(),
+                   "head_file": str(tmp_path / "r.head")}
+    assert f"head {head.hex()}" in (tmp_path / "r.head").read_text()
     assert turn == 3
 
 
-def test_experiment_and_summarize_json_with_progress_on_stderr(tmp_path):
+@pytest.fixture
+def stderr_terminal(monkeypatch):
+    """Make stderr count as a terminal: progress is drawn only there (a pipe or log file gets none)."""
+    from simledger.cli.common import err_console
+
+    monkeypatch.setattr(err_console, "_force_terminal", True)
+
+
+def bars(result) -> str:
+    """Return the progress a command drew on stderr, without the terminal's cursor codes."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stderr)
+
+
+def test_progress_is_not_drawn_into_a_pipe(tmp_path):
+    result = invoke("experiment", "--regimes", "baseline", "--seeds", "101", "--turns", 2, "--workers", 1,
+                    "--out", tmp_path, "--no-report", "--json")
+    assert parse_json_stdout(result)["runs"] == 1 and result.stderr == ""
+
+
+def test_experiment_and_summarize_json_with_progress_on_stderr(tmp_path, stderr_terminal):
     result = invoke("experiment", "--regimes", "baseline", "--seeds", "101-102", "--turns", 4, "--workers", 1,
                     "--out", tmp_path, "--json")
     doc = parse_json_stdout(result)
     assert (doc["runs"], doc["out"], doc["report"]) == (2, str(tmp_path), str(tmp_path / "report.md"))
     assert [row["regime"] for row in doc["regimes"]] == ["baseline"] and doc["regimes"][0]["n_runs"] == 2
     assert doc["paper_comparison"] in ("MET", "NOT MET")
-    for step in ("runs", "summarize", "report"):
-        assert re.search(rf"^{step}\s.*\d+/\d+", result.stderr, re.M), step
+    # the study is a sweep: its progress is the sweep's (runs, then the outputs written after the last one)
+    assert re.search(r"^runs\s.*2/2", bars(result), re.M) and re.search(r"^outputs\s", bars(result), re.M)
     again = invoke("summarize", *sorted((tmp_path / "runs").glob("*.db")), "--out", tmp_path / "again", "--json")
     redone = parse_json_stdout(again)
     assert redone["regimes"] == doc["regimes"] and redone["runs"] == 2
-    assert re.search(r"^summarize\s.*2/2", again.stderr, re.M)
+    assert re.search(r"^summarize\s.*2/2", bars(again), re.M)
 
 
-def test_sweep_json_lists_each_scenario(tmp_path):
+def test_sweep_json_lists_each_scenario(tmp_path, stderr_terminal):
     spec = tmp_path / "spec.toml"
     spec.write_text('regime = "baseline"\nseeds = [101]\nagents = 4\nturns = 3\n'
                     '[grid]\ninterest_rate_per_turn = [0.01, 0.02]\n')
     result = invoke("sweep", spec, "--out", tmp_path / "out", "--workers", 1, "--no-report", "--no-plots", "--json")
     doc = parse_json_stdout(result)
     assert (doc["runs"], doc["ran"], doc["failed"]) == (2, 2, 0)
-    assert re.search(r"^runs\s.*2/2", result.stderr, re.M) and re.search(r"^outputs\s", result.stderr, re.M)
+    assert re.search(r"^runs\s.*2/2", bars(result), re.M) and re.search(r"^outputs\s", bars(result), re.M)
     assert [row["interest_rate_per_turn"] for row in doc["scenarios"]] == [0.01, 0.02]
     listed = parse_json_stdout(invoke("sweep", spec, "--out", tmp_path / "out", "--dry-run", "--json"))
     assert len(listed["runs"]) == 2 and all(name.endswith("__seed=101.db") for name in listed["runs"])
