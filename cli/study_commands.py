@@ -10,9 +10,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..study.experiment import DEFAULT_SEEDS, default_workers
+from ..study.experiment import (
+    DEFAULT_HELD_OUT, DEFAULT_SEEDS, HELD_OUT_FIRST, default_workers, held_out_seeds, simulate_specs,
+)
+from ..study.metrics import regime_summary
 from ..study.regimes import DEFAULT_REGIMES, load_regimes, regime_rules
-from ..study.sweep import parse_seeds, run_sweep, study_sweep
+from ..study.summary import write_summaries
+from ..study.sweep import parse_seeds, run_sweep, study_specs, study_sweep, sweep_specs
 from .common import console, err_console, fail, handle_errors, print_json
 from .output import show_table
 
@@ -54,47 +58,88 @@ def experiment(
     workers: Annotated[int, typer.Option(min=0, help="Worker processes (0 = all cores).")] = 0,
     regimes_file: Annotated[Optional[Path], typer.Option(help="Your own regimes JSON (same shape as the shipped one).")] = None,
     report: Annotated[bool, typer.Option(help="Also write report.md and plots.")] = True,
+    logs: Annotated[bool, typer.Option(help="Write a verified log per run; --no-logs plays the runs in memory "
+                                            "(same economy, summaries and report only, no .db files).")] = True,
+    held_out: Annotated[int, typer.Option(min=0, help=f"Runs per regime of a held-out ensemble (seeds "
+                                                      f"{HELD_OUT_FIRST} on, in memory) whose verdict the report "
+                                                      "adds; 0 for none.")] = DEFAULT_HELD_OUT,
     force: Annotated[bool, typer.Option(help="Replace finished logs in OUT/runs that record other runs.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Run the paper's study: every run a verified log in OUT/runs, summaries and report in OUT.
 
-    A rerun skips logs that already verify as the same runs; a folder holding
-    finished runs of another study is refused unless --force. Exit code 1 when
-    some run failed (listed in OUT/failures.json).
+    The study is a sweep of the regimes: a rerun skips logs that already verify
+    as the same runs, a folder holding finished runs of another study is refused
+    unless --force, and a run that fails is listed in OUT/failures.json (exit 1).
+    The report tests these runs, and a held-out ensemble on seeds never used
+    to choose a rule (OUT/held_out), against the paper's figures.
 
     Example: simledger experiment --seeds 101-104 --turns 20 --out results
     """
-    from ..study.compare import compare
-    from .sweep_command import print_outcome, result_document, sweep_progress
+    from .sweep_command import print_outcome, result_document
 
-    study = study_sweep([r.strip() for r in regimes.split(",") if r.strip()], parse_seeds(seeds), agents, turns,
-                        regimes_file)
+    regime_names = [r.strip() for r in regimes.split(",") if r.strip()]
+    study = study_sweep(regime_names, parse_seeds(seeds), agents, turns, regimes_file)
+    specs = sweep_specs(study)
+    held_specs = study_specs(regime_names, held_out_seeds(held_out), agents, turns, regimes_file) if report else []
+    runs_dir = out / "runs"
     workers = workers or default_workers()
-    started = time.perf_counter()
-    progress, advance, finish = sweep_progress(len(study.scenarios) * len(study.seeds))
-    with progress:
-        result = run_sweep(study, out, workers=workers, report=report, force=force, on_progress=advance)
-        finish()
-    doc: dict = {"regimes": result.regime_rows}
-    if report and result.summaries:
-        doc.update(report=str(out / "report.md"), paper_comparison=compare(result.summaries, result.regime_rows).verdict)
+    started, events, result = time.perf_counter(), 0, None
+    with study_progress() as progress:
+        def counter(description: str, total: int):
+            """Return a progress callback taking a run's event count, with this stage's own rate."""
+            task = progress.add_task(description, total=total, rate="")
+            stage_started, stage_events = time.perf_counter(), 0
+
+            def done(count: int) -> None:
+                nonlocal events, stage_events
+                events, stage_events = events + count, stage_events + count
+                rate = stage_events / max(time.perf_counter() - stage_started, 1e-9)
+                progress.update(task, advance=1, rate=f"{rate:,.0f} events/s")
+            return done
+
+        if logs:
+            task = progress.add_task("runs", total=len(specs), rate="")
+            result = run_sweep(study, out, workers=workers, report=False, force=force,
+                               on_progress=lambda event, name: progress.update(task, advance=1, rate=event))
+            runs, rows = result.summaries, result.regime_rows
+        else:
+            played = counter("runs (in memory)", len(specs))
+            runs = simulate_specs(specs, workers=workers, on_done=lambda _, count: played(count))
+        held: list[dict] = []
+        if held_specs:
+            held_done = counter("held-out (in memory)", len(held_specs))
+            held = simulate_specs(held_specs, workers=workers, on_done=lambda _, count: held_done(count))
+            write_summaries(held, regime_summary(held), out / "held_out")
+        if not logs:
+            rows = regime_summary(runs)
+            write_summaries(runs, rows, out)
+        doc = {"out": str(out), "regimes": rows}
+        if report and runs:
+            doc.update(write_verdicts(out, runs, rows, runs_dir=runs_dir if logs else None, progress=progress,
+                                      held_out=held))
     seconds = time.perf_counter() - started
+    outcome = result_document(result, out) if result is not None else {"runs": len(specs)}
     if as_json:
-        print_json({**result_document(result, out), "seconds": round(seconds, 1), "workers": workers, **doc})
+        print_json({**outcome, "held_out_runs": len(held_specs), "events": events, "seconds": round(seconds, 1),
+                    "workers": workers, **doc})
     else:
-        if result.regime_rows:
+        if rows:
             print_summary(doc)
-        print_outcome(result, out, f" in {seconds:.1f} s with {workers} worker(s)")
-    if result.failures:
+        held_note = f" and {len(held_specs)} held-out runs in memory ({events:,} events)" if held_specs else ""
+        timing = f"{held_note} in {seconds:.1f} s with {workers} worker(s)"
+        if result is not None:
+            print_outcome(result, out, timing)
+        else:
+            console.print(f"{len(specs)} runs in memory{timing} -> {out}/", highlight=False, soft_wrap=True)
+    if result is not None and result.failures:
         raise typer.Exit(1)
 
 
-def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int, progress: Progress) -> dict:
-    """Verify and fold every log, write the four summary files, the report and the comparison; return what was
+def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int, progress: Progress,
+                     held_out: list[dict] | None = None) -> dict:
+    """Verify and fold every log, write the four summary files, the report and the verdicts; return what was
     written (a progress bar for each step)."""
-    from ..study.compare import compare
-    from ..study.report import report_steps, write_report
     from ..study.summary import summarize as write_summary_files
 
     task = progress.add_task("summarize", total=len(paths), rate="")
@@ -102,19 +147,31 @@ def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int
     doc: dict = {"out": str(out), "regimes": rows}
     if report:
         folders = {Path(p).parent for p in paths}
-        runs_dir = folders.pop() if len(folders) == 1 else None
-        task = progress.add_task("report", total=report_steps(runs, runs_dir), rate="")
-        write_report(out, runs, rows, runs_dir=runs_dir, on_step=lambda name: progress.advance(task))
-        doc.update(report=str(out / "report.md"), paper_comparison=compare(runs, rows).verdict)
+        doc.update(write_verdicts(out, runs, rows, runs_dir=folders.pop() if len(folders) == 1 else None,
+                                  progress=progress, held_out=held_out))
     return doc
 
 
+def write_verdicts(out: Path, runs: list[dict], rows: list[dict], *, runs_dir: Path | None, progress: Progress,
+                   held_out: list[dict] | None) -> dict:
+    """Write the report; return its path and the verdict of the runs (and of the held-out ensemble)."""
+    from ..study.compare import judge_study
+    from ..study.report import format_seeds, report_steps, write_report
+
+    task = progress.add_task("report", total=report_steps(runs, runs_dir), rate="")
+    write_report(out, runs, rows, runs_dir=runs_dir, held_out=held_out, on_step=lambda name: progress.advance(task))
+    verdicts = {f"{name} {format_seeds(sorted({r['seed'] for r in ensemble}))}": judge_study(ensemble).headline()
+                for name, ensemble in (("seeds", runs), ("held-out seeds", held_out or [])) if ensemble}
+    return {"report": str(out / "report.md"), "verdicts": verdicts}
+
+
 def print_summary(doc: dict) -> None:
-    """Print the regime means and, with a report, the comparison's verdict."""
+    """Print the regime means and, with a report, each verdict."""
     print_regime_table(doc["regimes"])
+    for seeds, headline in doc.get("verdicts", {}).items():
+        console.print(f"{seeds}: {headline}", highlight=False, soft_wrap=True)
     if "report" in doc:
-        console.print(f"paper comparison: {doc['paper_comparison']}  (details: {doc['report']})", highlight=False,
-                      soft_wrap=True)
+        console.print(f"details: {doc['report']}", highlight=False, soft_wrap=True)
 
 
 @handle_errors
