@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -99,9 +100,13 @@ def experiment(
             return done
 
         if logs:
-            task = progress.add_task("runs", total=len(specs), rate="")
-            result = run_sweep(study, out, workers=workers, report=False, force=force,
-                               on_progress=lambda event, name: progress.update(task, advance=1, rate=event))
+            task, counts = progress.add_task("runs", total=len(specs), rate=""), Counter()
+
+            def ran(event: str, name: str) -> None:
+                counts[event] += 1
+                progress.update(task, advance=1, rate=", ".join(f"{n} {e}" for e, n in counts.items()))
+
+            result = run_sweep(study, out, workers=workers, report=False, force=force, on_progress=ran)
             runs, rows = result.summaries, result.regime_rows
         else:
             played = counter("runs (in memory)", len(specs))
