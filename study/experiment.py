@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..projections.metrics import run_summary
-from .runner import execute_run, run_name, simulate_run
+from .runner import execute_run, genesis_identity, run_name, simulate_run
 
 DEFAULT_SEEDS = tuple(range(101, 113))
 # The seed protocol: the paper's seeds 101-112 are the study's default; rules may be
@@ -49,11 +49,16 @@ class RunSpec:
     file_name: str = ""
 
     def __post_init__(self) -> None:
-        if isinstance(self.regime.get("policy"), dict) and self.regime["policy"].get("kind") == "llm":
-            from ..events.config import InvalidConfig
+        from ..events.config import InvalidConfig
 
-            raise InvalidConfig(f"{self.regime_name!r} plays a language model, which experiments and sweeps do not "
-                                "(no endpoint, no recorded calls): use simledger run --llm-url URL or orchestrate")
+        try:
+            self.genesis_identity()  # a regime's llm table that cannot be played fails here, before anything runs
+        except InvalidConfig as err:
+            raise InvalidConfig(f"{self.regime_name}: {err}") from None
+
+    def genesis_identity(self) -> dict[str, Any]:
+        """Return the identity this run's genesis records (with every agent's policy when a model plays some)."""
+        return genesis_identity(self.regime_name, self.regime, self.seed, self.agents, self.turns, self.identity)
 
     @property
     def name(self) -> str:

@@ -4,7 +4,8 @@
 their own file of the same shape. ``validate_regime`` is the one validator of a
 regime, for regimes files and sweep specs alike: every key is known (else a
 "did you mean"), ``config`` is a ``Config``, ``policy`` a policy spec
-(``study.policies``), ``rules`` (optional) a ``Rules``.
+(``study.policies``), ``rules`` (optional) a ``Rules``, ``llm`` (optional) the
+model that plays some agents (``orchestrator.society_runs``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..events.config import Config, InvalidConfig, Rules, check_keys, load_config, load_rules, suggest
+from ..orchestrator.society_runs import read_llm_table
 from .policies import load_policy
 from .study_policy import StudyParams
 
@@ -22,6 +24,7 @@ POLICY_KEYS = tuple(StudyParams.__struct_fields__)
 CONFIG_KNOBS = tuple(Config.__struct_fields__)
 RULES_FIELDS = tuple(Rules.__struct_fields__)
 SECTIONS = ("config", "policy", "rules")
+LLM_TABLE = "llm"  # where the model is, which agents it plays, its settings (orchestrator.society_runs)
 DEFAULT_REGIMES = ("baseline", "coordination_push", "high_compute_cost")
 FILE_KEYS = ("regimes", "_comment")
 
@@ -52,7 +55,7 @@ def validate_regime(name: str, regime: Any) -> None:
     if not isinstance(regime, dict) or not isinstance(regime.get("policy"), dict):
         raise InvalidConfig(f"regime {name!r}: needs \"config\" and \"policy\" objects")
     try:
-        check_keys(regime, SECTIONS, "")
+        check_keys(regime, (*SECTIONS, LLM_TABLE), "")
         for section in SECTIONS:
             table = regime.get(section, {})
             if not isinstance(table, dict):
@@ -65,6 +68,8 @@ def validate_regime(name: str, regime: Any) -> None:
         load_config({**regime.get("config", {}), "num_agents": 8})
         load_policy(regime["policy"])
         load_rules(regime.get("rules"))
+        if LLM_TABLE in regime:
+            read_llm_table(regime)
     except InvalidConfig as err:
         raise InvalidConfig(f"regime {name!r}: {err}") from None
 

@@ -37,6 +37,20 @@ def run_identity(regime_name: str, seed: int, turns: int, identity: dict[str, An
     return ident
 
 
+def genesis_identity(regime_name: str, regime: dict[str, Any], seed: int, agents: int, turns: int,
+                     identity: dict[str, Any] | None = None, policies: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the identity ``execute_run`` records; a regime that plays a language model adds every agent's spec.
+
+    Raises InvalidConfig (naming the key) for a regime's ``llm`` table that cannot be played.
+    """
+    from ..orchestrator.society_runs import society_plan
+
+    plan = society_plan(regime, agent_ids(agents), seed)
+    if plan is None:
+        return run_identity(regime_name, seed, turns, identity, policies)
+    return {**run_identity(regime_name, seed, turns, identity, None), "policies": plan[1]}
+
+
 def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], seed: int, agents: int = 8,
                 turns: int = 40, identity: dict[str, Any] | None = None, rules: dict | None = None,
                 policies: dict[str, Any] | None = None, keystore: str | Path | None = None) -> Run:
@@ -45,8 +59,17 @@ def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], s
     Every agent plays the regime's policy unless ``policies`` names another spec
     for it; those agents' specs are recorded in the genesis identity (``policies``),
     so the log says who played each agent and a resume rebuilds the same society.
+    A regime with an ``llm`` table is played by the LLM orchestrator's driver
+    (``orchestrator.society_runs``), every model call recorded in the log.
     """
+    from ..orchestrator.society_runs import play_society_run, society_plan
+
     ids = agent_ids(agents)
+    plan = society_plan(regime, ids, seed)
+    if plan is not None:
+        return play_society_run(path, plan[0], agents=ids, seed=seed, config=engine_config(regime, agents),
+                                rules=rules, turns=turns, keystore=keystore,
+                                identity=genesis_identity(regime_name, regime, seed, agents, turns, identity))
     society = Society(society_specs(regime, ids, policies), seed)
     run = Run.create(path, agents=ids, seed=seed, config=engine_config(regime, agents), rules=rules,
                      identity=run_identity(regime_name, seed, turns, identity, policies), keystore=keystore)
@@ -57,6 +80,12 @@ def simulate_run(*, regime_name: str, regime: dict[str, Any], seed: int, agents:
                  identity: dict[str, Any] | None = None, rules: dict | None = None,
                  policies: dict[str, Any] | None = None, keep_events: bool = False) -> MemoryRun:
     """Play the same run as ``execute_run`` in memory (no log, so no head to sign); return it."""
+    from ..events.config import InvalidConfig
+    from ..orchestrator.society_runs import plays_llm
+
+    if plays_llm(regime):
+        raise InvalidConfig(f"{regime_name!r} plays a language model, whose calls only a log records: "
+                            "run it with logs, not in memory")
     ids = agent_ids(agents)
     society = Society(society_specs(regime, ids, policies), seed)
     run = MemoryRun.create(agents=ids, seed=seed, config=engine_config(regime, agents), rules=rules,

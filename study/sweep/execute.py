@@ -65,7 +65,7 @@ def inspect_log(path: str, spec: RunSpec) -> LogCheck:
 
 def describe_other_run(genesis: ev.RunGenesis, spec: RunSpec) -> str:
     """Return how the run a genesis records differs from ``spec`` ("" when it is this run)."""
-    recorded, wanted = genesis.identity, spec.identity
+    recorded, wanted = genesis.identity, spec.genesis_identity()
     differ = sorted(k for k in {*recorded, *wanted} if recorded.get(k) != wanted.get(k))
     if differ:
         return "it records " + ", ".join(f"{k}={recorded.get(k)!r} (this run: {wanted.get(k)!r})" for k in differ)

@@ -17,8 +17,8 @@ from ..policies import load_policy
 from ..regimes import DEFAULT_REGIMES, SECTIONS, canonical_knob, engine_config, load_regimes, validate_regime
 from ..runner import run_name
 
-SPEC_KEYS = ("regime", "regimes_file", "seeds", "agents", "turns", "grid", "scenarios")
-SCENARIO_KEYS = ("name", "regime", "config", "policy", "rules")
+SPEC_KEYS = ("regime", "regimes_file", "seeds", "agents", "turns", "grid", "scenarios", "llm")
+SCENARIO_KEYS = ("name", "regime", "config", "policy", "rules", "llm")
 MIN_AGENTS = 3
 MAX_SEED = 2**63 - 1
 MAX_SCENARIO_NAME = 96
@@ -95,15 +95,17 @@ def build_sweep(data: dict[str, Any], source: str, base_dir: Path) -> Sweep:
     turns = get_int(data.get("turns", 40), "turns", 1)
     grid = read_grid(data.get("grid"), catalogue[base], agents)
     explicit = read_scenarios(data.get("scenarios"), catalogue, base, agents)
+    spec_llm = llm_table(data.get("llm"), "llm")
     if not grid and not explicit:
         raise InvalidConfig("empty grid: give [grid] knobs (each a non-empty list) and/or [[scenarios]]")
-    for index, (label, regime_name, overrides) in enumerate(explicit):
+    for index, (label, regime_name, overrides, _) in enumerate(explicit):
         if clash := sorted(set(overrides) & set(grid)):
             raise InvalidConfig(f"scenarios[{index}] ({label}) sets {clash[0]}, which the grid also sweeps")
-    bases = explicit or [("", base, {})]
+    bases = explicit or [("", base, {}, {})]
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
-    scenarios = [make_scenario(label, regime_name, overrides, point, catalogue[regime_name], agents)
-                 for label, regime_name, overrides in bases for point in points]
+    scenarios = [make_scenario(label, regime_name, overrides, point, catalogue[regime_name], agents,
+                               {**spec_llm, **llm})
+                 for label, regime_name, overrides, llm in bases for point in points]
     check_unique([s.name for s in scenarios], "scenario name")
     return Sweep(scenarios=scenarios, seeds=seeds, turns=turns, grid_knobs=list(grid), source=source)
 
@@ -231,8 +233,8 @@ def read_grid(table: Any, regime: dict[str, Any], agents: int) -> dict[str, list
 
 
 def read_scenarios(items: Any, catalogue: dict[str, Any], base: str,
-                   agents: int) -> list[tuple[str, str, dict[str, Any]]]:
-    """Return the explicit scenarios as (name, base regime, {canonical knob: value})."""
+                   agents: int) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """Return the explicit scenarios as (name, base regime, {canonical knob: value}, llm table)."""
     if items is None:
         return []
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
@@ -253,17 +255,29 @@ def read_scenarios(items: Any, catalogue: dict[str, Any], base: str,
             for knob, value in flatten_knobs({section: table}, f"{where}.").items():
                 check_value(knob, value, catalogue[regime_name], agents, f"{where}.{knob} = {value!r}")
                 overrides[knob] = value
-        out.append((label, regime_name, overrides))
-    check_unique([label for label, _, _ in out], "scenario name")
+        out.append((label, regime_name, overrides, llm_table(item.get("llm"), f"{where}.llm")))
+    check_unique([label for label, *_ in out], "scenario name")
     return out
+
+
+def llm_table(table: Any, where: str) -> dict[str, Any]:
+    """Return a spec's or scenario's ``llm`` table (the model that plays agents; checked with its regime)."""
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise InvalidConfig(f"{where} must be a table, got {table!r}")
+    return table
 
 
 # --- scenarios and run specs -------------------------------------------------------
 
 
 def make_scenario(label: str, regime_name: str, overrides: dict[str, Any], point: dict[str, Any],
-                  base: dict[str, Any], agents: int) -> Scenario:
-    """Return the scenario of an explicit scenario (or the base regime) at one grid point, validated."""
+                  base: dict[str, Any], agents: int, llm: dict[str, Any] | None = None) -> Scenario:
+    """Return the scenario of an explicit scenario (or the base regime) at one grid point, validated.
+
+    ``llm`` (the spec's and the scenario's ``llm`` tables) overrides the base regime's ``llm`` table key by key.
+    """
     params = {**overrides, **point}
     config = {k: v for k, v in params.items() if "." not in k}
     policy = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("policy.")}
@@ -271,6 +285,8 @@ def make_scenario(label: str, regime_name: str, overrides: dict[str, Any], point
     regime = {"config": {**base.get("config", {}), **config}, "policy": {**base["policy"], **policy}}
     if rules:
         regime["rules"] = rules
+    if llm or "llm" in base:
+        regime["llm"] = {**base.get("llm", {}), **(llm or {})}
     agents = regime["config"].get("num_agents", agents)
     name = scenario_name(label or regime_name, point, {"regime": regime_name, "scenario": label, "params": params})
     try:

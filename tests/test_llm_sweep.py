@@ -1,0 +1,150 @@
+"""Sweeps and experiments with language-model agents, against the scripted chat-completions server.
+
+Proves: a 2-scenario x 1-seed sweep whose scenarios give an ``llm`` table (a
+mixed society: 2 of 4 agents played by the model) writes logs that record every
+model call as ``simledger run --policy llm`` does, verify, and re-execute with
+the server stopped; a rerun skips them without calling the model; a regimes file
+may carry the table too; a spec without an endpoint is a one-line error before
+anything runs; the endpoint is never recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from simledger.cli.main import app
+from simledger.events import types as ev
+from simledger.ledger.blobs import get_blob
+from simledger.ledger.head import head_file_of
+from simledger.ledger.replay import positioned_events
+from simledger.ledger.store import Store
+from simledger.orchestrator import transport
+from simledger.orchestrator.driver import sampling_seed
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))  # importlib mode adds nothing to sys.path
+from chat_server import ChatServer  # noqa: E402
+
+runner = CliRunner()
+TURNS = 3
+LLM_AGENTS = ["agent_1", "agent_3"]
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch):
+    monkeypatch.setattr(transport, "CLOCK", lambda: 0.0)
+
+
+def sweep_spec(folder: Path, url: str | None) -> Path:
+    endpoint = f'url = "{url}", ' if url else ""
+    spec = folder / "llm_sweep.toml"
+    spec.write_text(f"""
+seeds = [101]
+agents = 4
+turns = {TURNS}
+
+[[scenarios]]
+name = "cold"
+llm = {{ {endpoint}model = "scripted-model", temperature = 0.0, agents = {json.dumps(LLM_AGENTS)} }}
+
+[[scenarios]]
+name = "warm"
+config = {{ base_inference_rate = 3 }}
+llm = {{ {endpoint}model = "scripted-model", temperature = 0.7, agents = {json.dumps(LLM_AGENTS)}, concurrency = 2 }}
+""")
+    return spec
+
+
+@pytest.fixture(scope="module")
+def llm_sweep(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("llm_sweep")
+    with ChatServer() as server:
+        spec = sweep_spec(folder, server.url)
+        transport.CLOCK, clock = (lambda: 0.0), transport.CLOCK
+        try:
+            result = runner.invoke(app, ["sweep", str(spec), "--out", str(folder / "out"), "--no-report"])
+        finally:
+            transport.CLOCK = clock
+        asked = sum(server.calls_for(a, t) for a in LLM_AGENTS for t in range(1, TURNS + 1))
+    assert result.exit_code == 0, result.output
+    return folder, spec, sorted((folder / "out" / "runs").glob("*.db")), asked, server.url
+
+
+def model_calls(db: Path) -> list[ev.ModelCalled]:
+    with Store(db) as store:
+        return [e for _, _, e in positioned_events(store) if isinstance(e, ev.ModelCalled)]
+
+
+def test_each_run_records_every_model_call_and_the_society(llm_sweep):
+    _, _, logs, asked, url = llm_sweep
+    assert [p.name for p in logs] == ["cold__seed=101.db", "warm__seed=101.db"]
+    assert asked == 2 * len(LLM_AGENTS) * TURNS  # each scenario asked once per LLM agent and turn
+    for db in logs:
+        calls = model_calls(db)
+        assert sorted({c.agent for c in calls}) == LLM_AGENTS and len(calls) == len(LLM_AGENTS) * TURNS
+        with Store(db) as store:
+            genesis = store.genesis()
+            assert all(get_blob(store.conn, c.text) for c in calls)  # every answer's text is stored
+        policies = genesis.identity["policies"]
+        assert [policies[a]["kind"] for a in genesis.agents] == ["study", "llm", "study", "llm"]
+        assert policies["agent_1"]["model"] == "scripted-model" and policies["agent_1"]["seed"] == sampling_seed(101)
+        assert url.encode() not in db.read_bytes() and "url" not in json.dumps(genesis.identity)
+        assert head_file_of(db).is_file()
+    temperatures = [model_calls(db)[0].params for db in logs]
+    assert temperatures[0] != temperatures[1]  # each scenario's own sampling settings
+
+
+def test_logs_verify_and_reexecute_with_the_server_stopped(llm_sweep):
+    _, _, logs, _, _ = llm_sweep
+    for db in logs:
+        result = runner.invoke(app, ["verify", str(db), "--reexecute"])
+        assert result.exit_code == 0, result.output
+        assert "all" in result.output and "reproduced" in result.output
+
+
+def test_a_rerun_skips_the_finished_runs_without_calling_the_model(llm_sweep):
+    folder, spec, logs, _, _ = llm_sweep
+    before = {db.name: db.read_bytes() for db in logs}
+    with ChatServer() as server:
+        rerun_spec = sweep_spec(folder / "out", server.url)  # same settings, another port: the same runs
+        result = runner.invoke(app, ["sweep", str(rerun_spec), "--out", str(folder / "out"), "--no-report", "--json"])
+        assert result.exit_code == 0, result.output
+        assert sum(server.calls_for(a, t) for a in LLM_AGENTS for t in range(1, TURNS + 1)) == 0
+    assert json.loads(result.stdout)["skipped"] == len(logs) and json.loads(result.stdout)["ran"] == 0
+    assert {db.name: db.read_bytes() for db in logs} == before
+
+
+def test_a_spec_without_an_endpoint_is_a_one_line_error_before_anything_runs(tmp_path):
+    result = runner.invoke(app, ["sweep", str(sweep_spec(tmp_path, None)), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "llm.url" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "runs").exists() or not list((tmp_path / "out" / "runs").iterdir())
+
+
+def test_a_regime_policy_of_kind_llm_without_an_endpoint_is_refused_naming_the_fix(tmp_path):
+    regimes = tmp_path / "regimes.json"
+    regimes.write_text(json.dumps({"regimes": {"talk": {"config": {}, "policy": {"kind": "llm", "model": "m"}}}}))
+    spec = tmp_path / "s.toml"
+    spec.write_text('regimes_file = "regimes.json"\nregime = "talk"\nseeds = [1]\nagents = 3\nturns = 1\n'
+                    '[[scenarios]]\nname = "a"\n')
+    result = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "names no endpoint" in result.output and "Traceback" not in result.output
+
+
+def test_a_regimes_file_llm_table_plays_every_agent_in_an_experiment(tmp_path):
+    with ChatServer() as server:
+        regimes = tmp_path / "regimes.json"
+        regimes.write_text(json.dumps({"regimes": {"talk": {
+            "config": {}, "policy": {"kind": "llm", "model": "scripted-model"}, "llm": {"url": server.url}}}}))
+        spec = tmp_path / "s.toml"
+        spec.write_text('regimes_file = "regimes.json"\nregime = "talk"\nseeds = [7]\nagents = 3\nturns = 2\n'
+                        '[[scenarios]]\nname = "all_llm"\n')
+        result = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "out"), "--no-report"])
+        assert result.exit_code == 0, result.output
+    (db,) = (tmp_path / "out" / "runs").glob("*.db")
+    assert sorted({c.agent for c in model_calls(db)}) == ["agent_0", "agent_1", "agent_2"]
+    assert runner.invoke(app, ["verify", str(db), "--reexecute"]).exit_code == 0
