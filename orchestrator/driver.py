@@ -136,7 +136,8 @@ def play_society(engine: Engine, society: Players, turns: int, live: LiveTranspo
         decision = society.decide(engine.observation(turns), transport, count)
         if decision.calls and all(call.error.startswith("connection failed") for call in decision.calls):
             raise ModelUnreachable(f"no model call of turn {turn} reached the server ({decision.calls[-1].error}); "
-                                   "nothing was recorded for that turn: check --llm-url and --resume")
+                                   "nothing was recorded for that turn: check the endpoint (--llm-url, or the "
+                                   "llm table's url) and resume")
         engine.commit(decision, turn)
         if on_turn is not None:
             on_turn(turn)

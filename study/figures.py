@@ -232,8 +232,9 @@ def plot_contract_outcomes(by_regime: dict[str, list[dict]], paper: Paper):
     handles = [legend_patch(colors[s], s) for s in statuses]
     if any(label.startswith("paper") for label, _, _ in bars):
         handles.append(legend_patch(NOT_PUBLISHED_COLOR, "not broken down by the paper", hatch="///"))
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), frameon=False, fontsize=8,
-               columnspacing=1.2, handlelength=1.5)
+    if handles:  # runs too short to make a contract have no statuses to name
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), frameon=False, fontsize=8,
+                   columnspacing=1.2, handlelength=1.5)
     return fig
 
 
