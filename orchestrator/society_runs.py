@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from ..events.config import InvalidConfig, check_keys, load_struct
+from ..events.config import InvalidConfig, check_keys, load_config, load_rules, load_struct
 from ..ledger.errors import BadInput
 from ..study.policies import load_policy
 from .llm_policy import LLMSettings
@@ -86,6 +86,32 @@ def society_plan(regime: dict[str, Any], agents: list[str], seed: int) -> tuple[
     return endpoint, policies
 
 
+def resume_society_run(path: str | Path, endpoint: Endpoint, *, agents: list[str], seed: int, config: dict[str, Any],
+                       rules: dict | None, identity: dict[str, Any], turns: int, keystore: str | Path | None = None):
+    """Continue an unfinished log of this very run (identity, seed, agents, config, rules); None when it is not one.
+
+    Its recorded turns are re-derived from the log (no model is asked again)
+    and the answers kept for the turn that had not committed are reused, so a
+    sweep rerun after a failure or a kill does not pay twice.
+    """
+    import sqlite3
+
+    from ..ledger.errors import LedgerError
+    from ..ledger.run import Run
+
+    if not Path(path).is_file():
+        return None
+    try:
+        run = Run.open(path, keystore=keystore)
+    except (LedgerError, ValueError, sqlite3.DatabaseError):
+        return None  # unreadable: replaced by a fresh run
+    shape = (run.state.identity, run.state.seed, list(run.state.agents), run.state.config, run.state.rules)
+    if shape != (identity, seed, agents, load_config(config), load_rules(rules)):
+        run.close()
+        return None
+    return play_on(run, endpoint, turns)
+
+
 def play_society_run(path: str | Path, endpoint: Endpoint, *, agents: list[str], seed: int, config: dict[str, Any],
                      rules: dict | None, identity: dict[str, Any], turns: int,
                      keystore: str | Path | None = None):
@@ -94,17 +120,27 @@ def play_society_run(path: str | Path, endpoint: Endpoint, *, agents: list[str],
     Answers are kept as they arrive and each turn's texts committed with it, as
     in ``simledger run --policy llm``; the (open) run is returned.
     """
-    from ..ledger.head import write_run_head
     from ..ledger.run import Run
-    from .driver import LocalEngine, play_society
+
+    run = Run.create(path, agents=agents, seed=seed, config=config, rules=rules, identity=identity, keystore=keystore)
+    return play_on(run, endpoint, turns)
+
+
+def play_on(run, endpoint: Endpoint, turns: int):
+    """Play an open society run from its next turn through ``turns``, write its signed head; close it on failure."""
+    from ..ledger.head import write_run_head
+    from ..ledger.replay import positioned_events
+    from .driver import LocalEngine, play_society, redrive_store, tokens_in
     from .society import Players
     from .transport import LiveTransport, PendingCalls
 
-    run = Run.create(path, agents=agents, seed=seed, config=config, rules=rules, identity=identity, keystore=keystore)
     try:
-        players = Players.from_identity(identity, seed=seed, agents=agents, concurrency=endpoint.concurrency)
+        players = Players.from_identity(run.state.identity, seed=run.state.seed, agents=run.state.agents,
+                                        concurrency=endpoint.concurrency)
+        redrive_store(run.store, players, turns)
         live = LiveTransport(endpoint.url, timeout_s=endpoint.timeout_s)
-        play_society(LocalEngine(run), players, turns, live, PendingCalls(run.store.conn))
+        play_society(LocalEngine(run), players, turns, live, PendingCalls(run.store.conn),
+                     tokens_so_far=tokens_in(positioned_events(run.store)))
         write_run_head(run)
     except BaseException:
         run.close()

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..projections.metrics import run_summary
-from .runner import execute_run, genesis_identity, run_name, simulate_run
+from ..orchestrator.society_runs import plays_llm
+from .runner import execute_run, genesis_identity, remove_log_files, run_name, simulate_run
 
 DEFAULT_SEEDS = tuple(range(101, 113))
 # The seed protocol: the paper's seeds 101-112 are the study's default; rules may be
@@ -75,10 +76,11 @@ class RunOutcome:
 
 
 def execute_spec(spec: RunSpec, runs_dir: str) -> RunOutcome:
-    """Run ``spec`` into ``runs_dir/<name>.db`` (replacing a partial file) and return what was written."""
+    """Run ``spec`` into ``runs_dir/<name>.db`` (replacing a partial file, or continuing a model-played run's)
+    and return what was written."""
     path = Path(runs_dir) / f"{spec.name}.db"
-    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        stale.unlink(missing_ok=True)
+    if not plays_llm(spec.regime):  # a model-played run continues its unfinished log (execute_run)
+        remove_log_files(path)
     started = time.perf_counter()
     run = execute_run(path, regime_name=spec.regime_name, regime=spec.regime, seed=spec.seed, agents=spec.agents,
                       turns=spec.turns, identity=spec.identity, rules=spec.rules)

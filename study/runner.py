@@ -51,6 +51,13 @@ def genesis_identity(regime_name: str, regime: dict[str, Any], seed: int, agents
     return {**run_identity(regime_name, seed, turns, identity, None), "policies": plan[1]}
 
 
+def remove_log_files(path: str | Path) -> None:
+    """Remove a log and its SQLite side files, if present."""
+    path = Path(path)
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+
+
 def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], seed: int, agents: int = 8,
                 turns: int = 40, identity: dict[str, Any] | None = None, rules: dict | None = None,
                 policies: dict[str, Any] | None = None, keystore: str | Path | None = None) -> Run:
@@ -60,16 +67,22 @@ def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], s
     for it; those agents' specs are recorded in the genesis identity (``policies``),
     so the log says who played each agent and a resume rebuilds the same society.
     A regime with an ``llm`` table is played by the LLM orchestrator's driver
-    (``orchestrator.society_runs``), every model call recorded in the log.
+    (``orchestrator.society_runs``), every model call recorded in the log; an
+    unfinished log of the same run at ``path`` is continued, not replaced, so
+    the model calls it recorded (and kept) are not paid for again.
     """
-    from ..orchestrator.society_runs import play_society_run, society_plan
+    from ..orchestrator.society_runs import play_society_run, resume_society_run, society_plan
 
     ids = agent_ids(agents)
     plan = society_plan(regime, ids, seed)
     if plan is not None:
-        return play_society_run(path, plan[0], agents=ids, seed=seed, config=engine_config(regime, agents),
-                                rules=rules, turns=turns, keystore=keystore,
-                                identity=genesis_identity(regime_name, regime, seed, agents, turns, identity))
+        shape = dict(agents=ids, seed=seed, config=engine_config(regime, agents), rules=rules, turns=turns,
+                     keystore=keystore, identity=genesis_identity(regime_name, regime, seed, agents, turns, identity))
+        run = resume_society_run(path, plan[0], **shape)
+        if run is None:
+            remove_log_files(path)
+            run = play_society_run(path, plan[0], **shape)
+        return run
     society = Society(society_specs(regime, ids, policies), seed)
     run = Run.create(path, agents=ids, seed=seed, config=engine_config(regime, agents), rules=rules,
                      identity=run_identity(regime_name, seed, turns, identity, policies), keystore=keystore)

@@ -3,7 +3,9 @@
 Proves: a 2-scenario x 1-seed sweep whose scenarios give an ``llm`` table (a
 mixed society: 2 of 4 agents played by the model) writes logs that record every
 model call as ``simledger run --policy llm`` does, verify, and re-execute with
-the server stopped; a rerun skips them without calling the model; a regimes file
+the server stopped; a rerun skips them without calling the model, and continues
+an unfinished one to the uninterrupted head without asking again for its recorded
+turns; a regimes file
 may carry the table too; a spec without an endpoint is a one-line error before
 anything runs; the endpoint is never recorded.
 """
@@ -23,8 +25,15 @@ from simledger.ledger.blobs import get_blob
 from simledger.ledger.head import head_file_of
 from simledger.ledger.replay import positioned_events
 from simledger.ledger.store import Store
+from simledger.ledger.run import Run
 from simledger.orchestrator import transport
-from simledger.orchestrator.driver import sampling_seed
+from simledger.orchestrator.driver import BudgetSpent, LocalEngine, play_society, sampling_seed
+from simledger.orchestrator.society import Players
+from simledger.orchestrator.society_runs import society_plan
+from simledger.orchestrator.transport import LiveTransport, PendingCalls
+from simledger.study.regimes import engine_config
+from simledger.study.runner import agent_ids
+from simledger.study.sweep import load_sweep, sweep_specs
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))  # importlib mode adds nothing to sys.path
 from chat_server import ChatServer  # noqa: E402
@@ -148,3 +157,30 @@ def test_a_regimes_file_llm_table_plays_every_agent_in_an_experiment(tmp_path):
     (db,) = (tmp_path / "out" / "runs").glob("*.db")
     assert sorted({c.agent for c in model_calls(db)}) == ["agent_0", "agent_1", "agent_2"]
     assert runner.invoke(app, ["verify", str(db), "--reexecute"]).exit_code == 0
+
+
+def test_a_rerun_continues_an_unfinished_log_without_asking_again_for_its_turns(llm_sweep, tmp_path):
+    _, _, logs, _, _ = llm_sweep
+    with ChatServer() as server:
+        spec = next(s for s in sweep_specs(load_sweep(sweep_spec(tmp_path, server.url))) if s.name.startswith("cold"))
+        endpoint, _ = society_plan(spec.regime, agent_ids(spec.agents), spec.seed)
+        runs = tmp_path / "out" / "runs"
+        runs.mkdir(parents=True)
+        run = Run.create(runs / f"{spec.name}.db", agents=agent_ids(spec.agents), seed=spec.seed,
+                         config=engine_config(spec.regime, spec.agents), identity=spec.genesis_identity())
+        players = Players.from_identity(run.state.identity, seed=spec.seed, agents=run.state.agents)
+        with pytest.raises(BudgetSpent):  # the run stops after turn 1, as a failed sweep run would
+            play_society(LocalEngine(run), players, TURNS, LiveTransport(server.url), PendingCalls(run.store.conn),
+                         run_token_budget=1)
+        run.close()
+        asked_before = len(server.requests)
+        result = runner.invoke(app, ["sweep", str(tmp_path / "llm_sweep.toml"), "--out", str(tmp_path / "out"),
+                                     "--no-report"])
+        assert result.exit_code == 0, result.output
+        cold_turns = [turn for _, turn, body in server.requests[asked_before:] if body["temperature"] == 0.0]
+    assert asked_before == len(LLM_AGENTS)  # turn 1 of the cold run, recorded before it stopped
+    assert sorted(cold_turns) == [turn for turn in range(2, TURNS + 1) for _ in LLM_AGENTS]  # turn 1 not asked again
+    cold = runs / f"{spec.name}.db"
+    uninterrupted = next(db for db in logs if db.name == cold.name)
+    assert head_file_of(cold).read_text() == head_file_of(uninterrupted).read_text()  # the same signed head
+    assert runner.invoke(app, ["verify", str(cold), "--reexecute"]).exit_code == 0

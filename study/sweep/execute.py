@@ -17,6 +17,7 @@ from ...events.config import load_config, load_rules
 from ...ledger.errors import FolderInUse, LedgerError
 from ...ledger.head import head_file_of, write_file_atomically
 from ...ledger.store import Store, library_version
+from ...orchestrator.society_runs import plays_llm
 from ..experiment import RunSpec, execute_spec, execute_specs
 from ..regimes import engine_config
 from ..summary import run_order, summarize_log
@@ -249,7 +250,8 @@ def run_shared(todo: list[RunSpec], runs: Path, pool: Executor, result: SweepRes
         checks[pool.submit(inspect_log, outcome.path, spec)] = spec
 
     def failed(spec: RunSpec, err: BaseException) -> None:
-        remove_partial(log_path(runs, spec))
+        if not plays_llm(spec.regime):  # a model-played run's partial log holds paid calls: a rerun continues it
+            remove_partial(log_path(runs, spec))
         record_failure(result, spec, err, notify)
 
     inline = isinstance(pool, InlineExecutor)
