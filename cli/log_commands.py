@@ -601,7 +601,7 @@ def check_logs(paths: list[Path], workers: int, *args) -> list[tuple[dict[str, A
 @handle_errors
 def verify(
     paths: Annotated[list[Path], typer.Argument(metavar="RUN.db...", help="One or more run logs.",
-                                                show_default=False)],
+                                                show_default=False, readable=False)],
     as_json: JsonFlag = False,
     workers: Annotated[int, typer.Option("--workers", min=0, help="Processes (0 = all cores): one log's "
                                          "signatures, or several logs at once.")] = 0,

@@ -51,10 +51,13 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON
 
 
 def study_progress() -> Progress:
-    """Return the progress display every long step shares: on stderr, so stdout holds only the result."""
+    """Return the progress display every long step shares: on stderr, so stdout holds only the result.
+
+    Drawn only when stderr is a terminal: a redirected stderr keeps its one-line errors.
+    """
     return Progress(TextColumn("[bold]{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=err_console)
+                    console=err_console, disable=not err_console.is_terminal)
 
 
 @handle_errors

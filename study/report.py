@@ -129,12 +129,12 @@ def format_seeds(seeds: list[int]) -> str:
 
 
 def verdict_lines(cmp: Comparison) -> list[str]:
-    lines = [f"## Verdict: issue 7's acceptance bar is {cmp.verdict}", "",
+    lines = [f"## Verdict: the reproduction criteria are {cmp.verdict}", "",
              "| Criterion | Result | Detail |", "|---|---|---|"]
     for c in cmp.criteria:
         result = "not evaluated" if c.passed is None else ("pass" if c.passed else "**FAIL**")
         lines.append(f"| {c.name} | {result} | {c.detail} |")
-    return lines + ["", "Details in the last sections.", ""]
+    return lines + ["", "Each criterion's figures are in the sections below.", ""]
 
 
 def regime_means_lines(rows: list[dict], by_regime: dict[str, list[dict]], cmp: Comparison) -> list[str]:

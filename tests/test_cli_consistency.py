@@ -217,29 +217,54 @@ def test_run_json_gives_turns_events_and_head(tmp_path):
     assert turn == 3
 
 
-def test_experiment_and_summarize_json_with_progress_on_stderr(tmp_path):
+@pytest.fixture
+def terminal_stderr(monkeypatch) -> io.StringIO:
+    """Let the progress bars draw, as on a terminal's stderr, into a buffer; return it."""
+    screen = io.StringIO()
+    import simledger.cli.study_commands as study_commands
+
+    monkeypatch.setattr(study_commands, "err_console",
+                        Console(file=screen, force_terminal=True, width=100, color_system=None))
+    return screen
+
+
+def drawn(screen: io.StringIO) -> str:
+    """Return what the bars left on the screen: the last frame of each redrawn line."""
+    return "\n".join(part.rsplit("\r", 1)[-1] for part in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "\n",
+                                                                   screen.getvalue()).split("\n"))
+
+
+def test_a_redirected_stderr_gets_no_progress_bars(tmp_path):
+    result = invoke("experiment", "--regimes", "baseline", "--seeds", 101, "--turns", 2, "--workers", 1,
+                    "--out", tmp_path, "--json")
+    assert result.exit_code in (0, 1) and result.stderr == ""
+
+
+def test_experiment_and_summarize_json_with_progress_on_stderr(tmp_path, terminal_stderr):
     result = invoke("experiment", "--regimes", "baseline", "--seeds", "101-102", "--turns", 4, "--workers", 1,
                     "--out", tmp_path, "--json")
     doc = parse_json_stdout(result)
     assert (doc["runs"], doc["out"], doc["report"]) == (2, str(tmp_path), str(tmp_path / "report.md"))
     assert [row["regime"] for row in doc["regimes"]] == ["baseline"] and doc["regimes"][0]["n_runs"] == 2
     assert doc["paper_comparison"] in ("MET", "NOT MET")
-    for step in ("runs", "summarize", "report"):
-        assert re.search(rf"^{step}\s.*\d+/\d+", result.stderr, re.M), step
+    for step, count in (("runs", "2/2"), ("summarize", "2/2"), ("report", "3/3")):  # report: 2 logs, figures
+        assert re.search(rf"^{step}\s.*{count}", drawn(terminal_stderr), re.M), step
+    terminal_stderr.truncate(0)
     again = invoke("summarize", *sorted((tmp_path / "runs").glob("*.db")), "--out", tmp_path / "again", "--json")
     redone = parse_json_stdout(again)
     assert redone["regimes"] == doc["regimes"] and redone["runs"] == 2
-    assert re.search(r"^summarize\s.*2/2", again.stderr, re.M)
+    assert re.search(r"^summarize\s.*2/2", drawn(terminal_stderr), re.M)
 
 
-def test_sweep_json_lists_each_scenario(tmp_path):
+def test_sweep_json_lists_each_scenario(tmp_path, terminal_stderr):
     spec = tmp_path / "spec.toml"
     spec.write_text('regime = "baseline"\nseeds = [101]\nagents = 4\nturns = 3\n'
                     '[grid]\ninterest_rate_per_turn = [0.01, 0.02]\n')
     result = invoke("sweep", spec, "--out", tmp_path / "out", "--workers", 1, "--no-report", "--no-plots", "--json")
     doc = parse_json_stdout(result)
     assert (doc["runs"], doc["ran"], doc["failed"]) == (2, 2, 0)
-    assert re.search(r"^runs\s.*2/2", result.stderr, re.M) and re.search(r"^outputs\s", result.stderr, re.M)
+    screen = drawn(terminal_stderr)
+    assert re.search(r"^runs\s.*2/2", screen, re.M) and re.search(r"^outputs\s.*1/1", screen, re.M)
     assert [row["interest_rate_per_turn"] for row in doc["scenarios"]] == [0.01, 0.02]
     listed = parse_json_stdout(invoke("sweep", spec, "--out", tmp_path / "out", "--dry-run", "--json"))
     assert len(listed["runs"]) == 2 and all(name.endswith("__seed=101.db") for name in listed["runs"])

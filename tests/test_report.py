@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/_seed.py (importlib mode
 from _seed import SEED  # noqa: E402
 
 SECTIONS = [
-    "# Study report", "## Verdict: issue 7's acceptance bar is", "## 4.1 Regime-level means", "### baseline (n = 2)",
+    "# Study report", "## Verdict: the reproduction criteria are", "## 4.1 Regime-level means", "### baseline (n = 2)",
     "### high_compute_cost (n = 2)", "](plots/distributions.png)",
     "## 4.2 Contracting: pooled settlement and default rates", "](plots/contract_outcomes.png)",
     "## 4.3 Dividends / inference fees", "## 4.4 High compute cost vs baseline", "](plots/balance_trajectory.png)",
@@ -71,6 +71,7 @@ def test_report_has_every_section_each_figure_after_its_table(reported):
     # nothing printed twice: one verdict, one Table 2, each figure once
     assert text.count("## Verdict") == 1 and text.count("## 4.9 Table 2") == 1 and text.count("| Metric (mean) |") == 1
     assert text.count("Acceptance bar") == 0 and "## Plots" not in text
+    assert not re.search(r"issue \d|#\d+|acceptance bar", text, re.I), "no tracker words in the report"
     assert all(text.count(f"]({relative})") == 1 for relative in PLOTS.values())
     # Table 4.1 has one line per summary metric and regime, each with the paper's value beside ours
     assert len(re.findall(r"^\| Wealth Gini \| [0-9.]+ \+/- [0-9.]+ \| 0\.\d{4} \|", text, re.M)) == 2
@@ -179,7 +180,7 @@ def test_report_on_a_regime_the_paper_lacks(study, tmp_path):
     write_report(tmp_path, renamed, regime_summary(renamed))
     text = (tmp_path / "report.md").read_text()
     assert "### cheap_compute (n = 2)" in text and "The paper has no such regime; our means only." in text
-    assert "## Verdict: issue 7's acceptance bar is NOT EVALUATED" in text
+    assert "## Verdict: the reproduction criteria are NOT EVALUATED" in text
 
 
 def test_report_validation_concentration_puts_winner_hhi_beside_the_papers(study, reported):
