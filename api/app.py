@@ -64,7 +64,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from ..events.config import Config, InvalidConfig
 from ..events.keys import KeystoreError
 from ..events.limits import MAX_JSON_DEPTH, MAX_QUERY_INT, raw_json_depth
-from ..ledger.errors import BadInput, LedgerError, StorageError, WriterBusy
+from ..ledger.errors import BadInput, LedgerError, StorageError, WriteMismatch, WriterBusy
 from .docs import DOCS_PATH, docs_plugins
 from .schemas import (
     ErrorResponse, EventsPage, InitData, InitRequest, InitResponse, ReplayView, StateView, TurnData, TurnRequest,
@@ -79,6 +79,7 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Conflict, 409),
     (WriterBusy, 409),
     (Unavailable, 501),
+    (WriteMismatch, 500),  # the file did not keep what was written (a trigger, another writer): the server's fault
     (StorageError, 507),  # a full disk or read-only file system: the server's trouble, not the client's
     (BadInput, 400),
     (InvalidConfig, 400),

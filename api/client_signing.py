@@ -1,11 +1,17 @@
 """Signing a ``/turn`` input on the client side (non-custodial agents).
 
 By default the server signs each input with the agent's key from the run's key
-source (custodial, as the original engine). An agent that keeps its own key
-signs its input itself and sends the hex signature in the input's
-``signature`` field; the server verifies it against the agent's public key in
-the run's genesis and records it as given, so the log proves the agent, not the
-server, authored the input.
+source (custodial, as the original engine; a keystore run records the input
+with ``"custodial": true``). An agent that keeps its own key signs its input
+itself and sends the hex signature in the input's ``signature`` field; the
+server verifies it against the agent's public key in the run's genesis and
+records it as given (no ``custodial`` field), so the log proves the agent, not
+the server, authored the input. A server started with ``--require-signatures``
+accepts nothing else.
+
+The run id in the signed message makes a signature good for one run only: a
+keystore run's id includes a random nonce from its genesis, so even a run
+created with the same parameters and keys refuses it.
 
 What is signed (see ``events.keys.input_message``)::
 

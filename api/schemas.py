@@ -196,3 +196,4 @@ class VerifyView(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     head_hash: str
     error: VerifyFailure | None
     message: str
+    proved: str | None = None  # on success: what the verdict proves (integrity; authenticity needs a pinned head)

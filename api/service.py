@@ -36,7 +36,9 @@ import msgspec
 
 from ..events.actions import AgentInput
 from ..events.config import Config, load_config, load_rules
+from ..ledger.authenticity import describe_proof
 from ..ledger.errors import BadInput, LedgerError, WriterBusy
+from ..ledger.head import read_genesis
 from ..ledger.readmodels import contract_data
 from ..ledger.replay import load_state
 from ..ledger.run import Run, validate_agents
@@ -324,7 +326,11 @@ class LedgerService:
             raise Unavailable("this simledger has no ledger.verify module") from None
         result = verify_log(self.db_path, workers=1)
         fields = ("ok", "events", "turns", "head_seq", "head_hash", "error", "message")
-        return {name: plain(getattr(result, name, None)) for name in fields}
+        verdict = {name: plain(getattr(result, name, None)) for name in fields}
+        if result.ok:  # what that proves: integrity; authenticity needs a head the client kept (verify --expect-head)
+            with self.reader() as store:
+                verdict["proved"] = describe_proof(read_genesis(store).key_source, pinned=False, trusted_key=False)
+        return verdict
 
     def replay(self, until_turn: int | None = None) -> dict[str, Any]:
         """Return the state refolded from the log up to the end of ``until_turn`` (None: all)."""

@@ -31,7 +31,7 @@ def default_out(sources: list[Path]) -> Path:
 
 @handle_errors
 def export(
-    sources: Annotated[list[Path], typer.Argument(metavar="RUN.db|DIR...", show_default=False,
+    sources: Annotated[list[Path], typer.Argument(metavar="RUN.db|DIR", show_default=False,
                                                   help="Run logs, or folders of them (an experiment's or sweep's output).")],
     fmt: Annotated[str, typer.Option("--format", metavar="csv|parquet", help="File format.")] = "csv",
     out: Annotated[Optional[Path], typer.Option("--out", metavar="DIR",
@@ -58,19 +58,19 @@ def export(
     study = open_study(collect_logs(sources))
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as progress:
-        task = progress.add_task("verify", total=len(study.runs) if verify else None)
+        task = progress.add_task("verify" if verify else "export", total=len(study.runs) if verify else None)
         written = export_study(study, out, fmt, verify=verify, workers=workers or default_workers(),
                                on_verified=lambda run: progress.advance(task))
     if as_json:
         print_json({"format": fmt, "out": str(out), "runs": len(study.runs), "files": [str(p) for p in written]})
         return
     console.print(f"{len(study.runs)} run(s): accounts, turns, contracts as {fmt} -> {out}/ (combined) and "
-                  f"{out}/runs/<run>/ (per run)", highlight=False, soft_wrap=True)
+                  f"{out}/runs/<run>/ (per run)", highlight=False, markup=False, soft_wrap=True)
 
 
 @handle_errors
 def datasette_metadata(
-    logs: Annotated[list[Path], typer.Argument(metavar="RUN.db...", show_default=False,
+    logs: Annotated[list[Path], typer.Argument(metavar="RUN.db", show_default=False,
                                                help="The run logs you will open in Datasette.")],
     out: Annotated[Optional[Path], typer.Option("--out", metavar="FILE", help="Write here instead of printing.")] = None,
 ) -> None:
@@ -88,7 +88,7 @@ def datasette_metadata(
         typer.echo(text, nl=False)
         return
     out.write_text(text, encoding="utf-8")
-    console.print(f"wrote {out}", highlight=False)
+    console.print(f"wrote {out}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

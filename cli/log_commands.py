@@ -541,28 +541,28 @@ def check_log(path: Path, workers: int, reexecute_log: bool, keystore: Path | No
 
     result = verify_log(path, workers=workers)
     doc = msgspec.to_builtins(result)
-    checks: list[tuple[str, Any]] = []  # (name, check with .ok and .message), in the order they print
+    checks: list[tuple[str, Any]] = []  # (name, check with .ok, .message, .to_dict()), in the order they print
     if result.ok:
+        with open_store(path) as store:
+            genesis = read_genesis(store)
         if expect_head is not None:
             checks.append(("expect_head", verify_head(path, expect_head)))
         if engine_key is not None:
-            with open_store(path) as store:
-                checks.append(("engine_key", check_engine_key(read_genesis(store), engine_key)))
+            checks.append(("engine_key", check_engine_key(genesis, engine_key)))
         if reexecute_log:
             from ..ledger.reexecute import reexecute
 
             checks.append(("reexecute", reexecute(path, keystore=keystore)))
     for name, check in checks:
-        doc[name] = check.to_dict() if hasattr(check, "to_dict") else {"ok": check.ok, "message": check.message}
+        doc[name] = check.to_dict()
     ok = result.ok and all(check.ok for _, check in checks)
     lines = [result.message] + [("OK: " if check.ok else "FAILED: ") + check.message for _, check in checks]
     if reexecute_log and not result.ok:
         lines.append("re-execution skipped: the log does not verify")
     if ok:
-        with open_store(path) as store:
-            key_source = read_genesis(store).key_source
         passed = {name for name, _ in checks}
-        doc["proved"] = describe_proof(key_source, pinned="expect_head" in passed, trusted_key="engine_key" in passed)
+        doc["proved"] = describe_proof(genesis.key_source, pinned="expect_head" in passed,
+                                       trusted_key="engine_key" in passed)
         lines.append(doc["proved"])
     # The message is the verdict: never "OK" beside ok false.
     failed = [line for line in lines if line.startswith("FAILED")]

@@ -39,9 +39,10 @@ def serve(
     """Serve a run over HTTP: the original /config, /init, /turn, /state, plus /events, /verify, /replay...
 
     One server per log: a second one on the same db refuses to start. Docs at /schema.
-    Inputs without a signature are signed by the server for their agent (custodial)
-    unless --require-signatures. A finished study run is served only with
-    --read-only, or --extend to play on past its end.
+
+    Inputs without a signature are signed by the server for their agent (custodial), unless --require-signatures.
+
+    A finished study run is served only with --read-only, or --extend to play on past its end.
 
     Example: simledger serve --db run.db --port 3100 --keystore keys --require-signatures
     """

@@ -179,6 +179,7 @@ def run(
 
     Example: simledger run baseline_101.db --regime baseline --seed 101 --turns 40
     """
+    from ..ledger.head import head_file_of
     from ..ledger.store import is_unstarted_log
     from ..study.runner import execute_run, resume_run
 
@@ -195,9 +196,11 @@ def run(
     head, last, events = finished.head_hash.hex(), finished.state.sealed_turn, finished.state.events
     finished.close()
     if as_json:
-        print_json({"path": str(db), "turns": last, "events": events, "head_hash": head})
+        print_json({"path": str(db), "turns": last, "events": events, "head_hash": head,
+                    "head_file": str(head_file_of(db))})
     else:
-        console.print(f"{db}: {last} turns, {events:,} events, head {head}", soft_wrap=True, highlight=False)
+        console.print(f"{db}: {last} turns, {events:,} events, head {head}; signed head in {head_file_of(db)}"
+                      " (keep a copy to pin it)", soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

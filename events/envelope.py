@@ -87,13 +87,35 @@ def seal_envelope(event: Any, *, seq: int, turn: int, prev_hash: bytes, signer: 
     are ``hashed_bytes``' own.
     """
     header = (FORMAT_VERSION, seq, turn, kind_of(event), actor_of(event),
-              contract_of(event), event.VERSION, ENCODER.encode(event), prev_hash, signer)
+              contract_of(event), payload_version(event), ENCODER.encode(event), prev_hash, signer)
     return header, hashlib.sha256(ENCODER.encode(header)).digest()
 
 
-# Upcasters: (kind, from_version) -> function(dict) -> dict of version + 1.
-# Empty while every kind is at version 1; a later version adds entries here and
-# never rewrites stored bytes.
+def payload_version(event: Any) -> int:
+    """Return the version ``event`` is written as: the newest version whose added fields it sets.
+
+    A version that only added optional fields (``ADDED``, UNSET by default)
+    does not change the bytes of an event that leaves them unset, so such an
+    event is written as the version before them, and logs stay byte-identical.
+    """
+    added = event.ADDED
+    if not added:
+        return event.VERSION
+    used = [version for name, version in added.items() if getattr(event, name) is not msgspec.UNSET]
+    return max(used, default=min(added.values()) - 1)
+
+
+def get_direct_versions(cls: type) -> range:
+    """Return the payload versions of ``cls`` that decode as they are (the current one, and any older one
+    that lacks only fields added as UNSET)."""
+    return range(min(cls.ADDED.values(), default=cls.VERSION + 1) - 1, cls.VERSION + 1)
+
+
+_DIRECT_VERSIONS = {kind: get_direct_versions(cls) for kind, cls in EVENT_TYPES.items()}
+
+# Upcasters: (kind, from_version) -> function(dict) -> dict of version + 1, for a
+# version that changed more than adding UNSET fields. Empty so far; a later version
+# adds entries here and never rewrites stored bytes.
 UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {}
 
 
@@ -107,7 +129,7 @@ def decode_payload(kind: str, version: int, payload: bytes) -> Any:
     if cls is None:
         raise PayloadError(f"unknown event kind {kind!r}")
     try:
-        if version == cls.VERSION:
+        if version in _DIRECT_VERSIONS[kind]:
             event = _EVENT_DECODER.decode(payload)
         else:
             data = msgspec.msgpack.decode(payload)

@@ -9,9 +9,12 @@ upcast after verification (see ``events.envelope.UPCASTERS``).
 Amounts are integer tokens. Fractions (weights) are integers in millionths.
 
 A field added after a kind was first written is typed ``X | UnsetType`` with
-default ``UNSET``: msgspec leaves it out of the bytes (and the JSON copy) of
-every event that does not use it, so those events keep their version-1
-encoding and every earlier log its hashes; old payloads decode with it UNSET.
+default ``UNSET`` and listed in the class's ``ADDED`` with the version that added
+it. msgspec leaves an unset field out of the bytes (and the JSON copy), so an
+event that does not use it is written, byte for byte, as the version before
+(``events.envelope.payload_version``): earlier logs keep their hashes, older
+payloads decode directly (the field is UNSET), and a reader that predates the
+field refuses the newer version by name instead of misreading it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from .config import Config, Rules
 
 class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     VERSION: ClassVar[int] = 1
+    ADDED: ClassVar[dict[str, int]] = {}  # field -> the version that added it (fields typed X | UnsetType)
 
 
 # --- run ---------------------------------------------------------------------
@@ -35,6 +39,8 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 class RunGenesis(_Event, tag="run_genesis"):
     """The run's constitution: who takes part, their keys, the rules, the seed."""
 
+    VERSION: ClassVar[int] = 2
+    ADDED: ClassVar[dict[str, int]] = {"nonce": 2}
     run_id: str
     seed: int
     agents: list[str]
@@ -45,7 +51,7 @@ class RunGenesis(_Event, tag="run_genesis"):
     key_source: str
     library_version: str
     identity: dict[str, Any] = {}
-    # Added later (absent from seed-derived runs, whose keys are the engine's by construction):
+    # Version 2 (absent from seed-derived runs, whose keys are the engine's by construction):
     # random bytes the server drew for a keystore run; they enter run_id, so an input signed for
     # one run never verifies in another created with the same parameters and keys.
     nonce: str | UnsetType = UNSET
@@ -67,13 +73,15 @@ class TurnSealed(_Event, tag="turn_sealed"):
 class ActionSubmitted(_Event, tag="action_submitted"):
     """An agent's input for a turn, exactly as received (signed by the agent)."""
 
+    VERSION: ClassVar[int] = 2
+    ADDED: ClassVar[dict[str, int]] = {"custodial": 2}
     agent: str
     action: Any
     thinking_units: Any = 0
     output_units: Any = 0
     thinking: Any = ""
     speech: Any = None
-    # Added later: True when the server signed this input with the agent's keystore key on the
+    # Version 2: True when the server signed this input with the agent's keystore key on the
     # agent's behalf (custodial); absent when the agent signed it, or in a seed-derived run
     # (its genesis' key_source "seed" already says the engine holds every key).
     custodial: bool | UnsetType = UNSET

@@ -30,6 +30,9 @@ class EngineKeyCheck:
     ok: bool
     message: str
 
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "message": self.message}
+
 
 def parse_engine_key(text: str) -> str:
     """Return a trusted engine key as lowercase hex; BadInput unless it is 64 hex characters."""

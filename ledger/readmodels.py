@@ -130,5 +130,7 @@ def check_turn_tables(store, *, batch: int = 2000) -> None:
                 raise ChainError(f"read model {table} differs from the fold of the log"
                                  " (the events verify; the derived table does not)", turn=turn[0])
     for table, cursor in cursors.items():
-        if cursor.fetchone() is not None:
-            raise ChainError(f"read model {table} has rows beyond the log's last turn")
+        if (extra := cursor.fetchone()) is not None:
+            raise ChainError(f"read model {table} has rows for turns the log does not have: the log may have been"
+                             " cut after they were written (check it against a head you kept: --expect-head)",
+                             turn=extra[0] if isinstance(extra[0], int) else None)

@@ -86,7 +86,7 @@ class Store:
     in WAL mode while it is open, so readers work beside it. Closing it folds the WAL
     back and switches the file to a rollback journal: a closed log is one
     self-contained file, readable in a read-only folder. A reader opens the file
-    read-only and leaves nothing beside it.
+    read-only; on a closed log it needs and leaves nothing beside it.
 
     A created store writes its schema inside its first transaction, so the schema,
     the meta rows and the genesis commit together: a kill at any moment leaves no
@@ -185,7 +185,8 @@ class Store:
                 raise NotALog(f"{self.path}: an interrupted write left {journal.name}; open the log once where it "
                               "can be written to roll it back") from None
             return self._connect("mode=ro")
-        if not wal.exists() and not journal.exists():
+        unwritable_folder = reason.startswith("SQLITE_READONLY") or reason == "SQLITE_CANTOPEN"
+        if unwritable_folder and not wal.exists() and not journal.exists():
             # A WAL-mode file with no WAL in a folder a reader cannot write (no -shm can be made): with
             # no write-ahead log and no journal, the file alone is the whole log.
             return self._connect("mode=ro&immutable=1")

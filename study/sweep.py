@@ -77,6 +77,7 @@ from ..events import types as ev
 from ..events.config import Config, InvalidConfig, Rules, load_config, load_rules
 from ..events.envelope import decode_payload
 from ..ledger.errors import LedgerError
+from ..ledger.head import head_file_of, write_file_atomically
 from ..ledger.store import Store, library_version
 from .experiment import RunSpec, execute_spec, execute_specs
 from ..projections.metrics import headline_metrics
@@ -481,12 +482,12 @@ def read_genesis(path: str | Path) -> ev.RunGenesis:
     return genesis
 
 
-def run_to_bytes(spec: RunSpec) -> tuple[str, bytes]:
-    """Run ``spec`` into a worker-local temporary folder; return (file name, the finished log's bytes)."""
+def run_to_bytes(spec: RunSpec) -> tuple[str, bytes, str]:
+    """Run ``spec`` into a worker-local temporary folder; return (file name, the finished log's bytes, its signed head)."""
     with tempfile.TemporaryDirectory(prefix="simledger-sweep-") as folder:
         outcome = execute_spec(spec, folder)
         checkpoint(outcome.path)
-        return f"{spec.name}.db", Path(outcome.path).read_bytes()
+        return f"{spec.name}.db", Path(outcome.path).read_bytes(), head_file_of(outcome.path).read_text()
 
 
 def checkpoint(path: str | Path) -> None:
@@ -508,8 +509,8 @@ def write_log_bytes(path: Path, data: bytes) -> None:
 
 
 def remove_log(path: Path) -> None:
-    """Remove a log and its SQLite side files if present (never a folder)."""
-    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+    """Remove a log, its SQLite side files and its signed head if present (never a folder)."""
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), head_file_of(path)):
         if stale.is_file():
             stale.unlink()
 
@@ -678,10 +679,11 @@ def run_returning(todo: list[RunSpec], runs: Path, pool: Executor, result: Sweep
     for spec, future in completed_in_window(pool, run_to_bytes, todo, window):
         path = log_path(runs, spec)
         try:
-            name, data = future.result()
+            name, data, head = future.result()
             if name != path.name:
                 raise ValueError(f"a worker returned {name!r} for {path.name!r}")
             write_log_bytes(path, data)
+            write_file_atomically(head_file_of(path), head)
             del data
         except Exception as err:  # noqa: BLE001 - a failed run is recorded, the sweep goes on
             record_failure(result, spec, err, notify)

@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -28,6 +30,9 @@ from simledger.ledger.run import Run
 from simledger.ledger.verify import verify_log
 from simledger.study.regimes import load_regimes
 from simledger.study.runner import execute_run
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))  # importlib mode adds nothing to sys.path
+import logtools as lt  # noqa: E402
 
 AGENTS = ["agent_0", "agent_1", "agent_2"]
 CONFIG = {"num_agents": len(AGENTS)}
@@ -145,3 +150,28 @@ def test_log_and_audit_show_who_signed_each_input(study_logs, name, label):
     assert audited.exit_code == 0 and f"signed by {label}" in audited.output, audited.output
     doc = json.loads(cli("audit", path, contract, "--json").output)
     assert {e["input_signed_by"] for e in doc["events"] if e["input_seq"] is not None} == {label}
+
+
+# --- the format: the new fields are a payload version of their own -------------------------------
+
+
+def test_marked_inputs_and_nonced_geneses_are_payload_version_2_and_the_rest_stay_version_1(tmp_path):
+    keys = tmp_path / "keys"
+    with new_run(tmp_path / "k.db", keys) as keyed, new_run(tmp_path / "s.db") as seeded:
+        keyed.step([mine("agent_0"), signed(keys, keyed, "agent_1")])
+        seeded.step([mine("agent_0")])
+        versions = {name: [(row[2], row[5]) for row in run.store.select("kind IN (?, ?)", ["run_genesis",
+                                                                                           "action_submitted"])]
+                    for name, run in (("keyed", keyed), ("seeded", seeded))}
+    assert versions["keyed"] == [("run_genesis", 2), ("action_submitted", 2), ("action_submitted", 1)]
+    assert versions["seeded"] == [("run_genesis", 1), ("action_submitted", 1)]
+
+
+def test_a_custody_mark_under_the_old_payload_version_does_not_verify(tmp_path):
+    log = lt.make_log(tmp_path / "run.db", turns=2)
+    row = lt.first_of_kind(log, "action_submitted")
+    marked = msgspec.structs.replace(lt.decoded(row), custodial=True)
+    lt.forge_event(log, row["seq"], marked, payload_version=1)  # re-hashed and re-signed: only the version is off
+    result = verify_log(log)
+    assert not result.ok and result.error.seq == row["seq"]
+    assert "payload version 1, but the payload's fields are those of version 2" in result.error.reason

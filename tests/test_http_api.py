@@ -310,6 +310,7 @@ def test_verify_reports_the_whole_log(running):
     head_seq, head_hash, _ = running.service.run.store.head()
     assert (body["ok"], body["head_seq"], body["head_hash"], body["events"]) == \
         (True, head_seq, head_hash.hex(), count_events(running.db_path))
+    assert "NOT who wrote it" in body["proved"]  # seed-derived keys: integrity only
 
 
 def test_replay_refolds_the_log_to_a_past_turn(running):
@@ -525,3 +526,23 @@ def test_agent_ids_outside_the_safe_alphabet_are_refused(tmp_path, agent, keysto
         assert count_events(served.db_path) == 0
     finally:
         served.close()
+
+
+def serve_cli(*args):
+    cli = typer.Typer()
+    cli.callback()(lambda: None)
+    register(cli)
+    return CliRunner().invoke(cli, ["serve", *map(str, args), "--port", "0"])
+
+
+def test_serve_command_refuses_a_finished_study_run_in_one_line(tmp_path):
+    path = finished_study_log(tmp_path)
+    result = serve_cli("--db", path)
+    assert result.exit_code == 2 and "finished study run" in result.output and "--extend" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_serve_command_read_only_takes_no_writing_options(tmp_path):
+    path = finished_study_log(tmp_path)
+    result = serve_cli("--db", path, "--read-only", "--extend")
+    assert result.exit_code == 2 and "--read-only writes nothing" in result.output

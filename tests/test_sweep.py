@@ -262,6 +262,10 @@ def test_return_logs_on_the_local_pool_and_one_worker_give_the_same_logs(local_s
     assert_same_logs(local_sweep / "runs", tmp_path / "returned" / "runs")
     assert_same_logs(local_sweep / "runs", tmp_path / "elsewhere")
     assert not (tmp_path / "inline" / "runs").exists()  # the logs went to the shared folder only
+    for runs in (local_sweep / "runs", tmp_path / "returned" / "runs", tmp_path / "elsewhere"):
+        heads = {p.stem: p.read_text() for p in runs.glob("*.head")}  # each log's signed head came along
+        assert sorted(heads) == sorted(p.stem for p in runs.glob("*.db"))
+        assert heads == {p.stem: p.read_text() for p in (local_sweep / "runs").glob("*.head")}
     assert output_bytes(tmp_path / "returned") == output_bytes(tmp_path / "inline") == output_bytes(local_sweep)
 
 

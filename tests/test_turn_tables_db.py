@@ -83,6 +83,13 @@ def test_verify_names_the_table_and_turn_a_client_edited(log_path):
     assert "(turn 3): read model account_turns differs from the fold of the log" in verify_log(log_path).message
 
 
+def test_rows_left_behind_by_a_cut_log_are_reported_with_their_first_turn(log_path):
+    sql(log_path, f"DELETE FROM events WHERE turn = {TURNS}")  # the chain still verifies, one turn shorter
+    result = verify_log(log_path)
+    assert not result.ok and result.error.turn == TURNS
+    assert "rows for turns the log does not have" in result.message and "--expect-head" in result.message
+
+
 def test_the_next_turn_rebuilds_edited_or_missing_rows(log_path):
     sql(log_path, "DELETE FROM account_turns WHERE turn > 4", "UPDATE turns SET fees = -1")
     play_one_more_turn(log_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import simledger
@@ -69,3 +71,16 @@ def test_a_sweep_folder_has_one_column_per_swept_parameter(tmp_path):
     by_rate = turns.groupby("base_inference_rate").fees.sum()
     assert list(by_rate.index) == [1, 3] and by_rate[3] > by_rate[1], "dearer compute, higher fees"
     assert set(turns["policy.mine_prob"]) == {0.3} and set(turns.seed) == {7}
+
+
+def test_the_readmes_notebook_lines_run(experiment, tmp_path, monkeypatch):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    lines = [line[4:] for line in block.splitlines() if line.startswith(">>> ")]
+    assert len(lines) >= 5 and lines[0] == "import simledger"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").symlink_to(experiment)
+    namespace: dict = {}
+    for line in lines:
+        exec(line, namespace)
+    assert set(namespace["turns"].scenario) == {"baseline", "high_compute_cost"}

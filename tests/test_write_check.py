@@ -55,3 +55,25 @@ def test_an_untampered_turn_passes_the_read_back(tmp_path):
         for _ in range(3):
             run.step(MINE)
         assert run.store.head()[0] == run.state.events - 1
+
+
+def test_over_http_a_tampered_turn_is_a_500_that_says_why_and_appends_nothing(tmp_path):
+    from litestar.testing import TestClient
+
+    from simledger.api.app import create_app
+    from simledger.api.service import LedgerService
+
+    service = LedgerService(tmp_path / "run.db")
+    try:
+        with TestClient(create_app(service)) as client:
+            assert client.post("/init", json={"config": {"num_agents": 3}, "agent_ids": AGENTS}).status_code == 200
+            with sqlite3.connect(tmp_path / "run.db") as conn:
+                conn.execute(TRIGGERS["dropped"])
+                before = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            response = client.post("/turn", json={"inputs": MINE})
+            assert response.status_code == 500 and "rolled back" in response.json()["error"]
+            assert "Traceback" not in response.text
+            with sqlite3.connect(tmp_path / "run.db") as conn:
+                assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == before
+    finally:
+        service.close()
