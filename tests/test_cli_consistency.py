@@ -213,7 +213,8 @@ def test_run_json_gives_turns_events_and_head(tmp_path):
     doc = parse_json_stdout(invoke("run", tmp_path / "r.db", "--seed", 5, "--turns", 3, "--json"))
     with Store(tmp_path / "r.db") as store:
         seq, head, turn = store.head()
-    assert doc == {"path": str(tmp_path / "r.db"), "turns": 3, "events": seq + 1, "head_hash": head.hex()}
+    assert doc["path"] == str(tmp_path / "r.db")
+    assert (doc["turns"], doc["events"], doc["head_hash"]) == (3, seq + 1, head.hex())
     assert turn == 3
 
 
