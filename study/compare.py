@@ -353,7 +353,7 @@ def get_flag(c: MetricCell) -> str:
 
 
 def markdown_lines(cmp: Comparison, h: str) -> list[str]:
-    lines = [f"{h} Acceptance bar (issue 7): {cmp.verdict}", "",
+    lines = [f"{h} Reproduction criteria: {cmp.verdict}", "",
              "| Criterion | Result | Detail |", "|---|---|---|"]
     for c in cmp.criteria:
         result = "not evaluated" if c.passed is None else ("pass" if c.passed else "**FAIL**")

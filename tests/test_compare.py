@@ -254,7 +254,7 @@ def test_cli_compare_exit_0_when_bar_met(tmp_path):
     folder = write_results(tmp_path / "res", paper_runs())
     result = invoke("compare", folder)
     assert result.exit_code == 0, result.output
-    assert "Acceptance bar (issue 7): MET" in result.stdout
+    assert "Reproduction criteria: MET" in result.stdout
     result = invoke("compare", folder, "--json", "--paper", SEED / "regime_summary.csv",
                     "--paper-runs", SEED / "run_summaries.csv")
     assert result.exit_code == 0 and json.loads(result.stdout)["bar_met"] is True
@@ -313,4 +313,4 @@ def test_study_of_unknown_regimes_is_not_evaluated():
     cmp = compare(runs)
     assert cmp.cells == [] and cmp.not_compared["ours_only"] == ["my_regime"]
     assert cmp.verdict == "NOT EVALUATED" and not cmp.bar_met
-    assert "Acceptance bar (issue 7): NOT EVALUATED" in cmp.to_markdown()
+    assert "Reproduction criteria: NOT EVALUATED" in cmp.to_markdown()
