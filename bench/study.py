@@ -8,8 +8,8 @@ Times what ``simledger experiment`` does, phase by phase: execute every run
 into its own log (process pool), verify and summarize every log, write the
 report (with trajectories folded from the logs). Prints wall time, runs/s,
 events/s and peak RSS (this process and its worker children), then the
-comparison with the paper and whether issue 7's acceptance bar is met. The
-full-study check of the bar lives here, not in CI.
+statistical verdict against the paper (``simledger compare``) with the old
+12-seed band as context. The full-study check lives here, not in CI.
 
 Target: full study < 20 s on a 2-core machine.
 """
@@ -79,10 +79,10 @@ def main() -> int:
     out = args.keep or Path(tempfile.mkdtemp(prefix="simledger-bench-study-"))
     try:
         result = run_study(out, workers, args.turns, args.agents)
-        from simledger.study.compare import compare
+        from simledger.study.compare import judge_study
 
         started = time.perf_counter()
-        comparison = compare(result["runs"], result["rows"])
+        comparison = judge_study(result["runs"], result["rows"])
         compare_seconds = time.perf_counter() - started
     finally:
         if args.keep is None:
@@ -112,8 +112,7 @@ def main() -> int:
     print()
     sys.stdout.write(comparison.to_markdown())
     print()
-    print(f"issue 7 acceptance bar: {'MET' if comparison.bar_met else 'NOT MET'}"
-          + (f" ({len(comparison.failures)} failure(s))" if comparison.failures else ""))
+    print(f"verdict: {comparison.headline()}")
     return 0
 
 

@@ -31,7 +31,7 @@ def default_out(sources: list[Path]) -> Path:
 
 @handle_errors
 def export(
-    sources: Annotated[list[Path], typer.Argument(metavar="RUN.db|DIR", show_default=False,
+    sources: Annotated[list[Path], typer.Argument(metavar="RUN.db|DIR", show_default=False, readable=False,
                                                   help="Run logs, or folders of them (an experiment's or sweep's output).")],
     fmt: Annotated[str, typer.Option("--format", metavar="csv|parquet", help="File format.")] = "csv",
     out: Annotated[Optional[Path], typer.Option("--out", metavar="DIR",
@@ -70,7 +70,7 @@ def export(
 
 @handle_errors
 def datasette_metadata(
-    logs: Annotated[list[Path], typer.Argument(metavar="RUN.db", show_default=False,
+    logs: Annotated[list[Path], typer.Argument(metavar="RUN.db", show_default=False, readable=False,
                                                help="The run logs you will open in Datasette.")],
     out: Annotated[Optional[Path], typer.Option("--out", metavar="FILE", help="Write here instead of printing.")] = None,
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import console, handle_errors, print_json
+from .common import console, handle_errors, print_json, printable
 
 
 @handle_errors
@@ -41,7 +41,7 @@ def head(
                     "head_hash": checkpoint.head_hash, "turn": checkpoint.turn, "note": note,
                     "out": None if out is None else str(out)})
     elif out is None:
-        typer.echo(note, nl=False)
+        typer.echo(printable(note), nl=False)  # a legitimate note has no control characters: unchanged
     else:
         console.print(f"wrote {out}: {checkpoint.size} events to turn {checkpoint.turn}, Merkle root "
                       f"{checkpoint.root.hex()}, head {checkpoint.head_hash}", highlight=False, soft_wrap=True)

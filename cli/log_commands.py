@@ -385,8 +385,8 @@ def print_diff(result, path_a: Path, path_b: Path) -> None:
 @reads_log
 def diff(
     ctx: typer.Context,
-    path_a: Annotated[Path, typer.Argument(metavar="A.db", help="The first run.", show_default=False)],
-    path_b: Annotated[Path, typer.Argument(metavar="B.db", help="The second run.", show_default=False)],
+    path_a: Annotated[Path, typer.Argument(metavar="A.db", help="The first run.", show_default=False, readable=False)],
+    path_b: Annotated[Path, typer.Argument(metavar="B.db", help="The second run.", show_default=False, readable=False)],
     until: UntilOption = None,
     as_json: JsonFlag = False,
 ) -> None:

@@ -58,8 +58,8 @@ def hide_flag_types() -> None:
 hide_flag_types()
 
 # Each module defines register(app). Order here is the order in --help.
-COMMAND_MODULES = ("study_commands", "report_commands", "sweep_command", "log_commands", "head_command", "export_command",
-                   "serve_command")
+COMMAND_MODULES = ("study_commands", "report_commands", "calibrate_command", "sweep_command", "log_commands",
+                   "head_command", "export_command", "serve_command")
 
 for _name in COMMAND_MODULES:
     try:

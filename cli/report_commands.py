@@ -5,9 +5,10 @@ Both read a results folder written by ``simledger experiment`` or
 ``runs/`` for the balance trajectories). The paper's figures default to the
 copies shipped with the package.
 
-Exit codes of ``compare``: 0 when the study reproduces the paper (every
-criterion met), 1 when it does not, 2 on a usage error (missing or malformed
-files), with a one-line message.
+Exit codes of ``compare``: 0 when every published figure is indistinguishable
+from the paper's (no test rejects after the multiple-testing correction), 1 when
+some figure differs, 2 on a usage error (missing or malformed files), with a
+one-line message.
 """
 
 from __future__ import annotations
@@ -93,22 +94,25 @@ def compare(
     paper_runs: Annotated[Optional[Path], typer.Option(help=PAPER_RUNS_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
 ) -> None:
-    """Compare a study with the paper, metric by metric in paper SDs, and check the reproduction criteria.
+    """Test a study against the paper's per-run rows and printed figures (Welch, KS, Fisher, ...).
 
-    Exit 0 when every criterion is met, 1 when one is not, 2 on a usage error.
+    Prints how many published figures are statistically indistinguishable from
+    the paper's at alpha 0.05 (Benjamini-Hochberg over all tests), the worst
+    ones, and one table of every figure. Any number of seeds per regime.
+    Exit 0 when every figure is indistinguishable, 1 when some differ, 2 on a usage error.
 
     Example: simledger compare results --json
     """
-    from ..study.compare import compare as compare_study
+    from ..study.compare import judge_study
 
     runs = load_run_summaries(results_dir)
     rows = load_regime_rows(results_dir, runs)
-    comparison = compare_study(runs, rows, load_paper_files(paper, paper_runs))
+    agreement = judge_study(runs, rows, load_paper_files(paper, paper_runs))
     if as_json:
-        typer.echo(comparison.to_json(), nl=False)
+        typer.echo(agreement.to_json(), nl=False)
     else:
-        show_markdown(comparison.to_markdown())
-    if not comparison.bar_met:
+        show_markdown(agreement.to_markdown())
+    if agreement.n_indistinguishable < len(agreement.figures):
         raise typer.Exit(1)
 
 
@@ -123,6 +127,8 @@ def report(
 ) -> None:
     """Regenerate RESULTS_DIR/report.md and its plots from the summaries (byte-identical for the same inputs).
 
+    A held-out ensemble in RESULTS_DIR/held_out (written by `simledger experiment`) gets its own verdict.
+
     Example: simledger report results
     """
     from ..study.report import write_report
@@ -133,7 +139,10 @@ def report(
         runs_dir = results_dir / "runs"
     elif runs_dir is not None and not runs_dir.is_dir():
         fail(f"{runs_dir} is not a folder")
-    path = write_report(results_dir, runs, rows, runs_dir=runs_dir, paper=load_paper_files(paper, paper_runs))
+    held_dir = results_dir / "held_out"
+    held_out = load_run_summaries(held_dir) if (held_dir / "run_summaries.json").is_file() else None
+    path = write_report(results_dir, runs, rows, runs_dir=runs_dir, paper=load_paper_files(paper, paper_runs),
+                        held_out=held_out)
     figures = sorted(str(p) for p in (results_dir / "plots").iterdir() if p.suffix in (".png", ".svg"))
     if as_json:
         print_json({"report": str(path), "figures": figures})

@@ -10,8 +10,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..study.experiment import DEFAULT_SEEDS, default_workers, execute_specs, study_specs
+from ..study.experiment import (
+    DEFAULT_HELD_OUT, DEFAULT_SEEDS, HELD_OUT_FIRST, default_workers, execute_specs, held_out_seeds, simulate_specs,
+    study_specs,
+)
+from ..study.metrics import regime_summary
 from ..study.regimes import DEFAULT_REGIMES, load_regimes
+from ..study.summary import write_summaries
 from .common import console, err_console, fail, handle_errors, print_json
 from .output import show_table
 
@@ -51,9 +56,10 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON
 
 
 def study_progress() -> Progress:
-    """Return the progress display every long step shares: on stderr, so stdout holds only the result.
+    """Return the progress display every long step shares.
 
-    Drawn only when stderr is a terminal: a redirected stderr keeps its one-line errors.
+    It goes to stderr, so stdout holds only the result, and only when stderr is a
+    terminal: a log file or a pipe gets the result and any one-line error, not bars.
     """
     return Progress(TextColumn("[bold]{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -70,43 +76,74 @@ def experiment(
     workers: Annotated[int, typer.Option(min=0, help="Worker processes (0 = all cores).")] = 0,
     regimes_file: Annotated[Optional[Path], typer.Option(help="Your own regimes JSON (same shape as the shipped one).")] = None,
     report: Annotated[bool, typer.Option(help="Also write report.md and plots.")] = True,
+    logs: Annotated[bool, typer.Option(help="Write a verified log per run; --no-logs plays the runs in memory "
+                                            "(same economy, summaries and report only, no .db files).")] = True,
+    held_out: Annotated[int, typer.Option(min=0, help=f"Runs per regime of a held-out ensemble (seeds "
+                                                      f"{HELD_OUT_FIRST} on, in memory) whose verdict the report "
+                                                      "adds; 0 for none.")] = DEFAULT_HELD_OUT,
     as_json: JsonFlag = False,
 ) -> None:
     """Run the paper's study: every run a verified log in OUT/runs, summaries and report in OUT.
 
+    The report tests these runs, and a held-out ensemble on seeds never used
+    to choose a rule (OUT/held_out), against the paper's figures.
+
     Example: simledger experiment --seeds 101-104 --turns 20 --out results
     """
-    specs = study_specs([r.strip() for r in regimes.split(",") if r.strip()], parse_seeds(seeds), agents, turns,
-                        regimes_file)
+    regime_names = [r.strip() for r in regimes.split(",") if r.strip()]
+    specs = study_specs(regime_names, parse_seeds(seeds), agents, turns, regimes_file)
+    held_specs = study_specs(regime_names, held_out_seeds(held_out), agents, turns, regimes_file) if report else []
     runs_dir = out / "runs"
     workers = workers or default_workers()
     started, events = time.perf_counter(), 0
     with study_progress() as progress:
-        task = progress.add_task("runs", total=len(specs), rate="")
+        def counter(description: str, total: int):
+            """Return a progress callback taking a run's event count, with this stage's own rate."""
+            task = progress.add_task(description, total=total, rate="")
+            stage_started, stage_events = time.perf_counter(), 0
 
-        def done(outcome) -> None:
-            nonlocal events
-            events += outcome.events
-            rate = events / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, advance=1, rate=f"{rate:,.0f} events/s")
+            def done(count: int) -> None:
+                nonlocal events, stage_events
+                events, stage_events = events + count, stage_events + count
+                rate = stage_events / max(time.perf_counter() - stage_started, 1e-9)
+                progress.update(task, advance=1, rate=f"{rate:,.0f} events/s")
+            return done
 
-        execute_specs(specs, runs_dir, workers=workers, on_done=done)
-        doc = summarize_folder([runs_dir / f"{s.name}.db" for s in specs], out, report=report, workers=workers,
-                               progress=progress)
+        if logs:
+            logged = counter("runs", len(specs))
+            execute_specs(specs, runs_dir, workers=workers, on_done=lambda outcome: logged(outcome.events))
+        else:
+            played = counter("runs (in memory)", len(specs))
+            runs = simulate_specs(specs, workers=workers, on_done=lambda _, count: played(count))
+        held: list[dict] = []
+        if held_specs:
+            held_done = counter("held-out (in memory)", len(held_specs))
+            held = simulate_specs(held_specs, workers=workers, on_done=lambda _, count: held_done(count))
+            write_summaries(held, regime_summary(held), out / "held_out")
+        if logs:
+            doc = summarize_folder([runs_dir / f"{s.name}.db" for s in specs], out, report=report, workers=workers,
+                                   progress=progress, held_out=held)
+        else:
+            rows = regime_summary(runs)
+            write_summaries(runs, rows, out)
+            doc = {"out": str(out), "regimes": rows}
+            if report:
+                doc.update(write_verdicts(out, runs, rows, runs_dir=None, progress=progress, held_out=held))
     seconds = time.perf_counter() - started
     if as_json:
-        print_json({"runs": len(specs), "events": events, "seconds": round(seconds, 1), "workers": workers, **doc})
+        print_json({"runs": len(specs), "held_out_runs": len(held_specs), "events": events, "seconds": round(seconds, 1),
+                    "workers": workers, **doc})
         return
     print_summary(doc)
-    console.print(f"{len(specs)} runs, {events:,} events in {seconds:.1f} s with {workers} worker(s) -> {out}/",
-                  highlight=False, soft_wrap=True)
+    held_note = f" and {len(held_specs)} held-out runs in memory" if held_specs else ""
+    console.print(f"{len(specs)} runs{held_note}, {events:,} events in {seconds:.1f} s with {workers} worker(s) "
+                  f"-> {out}/", highlight=False, soft_wrap=True)
 
 
-def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int, progress: Progress) -> dict:
-    """Verify and fold every log, write the four summary files, the report and the comparison; return what was
+def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int, progress: Progress,
+                     held_out: list[dict] | None = None) -> dict:
+    """Verify and fold every log, write the four summary files, the report and the verdicts; return what was
     written (a progress bar for each step)."""
-    from ..study.compare import compare
-    from ..study.report import report_steps, write_report
     from ..study.summary import summarize as write_summary_files
 
     task = progress.add_task("summarize", total=len(paths), rate="")
@@ -114,19 +151,31 @@ def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int
     doc: dict = {"out": str(out), "regimes": rows}
     if report:
         folders = {Path(p).parent for p in paths}
-        runs_dir = folders.pop() if len(folders) == 1 else None
-        task = progress.add_task("report", total=report_steps(runs, runs_dir), rate="")
-        write_report(out, runs, rows, runs_dir=runs_dir, on_step=lambda name: progress.advance(task))
-        doc.update(report=str(out / "report.md"), paper_comparison=compare(runs, rows).verdict)
+        doc.update(write_verdicts(out, runs, rows, runs_dir=folders.pop() if len(folders) == 1 else None,
+                                  progress=progress, held_out=held_out))
     return doc
 
 
+def write_verdicts(out: Path, runs: list[dict], rows: list[dict], *, runs_dir: Path | None, progress: Progress,
+                   held_out: list[dict] | None) -> dict:
+    """Write the report; return its path and the verdict of the runs (and of the held-out ensemble)."""
+    from ..study.compare import judge_study
+    from ..study.report import format_seeds, report_steps, write_report
+
+    task = progress.add_task("report", total=report_steps(runs, runs_dir), rate="")
+    write_report(out, runs, rows, runs_dir=runs_dir, held_out=held_out, on_step=lambda name: progress.advance(task))
+    verdicts = {f"{name} {format_seeds(sorted({r['seed'] for r in ensemble}))}": judge_study(ensemble).headline()
+                for name, ensemble in (("seeds", runs), ("held-out seeds", held_out or [])) if ensemble}
+    return {"report": str(out / "report.md"), "verdicts": verdicts}
+
+
 def print_summary(doc: dict) -> None:
-    """Print the regime means and, with a report, the comparison's verdict."""
+    """Print the regime means and, with a report, each verdict."""
     print_regime_table(doc["regimes"])
+    for seeds, headline in doc.get("verdicts", {}).items():
+        console.print(f"{seeds}: {headline}", highlight=False, soft_wrap=True)
     if "report" in doc:
-        console.print(f"paper comparison: {doc['paper_comparison']}  (details: {doc['report']})", highlight=False,
-                      soft_wrap=True)
+        console.print(f"details: {doc['report']}", highlight=False, soft_wrap=True)
 
 
 @handle_errors

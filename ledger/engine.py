@@ -375,9 +375,14 @@ def process_unstake_releases(rec: Recorder, turn: int) -> None:
 
 
 def compute_inference_fee(config: Config, thinking: int, output: int) -> int:
-    """Return rate x max(0, discount x thinking + output - threshold), rounded down (R3)."""
-    billable = exact(config.thinking_layer_discount) * thinking + output - config.commons_threshold_per_turn
-    return int(exact(config.base_inference_rate) * max(Fraction(0), billable))
+    """Return rate x max(0, discount x thinking + output - threshold), rounded down (R3).
+
+    In integers (the hot path of every ensemble): billable x den(discount) is an
+    integer, so the exact product floors with one integer division.
+    """
+    discount, rate = exact(config.thinking_layer_discount), exact(config.base_inference_rate)
+    scaled = discount.numerator * thinking + discount.denominator * (output - config.commons_threshold_per_turn)
+    return rate.numerator * scaled // (rate.denominator * discount.denominator) if scaled > 0 else 0
 
 
 def compute_study_discount(rules: Rules, fee: int) -> int:
@@ -406,8 +411,9 @@ def get_opening_debts(state: State) -> dict[str, int]:
 
 
 def compute_interest(rate: float, debt: int) -> int:
-    """Return simple interest on a principal debt: rate x debt, rounded down (R4)."""
-    return math.floor(exact(rate) * debt)
+    """Return simple interest on a principal debt: rate x debt, rounded down (R4), in integers."""
+    fraction = exact(rate)
+    return fraction.numerator * debt // fraction.denominator
 
 
 def process_interest(rec: Recorder, turn: int, opening_debts: dict[str, int]) -> None:

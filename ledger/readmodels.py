@@ -13,8 +13,9 @@ before the per-turn tables existed do not have them, and stay valid.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
+
+import msgspec
 
 from ..events.envelope import JSON_ENCODER
 from ..projections.state import Contract, State
@@ -29,7 +30,7 @@ _REAL_COLUMNS = {"gini_balance", "gini_wealth"}
 
 def contract_data(contract: Contract) -> dict:
     """Return the contract as proposed, in the original engine's ``data`` JSON shape."""
-    offer = json.loads(JSON_ENCODER.encode(contract.offer))
+    offer = msgspec.to_builtins(contract.offer, order="sorted")  # what a JSON round trip gives, without one
     return {"contract_id": contract.contract_id, "proposer": contract.proposer, **offer}
 
 

@@ -109,23 +109,12 @@ class Run:
         ``writer_lock`` hands over the file's lock a caller already holds (a server
         waiting for ``/init``).
         """
-        config = load_config(config if config is not None else {"num_agents": len(agents)})
-        rules = load_rules(rules)
-        validate_agents(agents, config)
+        config, rules, identity = load_settings(agents, config, rules, identity)
         keys = Keystore(keystore) if keystore else SeedKeys(seed)
-        identity = dict(identity or {})
-        try:
-            check_depth(identity, "identity")
-        except TooDeep as err:
-            raise BadInput(str(err)) from None
         nonce = os.urandom(16).hex() if keystore else msgspec.UNSET
-        run_id = run_id or compute_run_id(seed, agents, config, rules, identity, nonce)
         signers = {name: keys.private_key(name) for name in [ENGINE, *agents]}
-        genesis = ev.RunGenesis(
-            run_id=run_id, seed=seed, agents=list(agents), config=config, rules=rules,
-            engine_key=public_hex(signers[ENGINE]), agent_keys={a: public_hex(signers[a]) for a in agents},
-            key_source=keys.source, library_version=library_version(), identity=identity, nonce=nonce,
-        )
+        genesis = build_genesis(agents=agents, seed=seed, config=config, rules=rules, signers=signers,
+                                key_source=keys.source, identity=identity, run_id=run_id, nonce=nonce)
         store = Store(path, create=True, lock=writer_lock)
         try:
             run = cls(store, State(), keys, require_signatures=require_signatures)
@@ -183,15 +172,7 @@ class Run:
 
     def check_inputs(self, turn: int, inputs: list[AgentInput]) -> None:
         """Raise BadInput for what cannot be recorded: unknown agents, bad or (when required) missing signatures."""
-        for agent_input in inputs:
-            if agent_input.agent_id not in self.state.accounts:
-                raise BadInput(f"unknown agent {ascii(agent_input.agent_id)[:80]}")
-            if agent_input.signature is None and self.require_signatures:
-                raise BadInput(f"{agent_input.agent_id}'s input is not signed, and this run requires every input "
-                               "signed by its agent (see api/client_signing.py)")
-            if agent_input.signature is not None:
-                if not verify_input_signature(self.state, turn, agent_input):
-                    raise BadInput(f"signature of {agent_input.agent_id}'s input does not verify")
+        check_inputs(self.state, turn, inputs, require_signatures=self.require_signatures)
 
     def _commit_turn(self, turn: int, body) -> None:
         rec = Recorder(self.state, self._seq, self._head, self._signers, self._engine_key_id,
@@ -236,13 +217,51 @@ def check_written(store: Store, rows: list[tuple]) -> None:
     written = store.select("seq >= ?", [rows[0][0]]) if rows else []
     if written == rows:
         return
-    for position, (want, got) in enumerate(itertools.zip_longest(rows, written)):
+    for want, got in itertools.zip_longest(rows, written):
         if want != got:
             break
+    what = "extra" if want is None else "missing" if got is None or got[0] != want[0] else "altered"
     seq = (want or got)[0]
-    what = "missing" if got is None else "extra" if want is None else "not what the engine wrote"
     raise WriteMismatch(f"the log on disk does not hold the turn just written: seq {seq} is {what}; "
                         "the turn was rolled back (a trigger or another writer on this file?)")
+
+
+def load_settings(agents: list[str], config: Config | dict | None, rules: Rules | dict | None,
+                  identity: dict | None) -> tuple[Config, Rules, dict]:
+    """Return the validated config, rules and identity of a new run (BadInput/InvalidConfig before any key is made)."""
+    config = load_config(config if config is not None else {"num_agents": len(agents)})
+    rules = load_rules(rules)
+    validate_agents(agents, config)
+    identity = dict(identity or {})
+    try:
+        check_depth(identity, "identity")
+    except TooDeep as err:
+        raise BadInput(str(err)) from None
+    return config, rules, identity
+
+
+def build_genesis(*, agents: list[str], seed: int, config: Config, rules: Rules, signers: dict[str, Any],
+                  key_source: str, identity: dict, run_id: str | None, nonce: Any = msgspec.UNSET) -> ev.RunGenesis:
+    """Return a run's genesis event: settings from load_settings, the signers' public keys, the run id."""
+    return ev.RunGenesis(
+        run_id=run_id or compute_run_id(seed, agents, config, rules, identity, nonce), seed=seed,
+        agents=list(agents), config=config, rules=rules, engine_key=public_hex(signers[ENGINE]),
+        agent_keys={a: public_hex(signers[a]) for a in agents}, key_source=key_source,
+        library_version=library_version(), identity=identity, nonce=nonce,
+    )
+
+
+def check_inputs(state: State, turn: int, inputs: list[AgentInput], *, require_signatures: bool = False) -> None:
+    """Raise BadInput for what cannot be recorded: unknown agents, bad or (when required) missing signatures."""
+    for agent_input in inputs:
+        if agent_input.agent_id not in state.accounts:
+            raise BadInput(f"unknown agent {ascii(agent_input.agent_id)[:80]}")
+        if agent_input.signature is None and require_signatures:
+            raise BadInput(f"{agent_input.agent_id}'s input is not signed, and this run requires every input "
+                           "signed by its agent (see api/client_signing.py)")
+        if agent_input.signature is not None:
+            if not verify_input_signature(state, turn, agent_input):
+                raise BadInput(f"signature of {agent_input.agent_id}'s input does not verify")
 
 
 def coerce_input(value: AgentInput | dict) -> AgentInput:

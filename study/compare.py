@@ -1,9 +1,13 @@
-"""Our study beside the paper's: per-metric distances in paper SDs, and issue 7's acceptance bar.
+"""The old band: our means within a number of the paper's run-level SDs (context for the tests).
+
+The comparison that judges a study is ``study.agreement`` (a statistical test
+per published figure; ``judge_study`` below runs it). This module keeps the
+earlier, weaker yardstick as one line of context: the 12-seed band.
 
 ``compare(runs, rows)`` puts each regime's 13 summary means beside the paper's
 and measures the distance in the paper's run-level standard deviations
 (population SD of the paper's 12 runs of that regime, the paper's own
-convention), then evaluates the bar:
+convention), then evaluates the band:
 
 1. every compared mean within 2 paper SD of the paper's;
 2. at least 33 of 39 within 1 paper SD (for a reduced study: the same
@@ -11,7 +15,7 @@ convention), then evaluates the bar:
 3. every Table 2 delta (coordination_push - baseline, high_compute_cost -
    baseline) whose paper magnitude exceeds one paper SD has the same sign as
    ours. The SD is the paper's run-level SD of that metric in the *baseline*
-   regime: the issue compares a delta with "one paper standard deviation" and
+   regime: the band compares a delta with "one paper standard deviation" and
    the baseline is the reference both deltas are measured from;
 4. the dividend/fee ratio (mean of per-run ratios, section 4.3) within
    [0.96, 0.98] in every regime;
@@ -29,6 +33,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .agreement import Agreement, clean_json, judge_agreement
 from .metrics import regime_summary
 from .paper import (
     BASELINE, METRIC_LABELS, METRICS, REGIME_MEANS, TABLE2_METRICS, Paper, compute_dividend_fee_ratio, compute_pooled_contracts,
@@ -86,7 +91,7 @@ class DeltaCheck:
 
 @dataclass(frozen=True)
 class Criterion:
-    """One line of issue 7's acceptance bar; ``passed`` is None when it could not be evaluated."""
+    """One line of the 12-seed band; ``passed`` is None when it could not be evaluated."""
 
     name: str
     passed: bool | None
@@ -95,7 +100,7 @@ class Criterion:
 
 @dataclass
 class Comparison:
-    """The comparison of our study with the paper's, and the acceptance bar evaluated on it."""
+    """The comparison of our study with the paper's means, and the band evaluated on it."""
 
     regimes: list[str]
     cells: list[MetricCell]
@@ -176,16 +181,6 @@ def compute_required_within_1sd(cells: int) -> int:
     return math.ceil(PAPER_WITHIN_1SD * cells / PAPER_CELLS)
 
 
-def clean_json(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_json(v) for v in value]
-    return value
-
-
 # --- the comparison -------------------------------------------------------------------
 
 
@@ -250,6 +245,41 @@ def compute_gini_factor(regimes: list[str], ours: dict[str, dict], paper: Paper)
             "paper": ratio(paper.mean(HIGH_COST, "gini_wealth_mean"), paper.mean(BASELINE, "gini_wealth_mean"))}
 
 
+def describe_band(cmp: Comparison) -> str:
+    """Return the band in one line: its verdict and the counts of means within 2 and 1 paper SD."""
+    n = len(cmp.cells)
+    within2 = sum(1 for c in cmp.cells if c.is_within_2sd)
+    within1 = sum(1 for c in cmp.cells if c.is_within_1sd)
+    return (f"12-seed band {cmp.verdict}: {within2} of {n} means within 2 paper SD, {within1} within 1 SD "
+            f"(the band asks for all within 2 and {compute_required_within_1sd(n)} within 1, Table 2 signs, "
+            "dividend/fee ratio, Gini factor); it measures a mean in the paper's run-level SDs, blind to shifts "
+            "under ~2 SD at 12 runs")
+
+
+def judge_study(runs: list[dict[str, Any]], rows: list[dict[str, Any]] | None = None,
+                paper: Paper | None = None) -> Agreement:
+    """Return the statistical agreement of our runs with the paper's, the band attached as context."""
+    paper = paper or load_paper()
+    band = describe_band(compare(runs, rows, paper))
+    blocks = compute_band_blocks(runs, paper)
+    if blocks:
+        band += f"; on disjoint 12-seed blocks of these runs the band is met in {sum(blocks)} of {len(blocks)}"
+    return judge_agreement(runs, paper, band=band)
+
+
+def compute_band_blocks(runs: list[dict[str, Any]], paper: Paper, size: int = 12) -> list[bool]:
+    """Return, for each disjoint block of ``size`` consecutive seeds (in seed order), whether the band is met.
+
+    The band was built for 12-seed studies; a large ensemble says how often such
+    a study would meet it. Fewer than two full blocks: no blocks.
+    """
+    seeds = sorted({r["seed"] for r in runs})
+    blocks = [set(seeds[i:i + size]) for i in range(0, len(seeds) - size + 1, size)]
+    if len(blocks) < 2:
+        return []
+    return [compare([r for r in runs if r["seed"] in block], None, paper).bar_met for block in blocks]
+
+
 def describe_cell(c: MetricCell) -> str:
     z = "undefined (paper SD unknown)" if c.z is None else format_z(c)
     return f"{c.regime} {c.metric}: ours {format_value(c.metric, c.ours)} vs paper {format_value(c.metric, c.paper)} (z {z})"
@@ -257,7 +287,7 @@ def describe_cell(c: MetricCell) -> str:
 
 def evaluate_bar(cells: list[MetricCell], deltas: list[DeltaCheck], ratios: dict[str, dict],
                  gini_factor: dict[str, float | None]) -> tuple[list[Criterion], list[str]]:
-    """Return issue 7's five criteria, evaluated, and one line per failure naming what failed."""
+    """Return the band's five criteria, evaluated, and one line per failure naming what failed."""
     criteria: list[Criterion] = []
     failures: list[str] = []
     n = len(cells)
@@ -353,7 +383,7 @@ def get_flag(c: MetricCell) -> str:
 
 
 def markdown_lines(cmp: Comparison, h: str) -> list[str]:
-    lines = [f"{h} Reproduction criteria: {cmp.verdict}", "",
+    lines = [f"{h} The 12-seed band: {cmp.verdict}", "",
              "| Criterion | Result | Detail |", "|---|---|---|"]
     for c in cmp.criteria:
         result = "not evaluated" if c.passed is None else ("pass" if c.passed else "**FAIL**")
@@ -394,5 +424,5 @@ def markdown_lines(cmp: Comparison, h: str) -> list[str]:
     return lines
 
 
-__all__ = ["Comparison", "MetricCell", "DeltaCheck", "Criterion", "compare", "compute_z",
+__all__ = ["Comparison", "MetricCell", "DeltaCheck", "Criterion", "compare", "judge_study", "describe_band", "compute_z",
            "compute_required_within_1sd", "format_value", "format_delta"]

@@ -4,6 +4,9 @@ A run is described by a picklable ``RunSpec`` and executed by ``execute_spec``
 (a top-level function, so process pools and Dask workers can run it). The
 bytes of a log depend only on its spec, never on which worker ran it or when.
 Summaries are always recomputed from the stored logs (``study.summary``).
+
+``simulate_specs`` plays the same runs in memory (``ledger.memory``) and returns
+their summaries directly: the same economy, for ensembles too large to log.
 """
 
 from __future__ import annotations
@@ -15,10 +18,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..projections.metrics import run_summary
 from .regimes import DEFAULT_REGIMES, load_regimes
-from .runner import execute_run, run_name
+from .runner import execute_run, run_name, simulate_run
 
 DEFAULT_SEEDS = tuple(range(101, 113))
+# The seed protocol: the paper's seeds 101-112 are the study's default; rules may be
+# fitted or explored on FIT_SEEDS; seeds from HELD_OUT_FIRST on are held out, used only
+# for final checks, never to choose anything.
+FIT_SEEDS = range(1000, 9000)
+HELD_OUT_FIRST = 9001
+DEFAULT_HELD_OUT = 120
+
+
+def held_out_seeds(count: int) -> list[int]:
+    """Return the first ``count`` held-out seeds (9001 on)."""
+    return list(range(HELD_OUT_FIRST, HELD_OUT_FIRST + count))
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,35 @@ def execute_spec(spec: RunSpec, runs_dir: str) -> RunOutcome:
         run.close()
     return RunOutcome(name=spec.name, path=str(path), events=events, head_hash=head,
                       seconds=time.perf_counter() - started)
+
+
+def simulate_spec(spec: RunSpec) -> tuple[dict[str, Any], int]:
+    """Play ``spec`` in memory; return its run summary (as read back from its log, less ``log_file``) and event count."""
+    run = simulate_run(regime_name=spec.regime_name, regime=spec.regime, seed=spec.seed, agents=spec.agents,
+                       turns=spec.turns, identity=spec.identity, rules=spec.rules)
+    return run_summary(run.state), run.state.events
+
+
+def simulate_specs(specs: list[RunSpec], *, workers: int = 1, executor: ProcessPoolExecutor | None = None,
+                   on_done: Callable[[dict[str, Any], int], None] | None = None) -> list[dict[str, Any]]:
+    """Play specs in memory (on ``executor``, or a pool of ``workers``); return their summaries in spec order.
+
+    ``on_done(summary, events)`` is called once per run, in spec order. A run
+    that raises stops the ensemble: an in-memory run has no log to keep.
+    """
+    if executor is None and (workers <= 1 or len(specs) <= 1):
+        return [_report(result, on_done) for result in map(simulate_spec, specs)]
+    chunk = max(1, len(specs) // (max(workers, 2) * 8))
+    if executor is not None:
+        return [_report(result, on_done) for result in executor.map(simulate_spec, specs, chunksize=chunk)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return [_report(result, on_done) for result in pool.map(simulate_spec, specs, chunksize=chunk)]
+
+
+def _report(result: tuple[dict[str, Any], int], on_done) -> dict[str, Any]:
+    if on_done is not None:
+        on_done(*result)
+    return result[0]
 
 
 def study_specs(regimes: Iterable[str] = DEFAULT_REGIMES, seeds: Iterable[int] = DEFAULT_SEEDS, agents: int = 8,
@@ -125,4 +169,5 @@ def _collect(spec, result, outcomes, failures, on_done, on_error) -> None:
         on_done(outcome)
 
 
-__all__ = ["RunSpec", "RunOutcome", "execute_spec", "execute_specs", "study_specs", "default_workers", "asdict"]
+__all__ = ["FIT_SEEDS", "HELD_OUT_FIRST", "DEFAULT_HELD_OUT", "held_out_seeds", "RunSpec", "RunOutcome",
+           "execute_spec", "execute_specs", "simulate_spec", "simulate_specs", "study_specs", "default_workers", "asdict"]

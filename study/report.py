@@ -19,9 +19,10 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
+from .agreement import CORRECTION, Agreement, describe_figure
 from .compare import (
     HIGH_COST, Comparison, MetricCell, compare, format_delta, format_number, format_rate, format_ratio,
-    format_value, get_flag, get_runs_by_regime,
+    format_value, get_flag, get_runs_by_regime, judge_study,
 )
 from .figures import sum_counts, write_report_figures
 from .paper import (
@@ -39,11 +40,14 @@ PLOTS = {
 
 def write_report(out_dir: str | Path, runs: list[dict[str, Any]], rows: list[dict[str, Any]],
                  runs_dir: str | Path | None = None, paper: Paper | None = None,
+                 held_out: list[dict[str, Any]] | None = None,
                  on_step: Callable[[str], None] | None = None) -> Path:
     """Write ``out_dir/report.md`` and its plots from run summaries and regime rows; return the report path.
 
-    ``on_step(name)`` hears each log as it is folded for the trajectories, then "figures" once they are
-    drawn: ``report_steps(runs, runs_dir)`` steps in all, for a progress bar.
+    ``held_out``: summaries of a larger ensemble on seeds never used to choose a
+    rule; its verdict is printed beside the study's. ``on_step(name)`` hears each
+    log as it is folded for the trajectories, then "figures" once they are drawn:
+    ``report_steps(runs, runs_dir)`` steps in all, for a progress bar.
     """
     if not runs:
         raise ValueError("no runs to report on")
@@ -53,12 +57,15 @@ def write_report(out_dir: str | Path, runs: list[dict[str, Any]], rows: list[dic
     runs = sorted(runs, key=lambda r: (r["regime"], r["seed"], r["run_id"]))
     rows = sorted(rows, key=lambda r: r["regime"])
     comparison = compare(runs, rows, paper)
+    verdicts = [("these runs", judge_study(runs, rows, paper))]
+    if held_out:
+        verdicts.append(("held-out ensemble", judge_study(held_out, None, paper)))
     trajectories, missing_logs = (compute_trajectories(runs, Path(runs_dir), on_step) if runs_dir is not None
                                   else ({}, []))
     write_report_figures(out, PLOTS, get_runs_by_regime(runs), paper, trajectories)
     if on_step is not None:
         on_step("figures")
-    lines = report_lines(runs, rows, paper, comparison, trajectories, missing_logs, runs_dir)
+    lines = report_lines(runs, rows, paper, comparison, verdicts, trajectories, missing_logs, runs_dir)
     path = out / "report.md"
     path.write_text("\n".join(lines).rstrip("\n") + "\n")
     return path
@@ -76,11 +83,11 @@ def get_log_path(run: dict[str, Any], runs_dir: Path) -> Path:
 # --- sections ------------------------------------------------------------------------
 
 
-def report_lines(runs, rows, paper, comparison, trajectories, missing_logs, runs_dir) -> list[str]:
+def report_lines(runs, rows, paper, comparison, verdicts, trajectories, missing_logs, runs_dir) -> list[str]:
     """Return the report: each section of the paper's results in its order, each figure after its table."""
     by_regime = get_runs_by_regime(runs)
     lines = header_lines(runs, by_regime)
-    lines += verdict_lines(comparison)
+    lines += verdict_lines(verdicts)
     lines += regime_means_lines(rows, by_regime, comparison)
     lines += figure_lines("distributions", "Per-run wealth Gini, inference fees and engine errors, ours beside the "
                                            "paper's runs")
@@ -95,6 +102,8 @@ def report_lines(runs, rows, paper, comparison, trajectories, missing_logs, runs
     lines += figure_lines("actions", "Share of each action kind per regime, with the paper's shares")
     lines += representative_run_lines(runs, paper)
     lines += table2_lines(rows, paper, comparison)
+    for name, agreement in verdicts:
+        lines += agreement.to_markdown(level=2, title=f"Every figure tested: {name}").splitlines() + [""]
     return lines
 
 
@@ -128,13 +137,18 @@ def format_seeds(seeds: list[int]) -> str:
     return ", ".join(map(str, seeds))
 
 
-def verdict_lines(cmp: Comparison) -> list[str]:
-    lines = [f"## Verdict: the reproduction criteria are {cmp.verdict}", "",
-             "| Criterion | Result | Detail |", "|---|---|---|"]
-    for c in cmp.criteria:
-        result = "not evaluated" if c.passed is None else ("pass" if c.passed else "**FAIL**")
-        lines.append(f"| {c.name} | {result} | {c.detail} |")
-    return lines + ["", "Each criterion's figures are in the sections below.", ""]
+def verdict_lines(verdicts: list[tuple[str, Agreement]]) -> list[str]:
+    """Return the headline of each statistical verdict, its worst figures, and the band as context."""
+    lines = ["## Verdict", ""]
+    for name, a in verdicts:
+        lines += [f"- **{name}** ({sum(a.n_runs.values())} runs, seeds {format_seeds(a.seeds)}): {a.headline()}."]
+        worst = [f for f in a.worst() if not f.is_indistinguishable]
+        if worst:
+            lines.append("  Worst: " + "; ".join(describe_figure(f) for f in worst) + ".")
+        if a.band:
+            lines.append(f"  Context: {a.band}.")
+    return lines + ["", f"Multiple testing: {CORRECTION}. Every figure and test is in the sections "
+                    "\"Every figure tested\" below.", ""]
 
 
 def regime_means_lines(rows: list[dict], by_regime: dict[str, list[dict]], cmp: Comparison) -> list[str]:

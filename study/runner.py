@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from ..ledger.head import write_run_head
+from ..ledger.memory import MemoryRun
 from ..ledger.run import Run
 from .policies import Society, load_policy
 from .policy import TurnView
@@ -27,6 +28,15 @@ def society_specs(regime: dict[str, Any], agents: list[str], policies: dict[str,
     return {agent: (policies or {}).get(agent, regime["policy"]) for agent in agents}
 
 
+def run_identity(regime_name: str, seed: int, turns: int, identity: dict[str, Any] | None,
+                 policies: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the genesis identity of a study run (with the agents' own policy specs, when any)."""
+    ident = {"regime": regime_name, "run_name": run_name(regime_name, seed), "turns": turns, **(identity or {})}
+    if policies:
+        ident["policies"] = {a: msgspec.to_builtins(load_policy(spec)) for a, spec in sorted(policies.items())}
+    return ident
+
+
 def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], seed: int, agents: int = 8,
                 turns: int = 40, identity: dict[str, Any] | None = None, rules: dict | None = None,
                 policies: dict[str, Any] | None = None, keystore: str | Path | None = None) -> Run:
@@ -36,23 +46,42 @@ def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], s
     for it; those agents' specs are recorded in the genesis identity (``policies``),
     so the log says who played each agent and a resume rebuilds the same society.
     """
-    ident = {"regime": regime_name, "run_name": run_name(regime_name, seed), "turns": turns, **(identity or {})}
-    if policies:
-        ident["policies"] = {a: msgspec.to_builtins(load_policy(spec)) for a, spec in sorted(policies.items())}
     ids = agent_ids(agents)
     society = Society(society_specs(regime, ids, policies), seed)
     run = Run.create(path, agents=ids, seed=seed, config=engine_config(regime, agents), rules=rules,
-                     identity=ident, keystore=keystore)
+                     identity=run_identity(regime_name, seed, turns, identity, policies), keystore=keystore)
     return play_to(run, society, turns)
+
+
+def simulate_run(*, regime_name: str, regime: dict[str, Any], seed: int, agents: int = 8, turns: int = 40,
+                 identity: dict[str, Any] | None = None, rules: dict | None = None,
+                 policies: dict[str, Any] | None = None, keep_events: bool = False) -> MemoryRun:
+    """Play the same run as ``execute_run`` in memory (no log, so no head to sign); return it."""
+    ids = agent_ids(agents)
+    society = Society(society_specs(regime, ids, policies), seed)
+    run = MemoryRun.create(agents=ids, seed=seed, config=engine_config(regime, agents), rules=rules,
+                           identity=run_identity(regime_name, seed, turns, identity, policies),
+                           keep_events=keep_events)
+    return play_turns(run, society, turns)
 
 
 def play_to(run: Run, society, turns: int) -> Run:
     """Play ``society`` (anything with ``decide(TurnView)``) through turn ``turns`` and write the log's signed
     head beside it; close the run if a turn fails."""
+    play_turns(run, society, turns)
+    try:
+        write_run_head(run)
+    except BaseException:
+        run.close()
+        raise
+    return run
+
+
+def play_turns(run: Run | MemoryRun, society, turns: int) -> Run | MemoryRun:
+    """Play ``society`` from the run's next turn through turn ``turns``; close the run if a turn fails."""
     try:
         for turn in range(run.next_turn, turns + 1):
             run.step(society.decide(TurnView.from_state(run.state, turn, turns)))
-        write_run_head(run)
     except BaseException:
         run.close()
         raise

@@ -453,7 +453,7 @@ def test_serving_a_finished_study_run_needs_extend(tmp_path):
 
 def test_read_only_server_serves_a_finished_log_and_writes_nothing(tmp_path):
     path = finished_study_log(tmp_path)
-    before = path.read_bytes()
+    before, files = path.read_bytes(), sorted(tmp_path.iterdir())
     served = Api(path, read_only=True)
     try:
         assert served.client.get("/state").json()["turn"] == 2
@@ -465,7 +465,7 @@ def test_read_only_server_serves_a_finished_log_and_writes_nothing(tmp_path):
         assert_refused(served.client.post("/init", json=init_body()), 409, "read-only")
     finally:
         served.close()
-    assert path.read_bytes() == before
+    assert path.read_bytes() == before and sorted(tmp_path.iterdir()) == files  # not even a lock or -wal file
 
 
 def test_read_only_server_needs_a_log(tmp_path):

@@ -37,12 +37,15 @@ regime = load_regimes()["baseline"]
 run = Run.create(sys.argv[1], agents=agent_ids(8), seed=109, config=engine_config(regime, 8),
                  identity={{"regime": "baseline", "run_name": "baseline_109", "turns": {TURNS}}})
 print("created", flush=True)
-sys.stdin.readline()  # wait until the test is ready to read
+free = sys.stdin.readline().strip() == "go"  # "go": append every turn; "step": one turn per line read
 policy = StudyPolicy(regime["policy"], 109)
 for turn in range(1, {TURNS} + 1):
+    if not free and turn > 1:
+        sys.stdin.readline()
     run.step(policy.decide(TurnView.from_state(run.state, turn, {TURNS})))
     print("turn", turn, flush=True)
-    time.sleep({PAUSE_S})
+    if free:
+        time.sleep({PAUSE_S})
 run.close()
 print("done", flush=True)
 """
@@ -68,13 +71,16 @@ def writer(tmp_path):
     proc.stdin.close()
 
 
-def go(proc) -> None:
-    proc.stdin.write("go\n")
+def go(proc, word: str = "go") -> None:
+    """Let the writer append every turn ("go"), or just its next turn ("step")."""
+    proc.stdin.write(f"{word}\n")
     proc.stdin.flush()
 
 
 def wait_done(proc) -> None:
-    out, err = proc.communicate(timeout=120)
+    proc.stdin.close()
+    out, err = proc.stdout.read(), proc.stderr.read()  # read(), not communicate(): keeps what readline() buffered
+    proc.wait(timeout=120)
     assert proc.returncode == 0 and out.rstrip().endswith("done"), err
 
 
@@ -105,14 +111,14 @@ def test_second_writer_is_refused_while_the_first_appends(writer):
 
 def test_readers_succeed_and_see_a_verified_prefix_while_a_writer_appends(writer):
     path, proc = writer
-    go(proc)
     seen: list[tuple[str, dict]] = []
     sealed_turns: set[int] = set()
     commands = ("verify", "replay", "log", "audit", "diff")
-    i = 0
-    while proc.poll() is None and i < 400:
+    # Each read starts as the writer starts its next turn, so it overlaps a write on any machine,
+    # and the reads spread over the whole run (no timing decides what they see).
+    for i in range(TURNS):
+        go(proc, "step")
         command = commands[i % len(commands)]
-        i += 1
         if command == "verify":
             result = invoke("verify", path, "--json")
             assert result.exit_code == 0, result.output
@@ -136,6 +142,7 @@ def test_readers_succeed_and_see_a_verified_prefix_while_a_writer_appends(writer
             turn = max(sealed_turns, default=0)
             result = invoke("diff", path, path, "--until", "turn", turn, "--json")
             assert result.exit_code == 0, result.output
+        assert proc.stdout.readline() == f"turn {i + 1}\n"
     wait_done(proc)
     assert verify_log(path).ok
     final = read_prefix(path)

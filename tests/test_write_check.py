@@ -23,7 +23,7 @@ TRIGGERS = {
     # drops every action_submitted row (the insert of that row is silently skipped)
     "dropped": "CREATE TRIGGER t BEFORE INSERT ON events WHEN NEW.kind = 'action_submitted' "
                "BEGIN SELECT RAISE(IGNORE); END",
-    # rewrites the readable copy of each row after it lands
+    # rewrites the seal's signature just after it lands
     "altered": "CREATE TRIGGER t AFTER INSERT ON events WHEN NEW.kind = 'turn_sealed' "
                "BEGIN UPDATE events SET signature = substr(signature, 3) || '00' WHERE seq = NEW.seq; END",
     # adds a forged row behind the turn's seal
@@ -34,15 +34,15 @@ TRIGGERS = {
 }
 
 
-@pytest.mark.parametrize("tamper", sorted(TRIGGERS))
-def test_a_tampered_turn_is_refused_and_rolled_back(tmp_path, tamper):
+@pytest.mark.parametrize("tamper, what", [("dropped", "missing"), ("altered", "altered"), ("extra", "extra")])
+def test_a_tampered_turn_is_refused_and_rolled_back(tmp_path, tamper, what):
     path = tmp_path / "run.db"
     run = Run.create(path, agents=AGENTS, seed=7, config={"num_agents": len(AGENTS)})
     run.step(MINE)
     before = run.store.head()
     with sqlite3.connect(path) as conn:
         conn.execute(TRIGGERS[tamper])
-    with pytest.raises(WriteMismatch, match="rolled back"):
+    with pytest.raises(WriteMismatch, match=f"seq [0-9]+ is {what}; the turn was rolled back"):
         run.step(MINE)
     assert run.store.head() == before and run.next_turn == 2
     run.close()

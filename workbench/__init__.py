@@ -7,16 +7,30 @@
 >>> study.turns().groupby(["scenario", "turn"]).gini_wealth.mean()  # doctest: +SKIP
 
 The engine, ledger and study live in the subpackages (``simledger.ledger``, ...).
+Every ``import simledger.<sub>`` runs this file first, so the names below are
+imported on first use (PEP 562), keeping the command line and worker processes
+from loading the readers they do not need.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib import import_module
 
-from .reader import RunLog, open_run
-from .studies import Study, open_study
-
-try:
-    __version__ = version("simledger")
-except PackageNotFoundError:  # run from a source tree that is not installed
-    __version__ = "0+unknown"
+_LAZY = {"open_run": "reader", "RunLog": "reader", "open_study": "studies", "Study": "studies"}
 
 __all__ = ["open_run", "open_study", "RunLog", "Study", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("simledger")
+        except PackageNotFoundError:  # a source tree that is not installed
+            return "0+unknown"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY, "__version__"])
