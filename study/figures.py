@@ -127,7 +127,7 @@ def sum_counts(counters) -> dict[str, int]:
 
 
 def get_status_colors(statuses) -> dict[str, str]:
-    """Return a distinct colour for each status: the fixed palette, then spare colours in name order."""
+    """Return a colour for each status: the fixed palette, then spare colours in name order (distinct up to four)."""
     unknown = sorted(set(statuses) - set(STATUS_COLORS))
     spare = {s: EXTRA_STATUS_COLORS[i % len(EXTRA_STATUS_COLORS)] for i, s in enumerate(unknown)}
     return {**STATUS_COLORS, **spare}
