@@ -15,6 +15,8 @@ Beyond the original::
     GET  /contracts/{id}/history        one contract's events in log order
     GET  /verify                        the verifier's verdict on the whole log
     GET  /replay?until_turn=N           the state refolded from the log up to turn N
+    GET  /observation?max_turns=N       what each agent sees at the start of the next turn (LLM prompts)
+    GET  /texts/{hash}                  a text a model_called event names (prompt, answer, raw response)
     GET  /schema                        OpenAPI docs: Swagger UI served from a package, no CDN
                                         (/schema/swagger too; the document at /schema/openapi.json)
 
@@ -134,7 +136,7 @@ def init_run(request: Request, data: JSONBody[InitRequest]) -> InitResponse:
 ))
 def play_turn(request: Request, data: JSONBody[TurnRequest]) -> TurnResponse:
     """Run the next turn with these inputs and append it to the log atomically."""
-    return TurnResponse(ok=True, data=TurnData(**get_service(request).step(data.inputs)))
+    return TurnResponse(ok=True, data=TurnData(**get_service(request).step(data.inputs, data.model_calls, data.texts)))
 
 
 @get("/state", sync_to_thread=True, tags=["original"], responses=refusals(r409=NO_RUN))
@@ -189,6 +191,18 @@ def replay(request: Request,
            until_turn: Annotated[int | None, QueryParameter(ge=0, le=MAX_QUERY_INT)] = None) -> ReplayView:
     """Return the state refolded from the log up to the end of ``until_turn`` (default: all of it)."""
     return msgspec.convert(get_service(request).replay(until_turn), ReplayView)
+
+
+@get("/observation", sync_to_thread=True, tags=["orchestrator"])
+def read_observation(request: Request, max_turns: Annotated[int, QueryParameter(ge=1)]) -> dict[str, Any]:
+    """Return what each agent sees at the start of the next turn (what LLM prompts are built from)."""
+    return get_service(request).observation(max_turns)
+
+
+@get("/texts/{digest:str}", sync_to_thread=True, tags=["orchestrator"])
+def read_text(request: Request, digest: Annotated[str, PathParameter(description="SHA-256 hex")]) -> dict[str, Any]:
+    """Return a text a ``model_called`` event names by its hash (prompt, answer, reasoning, raw response)."""
+    return get_service(request).text(digest)
 
 
 # --- errors ----------------------------------------------------------------------------
@@ -261,7 +275,7 @@ def create_app(service: LedgerService) -> Litestar:
     """Return the Litestar app serving ``service`` (the caller owns and closes the service)."""
     return Litestar(
         route_handlers=[read_config, init_run, play_turn, read_state, read_events, read_contracts,
-                        read_contract_history, verify, replay],
+                        read_contract_history, verify, replay, read_observation, read_text],
         state=AppState({"service": service}),
         before_request=refuse_deep_json,
         exception_handlers={

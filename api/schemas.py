@@ -13,6 +13,7 @@ import msgspec
 from msgspec import Meta
 
 from ..events.actions import AgentInput
+from ..events.types import ModelCalled
 
 Int64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 
@@ -33,9 +34,16 @@ class InitRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class TurnRequest(msgspec.Struct, kw_only=True):
-    """One turn: at most one input per agent, applied in the order given."""
+    """One turn: at most one input per agent, applied in the order given.
+
+    An orchestrator that asked a model for the inputs sends its calls too
+    (``model_calls``, recorded first in the turn) with the texts they name by
+    SHA-256 (``texts``: hash -> text), so the log holds them as in-process runs do.
+    """
 
     inputs: list[AgentInput]
+    model_calls: list[ModelCalled] = []
+    texts: dict[str, str] = {}
 
 
 class TurnError(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -37,6 +37,8 @@ import msgspec
 from ..events.actions import AgentInput
 from ..events.config import Config, load_config, load_rules
 from ..ledger.authenticity import describe_proof
+from ..events.types import ModelCalled
+from ..ledger.blobs import check_texts_given, get_blob, put_blobs
 from ..ledger.errors import BadInput, LedgerError, WriterBusy
 from ..ledger.head import read_genesis
 from ..ledger.readmodels import contract_data
@@ -44,6 +46,7 @@ from ..ledger.replay import load_state
 from ..ledger.run import Run, validate_agents
 from ..ledger.store import Store
 from ..ledger.writer_lock import WriterLock
+from ..orchestrator.observation import observe
 from ..projections.state import OPEN_STATUSES, State, TurnMetrics, state_digest
 
 MAX_EVENTS_PAGE = 1000
@@ -255,12 +258,29 @@ class LedgerService:
 
     # --- turns ----------------------------------------------------------------------
 
-    def step(self, inputs: list[AgentInput]) -> dict[str, Any]:
-        """Run the next turn; nothing is appended when the request itself is bad."""
+    def step(self, inputs: list[AgentInput], calls: list[ModelCalled] = (),
+             texts: dict[str, str] | None = None) -> dict[str, Any]:
+        """Run the next turn (its model calls first); nothing is appended when the request itself is bad."""
         with self._lock:
             run = self.require_run()
             check_one_input_per_agent(inputs)
-            return turn_view(run.step(inputs))
+            blobs = check_texts_given(run.store.conn, list(calls), texts or {})
+            write = (lambda conn: put_blobs(conn, blobs)) if blobs else None
+            return turn_view(run.step(inputs, calls=calls, write_extra=write))
+
+    def observation(self, max_turns: int) -> dict[str, Any]:
+        """Return what every agent sees at the start of the next turn (the in-process orchestrator's view)."""
+        with self._lock:
+            run = self.require_run()
+            return observe(run.state, run.next_turn, max_turns)
+
+    def text(self, digest: str) -> dict[str, Any]:
+        """Return a text a model call names by its hash."""
+        with self.reader() as store:
+            body = get_blob(store.conn, digest)
+        if body is None:
+            raise NotFound(f"no text {digest[:16]} in this log")
+        return {"hash": digest, "text": body.decode("utf-8", "surrogatepass")}
 
     # --- reads of the live projection ---------------------------------------------------
 

@@ -225,6 +225,22 @@ def replay(
 # --- audit ---------------------------------------------------------------------------
 
 
+def print_transcript(agent: str, entries: list) -> None:
+    """Print an agent's turns: calls, thinking, answer, action, outcome, fee."""
+    table = Table(title=f"{agent}: turn by turn", show_lines=True)
+    for column in ("turn", "calls", "thinking / answer", "action", "outcome", "fee"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        calls = ", ".join(f"{a['status'] or a['error']} {a['latency_ms']} ms" for a in e.attempts) or "-"
+        tokens = sum(a["prompt_tokens"] + a["completion_tokens"] for a in e.attempts)
+        said = str(e.thinking if e.thinking else e.answer)[:300]
+        if e.verdict and e.verdict != "ok":
+            said += f"\n({e.verdict})"
+        table.add_row(str(e.turn), f"{calls}; {tokens:,} tokens" if e.attempts else "-", escape(said),
+                      escape(json.dumps(e.action, sort_keys=True)[:200]), escape(e.outcome), str(e.fee))
+    show_table(table)
+
+
 def describe_movements(entry) -> str:
     parts = []
     for move in entry.movements:
@@ -273,6 +289,8 @@ def audit(
     contract_id: Annotated[Optional[str], typer.Argument(metavar="CONTRACT_ID", help="The contract to audit.",
                                                          show_default=False)] = None,
     agent: Annotated[Optional[str], typer.Option("--agent", help="Print this agent's account statement instead.")] = None,
+    reasoning: Annotated[bool, typer.Option("--reasoning", help="With --agent: its turns instead (model calls, "
+                                            "thinking, answer, action, outcome, fee).")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Audit one contract's full history, or one agent's account statement.
@@ -285,14 +303,29 @@ def audit(
     cause and running balance, reconciled to the projected final balance (exit
     1 when it does not reconcile or a check fails).
 
-    Examples: simledger audit run.db contract_7    simledger audit run.db --agent agent_3
+    With --reasoning, list the agent's turns instead: each model call attempt
+    (status, latency, tokens), the thinking and answer as received, the action
+    submitted and what the engine made of it, and the fee.
+
+    Examples: simledger audit run.db contract_7    simledger audit run.db --agent agent_3 --reasoning
     """
     from ..ledger.audit import account_statement, contract_history
 
     if (contract_id is None) == (agent is None):
         fail("give either a CONTRACT_ID or --agent AGENT")
+    if reasoning and agent is None:
+        fail("--reasoning goes with --agent AGENT")
     with open_store(path) as store:
-        if contract_id is not None:
+        if reasoning:
+            from ..orchestrator.transcript import agent_transcript
+
+            entries = agent_transcript(store, agent)
+            ok = True
+            if as_json:
+                print_json([e.to_dict() for e in entries])
+            else:
+                print_transcript(agent, entries)
+        elif contract_id is not None:
             history = contract_history(store, contract_id)
             ok = history.all_checks_pass
             if as_json:
@@ -552,7 +585,7 @@ def check_log(path: Path, workers: int, reexecute_log: bool, keystore: Path | No
         if reexecute_log:
             from ..ledger.reexecute import reexecute
 
-            checks.append(("reexecute", reexecute(path, keystore=keystore)))
+            checks.append(("reexecute", reexecute(path, keystore=keystore, make_driver=society_driver(path))))
     for name, check in checks:
         doc[name] = check.to_dict()
     ok = result.ok and all(check.ok for _, check in checks)
@@ -662,6 +695,17 @@ def verify(
         raise typer.Exit(2)
     if not all(ok for _, ok, _ in results):
         raise typer.Exit(1)
+
+
+def society_driver(path: Path):
+    """Return the orchestrator's re-execution driver for a society run's log (LLM calls served from it), else None."""
+    from ..ledger.audit import get_genesis
+    from ..ledger.store import Store
+    from ..orchestrator.driver import reexecution_driver
+    from ..orchestrator.society import is_society_run
+
+    with Store(path) as store:
+        return reexecution_driver if is_society_run(get_genesis(store).identity) else None
 
 
 def default_workers() -> int:

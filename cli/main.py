@@ -59,7 +59,8 @@ hide_flag_types()
 
 # Each module defines register(app). Order here is the order in --help.
 COMMAND_MODULES = ("study_commands", "report_commands", "calibrate_command", "sweep_command", "log_commands",
-                   "head_command", "export_command", "serve_command")
+                   "head_command", "export_command", "serve_command",
+                   "llm_commands")
 
 for _name in COMMAND_MODULES:
     try:

@@ -17,6 +17,7 @@ from ..study.experiment import (
 from ..study.metrics import regime_summary
 from ..study.regimes import DEFAULT_REGIMES, load_regimes
 from ..study.summary import write_summaries
+from . import llm_options as opt
 from .common import console, err_console, fail, handle_errors, print_json
 from .output import show_table
 
@@ -207,6 +208,7 @@ def summarize(
 
 
 @handle_errors
+@opt.with_llm_options
 def run(
     db: Annotated[Path, typer.Argument(help="The log to create (or continue with --resume).", readable=False)],
     regime: Annotated[str, typer.Option(help="Regime name.")] = "baseline",
@@ -219,21 +221,37 @@ def run(
         "--keystore", metavar="DIR",
         help="Sign with keys from this directory (created 0700, keys 0600) instead of keys derived from the seed.",
     )] = None,
+    policy: Annotated[str, typer.Option(help="study (the paper's heuristic) or llm (agents driven by a model).")] = "study",
     as_json: JsonFlag = False,
+    llm: opt.LLMOptions = opt.LLMOptions(),
 ) -> None:
-    """Play one study run into DB; --resume continues an interrupted one to the same final head.
+    """Play one run into DB; --resume continues an interrupted one to the same final head.
+
+    With --policy llm a model drives the agents (all, or --llm-agents) through a
+    chat-completions endpoint; every call is recorded in the log (docs/llm.md).
 
     Writes the log's signed head beside it (DB with suffix .head): keep a copy to
     check the log against later with `simledger verify DB --expect-head`.
 
     Example: simledger run baseline_101.db --regime baseline --seed 101 --turns 40
+
+    Example: simledger run llm.db --policy llm --llm-url http://127.0.0.1:8080/v1 --llm-model qwen --agents 5 --turns 10
     """
     from ..ledger.head import head_file_of
     from ..ledger.store import is_unstarted_log
     from ..study.runner import execute_run, resume_run
+    from .llm_commands import run_society
 
     catalogue = load_regimes(regimes_file)
-    if resume and db.exists() and db.stat().st_size > 0 and not is_unstarted_log(db):
+    if policy not in ("study", "llm"):
+        fail(f"--policy must be study or llm, got {policy!r}")
+    started = db.exists() and db.stat().st_size > 0 and not is_unstarted_log(db)
+    regime_plays_llm = regime in catalogue and catalogue[regime]["policy"].get("kind") == "llm"
+    if policy == "llm" or regime_plays_llm or (resume and started and is_society_log(db)):
+        run_society(db, regime=regime, seed=seed, agents=agents, turns=turns, resume=resume and started,
+                    catalogue=catalogue, options=llm, as_json=as_json)
+        return
+    if resume and started:
         finished = resume_run(db, catalogue, keystore=keystore)
     else:
         if regime not in catalogue:
@@ -250,6 +268,16 @@ def run(
     else:
         console.print(f"{db}: {last} turns, {events:,} events, head {head}; signed head in {head_file_of(db)}"
                       " (keep a copy to pin it)", soft_wrap=True, highlight=False)
+
+
+def is_society_log(db: Path) -> bool:
+    """Return whether a log's genesis records a society (LLM-driven or mixed agents)."""
+    from ..ledger.audit import get_genesis
+    from ..ledger.store import Store
+    from ..orchestrator.society import is_society_run
+
+    with Store(db, write=True) as store:  # as the resume will: a killed writer's WAL needs a writer to recover
+        return is_society_run(get_genesis(store).identity)
 
 
 def register(app: typer.Typer) -> None:

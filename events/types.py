@@ -296,6 +296,49 @@ class ContractExpired(_Event, tag="contract_expired"):
     contract_id: str
 
 
+# --- model calls ---------------------------------------------------------------
+
+
+class ModelUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """Token counts as the provider reported them (0 where it reported none)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+
+
+class ModelCalled(_Event, tag="model_called"):
+    """One attempt at a chat-completions call made for an agent's turn, as asked and as answered.
+
+    Texts (the messages sent, the answer, the provider's reasoning text, the raw
+    response body) live in the ``blobs`` table under their SHA-256, which this
+    event carries, so the chain covers them. ``key`` is what offline replay
+    looks the call up by (model, parameters, messages, agent, turn, attempt).
+    ``latency_ms`` is a wall-clock observation: recorded, never decided on.
+    ``verdict`` is how the policy read the answer of the attempt it used
+    ("ok" or why the answer is not a valid action); "" on attempts it did not use.
+    """
+
+    agent: str
+    attempt: int
+    key: str
+    model: str
+    params: dict[str, Any]
+    messages: str
+    status: int
+    error: str = ""
+    text: str = ""
+    reasoning: str = ""
+    raw: str = ""
+    finish_reason: str | None = None
+    provider_model: str | None = None
+    system_fingerprint: str | None = None
+    usage: ModelUsage = ModelUsage()
+    latency_ms: int = 0
+    verdict: str = ""
+
+
 # --- blocks ------------------------------------------------------------------
 
 
@@ -329,7 +372,7 @@ Event = (
     | FeesRetained | InterestCharged | InterestPaid | ContractProposed | ContractSigned | CollateralLocked
     | ContractActivated | SigningBonusPaid | DeliveryConfirmed | DeliveryDisputed | ArbitratorRuled
     | ContractPayment | CollateralReleased | CollateralSlashed | ContractSettled | ContractDefaulted | ContractExpired
-    | BlockProduced | BlockNotProduced
+    | BlockProduced | BlockNotProduced | ModelCalled
 )
 
 EVENT_TYPES: dict[str, type] = {cls.__struct_config__.tag: cls for cls in Event.__args__}

@@ -20,7 +20,7 @@ import itertools
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Protocol
 
 from ..events import types as ev
 from ..events.actions import AgentInput
@@ -178,44 +178,69 @@ def find_bad_input(twin: Run, turn: int, rows: list[tuple]) -> Divergence:
                       got=None, reason="the turn's recorded inputs were refused")
 
 
-def replay_turn(twin: Run, turn: int, recorded: list[tuple]) -> Divergence | None:
+class TurnDriver(Protocol):
+    """Where a re-executed turn's inputs come from (and the model calls that produced them)."""
+
+    def __call__(self, twin: Run, turn: int, recorded: list[tuple]) -> tuple[list[AgentInput], list[Any], Any]:
+        """Return (inputs, model calls, write_extra) for ``turn`` of the twin; LedgerError when it cannot."""
+
+
+def recorded_turn(twin: Run, turn: int, recorded: list[tuple]) -> tuple[list[AgentInput], list[Any], Any]:
+    """Return the turn's recorded inputs and recorded model calls, as they stand in the log."""
+    inputs = [recorded_input(row) for row in recorded if row[ROW_KIND] == "action_submitted"]
+    calls = [decode_row(row) for row in recorded if row[ROW_KIND] == "model_called"]
+    return inputs, calls, None
+
+
+def replay_turn(twin: Run, turn: int, recorded: list[tuple], driver: TurnDriver = recorded_turn) -> Divergence | None:
     """Step the twin with a recorded turn's inputs; return the first divergence in that turn."""
+    first = recorded[0]
     if turn != twin.next_turn:
-        first = recorded[0]
         return Divergence(seq=first[ROW_SEQ], turn=turn, kind=first[ROW_KIND], got_kind=None,
                           expected=first[ROW_HASH], got=None, reason=f"the log jumps to turn {turn}")
-    inputs = [row for row in recorded if row[ROW_KIND] == "action_submitted"]
     start = twin.store.head()[0] + 1
     try:
-        twin.step([recorded_input(row) for row in inputs])
+        inputs, calls, write_extra = driver(twin, turn, recorded)
+    except LedgerError as err:
+        return Divergence(seq=first[ROW_SEQ], turn=turn, kind=first[ROW_KIND], got_kind=None,
+                          expected=first[ROW_HASH], got=None, reason=str(err))
+    try:
+        twin.step(inputs, calls=calls, write_extra=write_extra)
     except BadInput:
-        return find_bad_input(twin, turn, inputs)
+        return find_bad_input(twin, turn, [row for row in recorded if row[ROW_KIND] == "action_submitted"])
     return compare_rows(recorded, list(twin.store.rows(start_seq=start)))
 
 
-def compare_log(store: Store, twin: Run) -> tuple[int, int, Divergence | None]:
+def compare_log(store: Store, twin: Run, driver: TurnDriver = recorded_turn) -> tuple[int, int, Divergence | None]:
     """Walk the log's turns after turn 0 against the twin; return (events, turns, first divergence)."""
     events, turns = 2, 0
     for turn, group in itertools.groupby(store.rows(start_seq=2), key=lambda row: row[ROW_TURN]):
         recorded = list(group)
-        if divergence := replay_turn(twin, turn, recorded):
+        if divergence := replay_turn(twin, turn, recorded, driver):
             return divergence.seq, turns, divergence  # every event before it was reproduced
         events += len(recorded)
         turns += 1
     return events, turns, None
 
 
-def reexecute(path: str | Path, keystore: str | Path | None = None) -> ReexecResult:
-    """Return whether re-running the log's inputs reproduces every event hash, else the first divergence."""
+def reexecute(path: str | Path, keystore: str | Path | None = None,
+              make_driver: Callable[[Store, ev.RunGenesis], TurnDriver] | None = None) -> ReexecResult:
+    """Return whether re-running the log's inputs reproduces every event hash, else the first divergence.
+
+    ``make_driver(store, genesis)`` may supply the inputs instead of the log (an
+    orchestrator re-deriving them from recorded model answers); by default each
+    turn gets its recorded inputs and model calls.
+    """
     with Store(path) as store:
         genesis = get_genesis(store)
         keys_dir = get_key_source(genesis, keystore)
+        driver = make_driver(store, genesis) if make_driver is not None else recorded_turn
         with tempfile.TemporaryDirectory(prefix="simledger-reexec-") as tmp:
             twin, divergence = create_twin(store, genesis, Path(tmp), keys_dir)
             events, turns = 1, 0  # only the genesis (an input) precedes a bad turn-0 seal
             if twin is not None:
                 try:
-                    events, turns, divergence = compare_log(store, twin)
+                    events, turns, divergence = compare_log(store, twin, driver)
                 finally:
                     twin.close()
     if divergence is None:

@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import msgspec
 
@@ -162,19 +162,40 @@ class Run:
     def next_turn(self) -> int:
         return self.state.sealed_turn + 1
 
-    def step(self, inputs: Iterable[AgentInput | dict]) -> TurnMetrics:
-        """Run the next turn with these inputs, append it atomically, return its metrics."""
+    def step(self, inputs: Iterable[AgentInput | dict], *, calls: Sequence[ev.ModelCalled] = (),
+             write_extra: Callable[[Any], None] | None = None) -> TurnMetrics:
+        """Run the next turn with these inputs, append it atomically, return its metrics.
+
+        ``calls`` are the model calls that produced the inputs (recorded first in
+        the turn); ``write_extra(conn)`` runs inside the turn's transaction (the
+        texts those calls name go in with the turn, or not at all).
+        """
         inputs = [coerce_input(i) for i in inputs]
         turn = self.next_turn
         self.check_inputs(turn, inputs)
-        self._commit_turn(turn, lambda rec: engine.process_turn(rec, turn, inputs))
+        self.check_calls(calls)
+
+        def body(rec: Recorder) -> None:
+            for call in calls:
+                rec.emit(call)
+            engine.process_turn(rec, turn, inputs)
+
+        self._commit_turn(turn, body, write_extra)
         return self.state.turns[-1]
+
+    def check_calls(self, calls: Sequence[ev.ModelCalled]) -> None:
+        """Raise BadInput unless every call is a model call made for an agent of this run."""
+        for call in calls:
+            if not isinstance(call, ev.ModelCalled):
+                raise BadInput(f"a turn's calls must be model calls, got {type(call).__name__}")
+            if call.agent not in self.state.accounts:
+                raise BadInput(f"model call for unknown agent {call.agent!r}")
 
     def check_inputs(self, turn: int, inputs: list[AgentInput]) -> None:
         """Raise BadInput for what cannot be recorded: unknown agents, bad or (when required) missing signatures."""
         check_inputs(self.state, turn, inputs, require_signatures=self.require_signatures)
 
-    def _commit_turn(self, turn: int, body) -> None:
+    def _commit_turn(self, turn: int, body, write_extra: Callable[[Any], None] | None = None) -> None:
         rec = Recorder(self.state, self._seq, self._head, self._signers, self._engine_key_id,
                        self._agent_key_ids, turn, mark_custodial=self._keys.source == "keystore")
         try:
@@ -182,6 +203,8 @@ class Run:
             with self.store.transaction():
                 self.store.insert_events(rec.rows)
                 check_written(self.store, rec.rows)
+                if write_extra is not None:
+                    write_extra(self.store.conn)
                 if turn == 0:
                     self.store.set_meta("run_id", self.state.run_id)
                 data_version = self.store.data_version()

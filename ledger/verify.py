@@ -41,6 +41,7 @@ from ..events.envelope import (
     payload_version,
 )
 from ..events.keys import input_message, key_id, verify_signature
+from .blobs import check_blobs
 from .errors import ChainError, LedgerError
 from .store import MAX_COLUMN_BYTES, Store, envelope_from_row
 
@@ -471,6 +472,7 @@ def verify_store(store: Store, *, workers: int = 1) -> VerifyResult:
             else:
                 walk.check_end()
                 check_no_stray_rows(store, walk.next_seq)
+                check_blobs(store.conn)
         except ChainError as err:
             failure = err
         except UnreadableRow as err:

@@ -285,6 +285,10 @@ def apply_block_not_produced(state: State, e: ev.BlockNotProduced, seq: int, tur
     _metrics(state, turn)
 
 
+def apply_model_called(state: State, e: ev.ModelCalled, seq: int, turn: int) -> None:
+    """A model call changes no balance: the engine bills the tokens from the agent's input (R3)."""
+
+
 REDUCERS: dict[type, Callable[[State, Any, int, int], None]] = {
     ev.RunGenesis: apply_run_genesis, ev.TurnSealed: apply_turn_sealed,
     ev.ActionSubmitted: apply_action_submitted, ev.ActionRejected: apply_action_rejected,
@@ -303,7 +307,7 @@ REDUCERS: dict[type, Callable[[State, Any, int, int], None]] = {
     ev.ContractPayment: apply_contract_payment, ev.CollateralReleased: apply_collateral_released,
     ev.CollateralSlashed: apply_collateral_slashed, ev.ContractSettled: apply_contract_settled,
     ev.ContractDefaulted: apply_contract_defaulted, ev.ContractExpired: apply_contract_expired, ev.BlockProduced: apply_block_produced,
-    ev.BlockNotProduced: apply_block_not_produced,
+    ev.BlockNotProduced: apply_block_not_produced, ev.ModelCalled: apply_model_called,
 }
 assert set(REDUCERS) == set(ev.Event.__args__), "every event kind needs a reducer"
 

@@ -49,6 +49,13 @@ class RunSpec:
     identity: dict[str, Any] = field(default_factory=dict)
     file_name: str = ""
 
+    def __post_init__(self) -> None:
+        if isinstance(self.regime.get("policy"), dict) and self.regime["policy"].get("kind") == "llm":
+            from ..events.config import InvalidConfig
+
+            raise InvalidConfig(f"{self.regime_name!r} plays a language model, which experiments and sweeps do not "
+                                "(no endpoint, no recorded calls): use simledger run --llm-url URL or orchestrate")
+
     @property
     def name(self) -> str:
         return self.file_name or run_name(self.regime_name, self.seed)

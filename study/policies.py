@@ -15,10 +15,11 @@ import msgspec
 from ..events.actions import AgentInput
 from ..events.config import InvalidConfig, load_struct
 from .policy import Policy, PolicyKind, TurnView, decide_turn
+from ..orchestrator.llm_policy import LLM
 from .study_policy import STUDY
 
 DEFAULT_KIND = "study"
-POLICIES: dict[str, PolicyKind] = {DEFAULT_KIND: STUDY}
+POLICIES: dict[str, PolicyKind] = {DEFAULT_KIND: STUDY, "llm": LLM}
 
 
 def load_policy(data: Any) -> msgspec.Struct:

@@ -77,6 +77,10 @@ def one_of_each_kind() -> dict[str, object]:
         ev.BlockProduced(height=4, winner="agent_1", reward=10, entrants=ENTRIES, total_weight_ppm=1_000_000,
                          randomness="cc" * 32, draw=612_345),
         ev.BlockNotProduced(entrants=ENTRIES[:1], total_weight_ppm=250_000, threshold_ppm=1_000_000),
+        ev.ModelCalled(agent="agent_1", attempt=1, key="ab" * 32, model="m", params={"temperature": 0.0, "seed": 7},
+                       messages="cd" * 32, status=200, text="ef" * 32, finish_reason="stop", provider_model="m-1",
+                       usage=ev.ModelUsage(prompt_tokens=90, completion_tokens=40, reasoning_tokens=12),
+                       latency_ms=31, verdict="ok"),
     ]
     return {ev.kind_of(e): e for e in events}
 
