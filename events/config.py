@@ -12,7 +12,7 @@ import difflib
 import functools
 import re
 from fractions import Fraction
-from typing import Annotated, Any, Iterable
+from typing import Annotated, Any, Iterable, Literal
 
 import msgspec
 from msgspec import Meta
@@ -53,14 +53,17 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 
 class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Engine constants the driver does not send, calibrated against the paper.
+    """Engine constants and rule variants the driver does not send, calibrated against the paper.
 
-    docs/mechanics.md gives the evidence for each default (rules R11, R12, R9).
+    docs/mechanics.md gives the evidence for each default (rules R9, R11, R12, R15,
+    R17, R20, R23). The defaults are the rules of new runs; a genesis written before
+    a field existed is upcast with that field's ``LEGACY_RULES`` value (see
+    ``events.types.RunGenesis``), so an old log keeps re-executing as it was played.
     """
 
     job_pay_units: NonNegativeInt = 28
     """A job pays this many compute units at the current inference rate (R11)."""
-    job_cooldown_turns: NonNegativeInt = 1
+    job_cooldown_turns: NonNegativeInt = 0
     """Turns an agent must wait after a job before the next one (R11)."""
     block_reward: NonNegativeInt = 0
     """Tokens minted to a block's winner (R9)."""
@@ -68,6 +71,24 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     study_cost: NonNegativeInt = 20
     study_discount: Rate = 0.5
     study_duration_turns: NonNegativeInt = 5
+    sign_repeat: Literal["accept", "reject"] = "accept"
+    """A second signature by a signer who already signed: a harmless no-op, or a ``duplicate`` error (R15)."""
+    early_arbitrator_signature: Literal["count", "void"] = "count"
+    """An arbitrator's signature on the bare proposal counts toward activation, or voids the contract (R15)."""
+    offer_deadline: Literal["none", "delivery_turn"] = "none"
+    """Unsigned offers stay open, or are refused ``too_late`` and lapse at their delivery turn (R20)."""
+    attestation: Literal["principals", "all_parties"] = "principals"
+    """Who must confirm delivery for an attested contract to settle: both principals, or all three parties (R17)."""
+    supply_counts_collateral: bool = False
+    """Whether the token supply counts collateral held in contracts (R23)."""
+    block_gate: Literal["mining", "weight"] = "mining"
+    """What must reach block_threshold: the entrants' mining weight alone (base weight per miner), or their
+    whole lottery weight with stake and burns (R9)."""
+
+
+LEGACY_RULES = {"sign_repeat": "reject", "early_arbitrator_signature": "void", "offer_deadline": "delivery_turn",
+                "attestation": "all_parties", "supply_counts_collateral": True, "block_gate": "weight"}
+"""The rule variants of logs whose genesis predates these fields (run_genesis payload v1 or v2)."""
 
 
 def load_struct(cls: type, data: Any, *, what: str):

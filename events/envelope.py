@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import msgspec
 
+from .config import LEGACY_RULES
 from .types import EVENT_TYPES, Event, actor_of, contract_of, kind_of
 
 FORMAT_VERSION = 1
@@ -91,32 +92,48 @@ def seal_envelope(event: Any, *, seq: int, turn: int, prev_hash: bytes, signer: 
     return header, hashlib.sha256(ENCODER.encode(header)).digest()
 
 
-def payload_version(event: Any) -> int:
+def payload_version(event: Any, *, since: int | None = None) -> int:
     """Return the version ``event`` is written as: the newest version whose added fields it sets.
 
     A version that only added optional fields (``ADDED``, UNSET by default)
     does not change the bytes of an event that leaves them unset, so such an
-    event is written as the version before them, and logs stay byte-identical.
+    event is written as the version before them (never below ``since``, by
+    default the kind's ``SINCE``), and logs stay byte-identical.
     """
     added = event.ADDED
     if not added:
         return event.VERSION
     used = [version for name, version in added.items() if getattr(event, name) is not msgspec.UNSET]
-    return max(used, default=min(added.values()) - 1)
+    return max(*used, event.SINCE if since is None else since, min(added.values()) - 1)
+
+
+def get_written_version(event: Any, stored_version: int) -> int:
+    """Return the version a writer of ``stored_version``'s era gave an event with the fields it decoded
+    (and maybe upcast) to: below the kind's ``SINCE``, the version its optional fields alone imply."""
+    return payload_version(event, since=event.SINCE if stored_version >= event.SINCE else 0)
 
 
 def get_direct_versions(cls: type) -> range:
     """Return the payload versions of ``cls`` that decode as they are (the current one, and any older one
-    that lacks only fields added as UNSET)."""
-    return range(min(cls.ADDED.values(), default=cls.VERSION + 1) - 1, cls.VERSION + 1)
+    from ``SINCE`` on that lacks only fields added as UNSET)."""
+    return range(max(cls.SINCE, min(cls.ADDED.values(), default=cls.VERSION + 1) - 1), cls.VERSION + 1)
 
 
 _DIRECT_VERSIONS = {kind: get_direct_versions(cls) for kind, cls in EVENT_TYPES.items()}
 
+
+def upcast_genesis_to_v3(data: dict) -> dict:
+    """Return a v1/v2 genesis as v3: the rule variants it predates take the values it was played with."""
+    return {**data, "rules": {**LEGACY_RULES, **(data.get("rules") or {})}}
+
+
 # Upcasters: (kind, from_version) -> function(dict) -> dict of version + 1, for a
-# version that changed more than adding UNSET fields. Empty so far; a later version
-# adds entries here and never rewrites stored bytes.
-UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {}
+# version that changed more than adding UNSET fields. A later version adds
+# entries here and never rewrites stored bytes.
+UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {
+    ("run_genesis", 1): dict,  # version 2 only added the optional nonce
+    ("run_genesis", 2): upcast_genesis_to_v3,
+}
 
 
 class PayloadError(ValueError):

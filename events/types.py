@@ -31,16 +31,24 @@ from .config import Config, Rules
 class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     VERSION: ClassVar[int] = 1
     ADDED: ClassVar[dict[str, int]] = {}  # field -> the version that added it (fields typed X | UnsetType)
+    # The oldest version written and decoded as is; older payloads are upcast (events.envelope.UPCASTERS).
+    SINCE: ClassVar[int] = 1
 
 
 # --- run ---------------------------------------------------------------------
 
 
 class RunGenesis(_Event, tag="run_genesis"):
-    """The run's constitution: who takes part, their keys, the rules, the seed."""
+    """The run's constitution: who takes part, their keys, the rules, the seed.
 
-    VERSION: ClassVar[int] = 2
+    Version 2 added ``nonce``. Version 3: ``rules`` holds the rule variants of
+    ``events.config.LEGACY_RULES``; every genesis is written as version 3, and an
+    older one is upcast with the variants it was played with.
+    """
+
+    VERSION: ClassVar[int] = 3
     ADDED: ClassVar[dict[str, int]] = {"nonce": 2}
+    SINCE: ClassVar[int] = 3
     run_id: str
     seed: int
     agents: list[str]

@@ -24,7 +24,7 @@ from ..events.actions import AgentInput, action_name, parse_action, to_plain_jso
 from ..events.config import Config, Rules, exact
 from ..events.envelope import ENCODER
 from ..events.merkle import merkle_root
-from ..projections.state import Account, Contract, State, state_digest
+from ..projections.state import SETTLED_ON_CONFIRMATION, Account, Contract, State, state_digest
 
 PPM = 1_000_000
 MAX_UNITS = 10**9
@@ -277,27 +277,37 @@ def process_propose_contract(rec: Recorder, turn: int, seq: int, agent: str, act
 
 
 def process_sign_contract(rec: Recorder, turn: int, seq: int, agent: str, action: act.SignContract) -> None:
-    """Sign a contract once, locking one's collateral (R15).
+    """Sign a contract, locking one's collateral (R15).
 
-    The counterparty signs the proposal (proposed -> countersigned); the
-    arbitrator's signature on the countersigned contract activates it. An
-    arbitrator who signs the bare proposal is recorded but has not signed the
-    countersigned terms, and cannot sign again: that contract lapses (R20).
+    The counterparty signs a ``proposed`` contract (-> ``countersigned``), the
+    arbitrator a ``proposed`` or ``countersigned`` one. The contract activates
+    when the second of the two signatures arrives, in either order; under
+    ``early_arbitrator_signature = "void"`` (old logs) an arbitrator's signature
+    on the bare proposal is recorded but never activates it. A signer's repeat
+    signature changes nothing: accepted, or a ``duplicate`` error (``sign_repeat``).
     """
-    state = rec.state
+    state, rules = rec.state, rec.state.rules
     contract = get_contract(state, action.contract_id)
-    # Verify the signer holds the role and signs once, in time, with its collateral at hand
+    # Verify the signer holds the role, signs an open offer, in time, with its collateral at hand
     expected = contract.counterparty if action.role == "counterparty" else contract.arbitrator
     require(agent == expected, "wrong_role", f"{agent} is not the {action.role} of {contract.contract_id}")
-    require(action.role not in contract.signed_by, "duplicate", f"{agent} already signed {contract.contract_id}")
-    require(turn < contract.offer.terms.delivery_turn, "too_late",
-            f"{contract.contract_id} was due for delivery at turn {contract.offer.terms.delivery_turn}")
     allowed = ("proposed",) if action.role == "counterparty" else ("proposed", "countersigned")
+    if action.role in contract.signed_by:
+        require(rules.sign_repeat == "accept" and contract.status in allowed, "duplicate",
+                f"{agent} already signed {contract.contract_id}")
+        return
+    if rules.offer_deadline == "delivery_turn":
+        require(turn < contract.offer.terms.delivery_turn, "too_late",
+                f"{contract.contract_id} was due for delivery at turn {contract.offer.terms.delivery_turn}")
     require(contract.status in allowed, "wrong_status", f"{contract.contract_id} is {contract.status}")
     own = compute_collateral(contract)[agent]
     require_funds(state, agent, own, f"collateral of {contract.contract_id}")
-    activates = action.role == "arbitrator" and contract.status == "countersigned"
-    status = "countersigned" if action.role == "counterparty" else ("active" if activates else contract.status)
+    if action.role == "arbitrator":
+        activates = contract.status == "countersigned"
+        status = "active" if activates else contract.status
+    else:
+        activates = rules.early_arbitrator_signature == "count" and "arbitrator" in contract.signed_by
+        status = "active" if activates else "countersigned"
     rec.emit(ev.ContractSigned(contract_id=contract.contract_id, signer=agent, role=action.role, status=status,
                                input_seq=seq))
     lock_collateral(rec, contract.contract_id, agent, own)
@@ -312,14 +322,22 @@ def activate_contract(rec: Recorder, contract: Contract) -> None:
 
 
 def process_confirm_delivery(rec: Recorder, turn: int, seq: int, agent: str, action: act.ConfirmDelivery) -> None:
-    """Attest delivery of an active contract, from delivery_turn on; repeats are harmless (R17)."""
+    """Attest delivery of an active contract, from delivery_turn on; repeats are harmless (R17).
+
+    With ``attestation = "principals"`` the confirmation that completes both
+    principals' attestation settles the contract at once, in the action step
+    (outcome ``confirmed``); the settlement step never sees it (R17).
+    """
     contract = get_contract(rec.state, action.contract_id)
-    # Verify role (any party: the arbitrator's confirmation is the attestation), status and timing
+    # Verify role (any party: the arbitrator's confirmation is an attestation too), status and timing
     require(agent in contract.parties(), "wrong_role", f"{agent} is not a party of {contract.contract_id}")
     require(contract.status == "active", "wrong_status", f"{contract.contract_id} is {contract.status}, not active")
     require(turn >= contract.offer.terms.delivery_turn, "too_early",
             f"delivery of {contract.contract_id} is due at turn {contract.offer.terms.delivery_turn}")
     rec.emit(ev.DeliveryConfirmed(contract_id=contract.contract_id, agent=agent, input_seq=seq))
+    rules = rec.state.rules
+    if rules.attestation == "principals" and is_attested(contract, rules):
+        settle_contract(rec, contract, winner=contract.counterparty, outcome=SETTLED_ON_CONFIRMATION)
 
 
 def require_principal(contract: Contract, agent: str) -> None:
@@ -471,14 +489,21 @@ def compute_randomness(state: State, turn: int) -> bytes:
     ).digest()
 
 
+def compute_gate_weight_ppm(state: State, entrants: list[ev.BlockEntry], total_ppm: int) -> Fraction | int:
+    """Return the weight that must reach block_threshold: mining weight alone, or all lottery weight (R9)."""
+    if state.rules.block_gate == "weight":
+        return total_ppm
+    return len(entrants) * exact(state.config.mine_base_weight) * PPM
+
+
 def process_block_attempt(rec: Recorder, turn: int) -> None:
-    """Produce a block when the miners' summed weight reaches block_threshold (R9)."""
+    """Produce a block when the miners' gate weight reaches block_threshold; draw by lottery weight (R9)."""
     state = rec.state
     entrants = [ev.BlockEntry(agent=a, weight_ppm=compute_weight_ppm(state.config, get_account(state, a), turn))
                 for a in state.miners]
     total = sum(e.weight_ppm for e in entrants)
     threshold = exact(state.config.block_threshold) * PPM
-    if not entrants or total < threshold:
+    if not entrants or compute_gate_weight_ppm(state, entrants, total) < threshold:
         rec.emit(ev.BlockNotProduced(entrants=entrants, total_weight_ppm=total, threshold_ppm=math.ceil(threshold)))
         return
     randomness = compute_randomness(state, turn)
@@ -500,9 +525,10 @@ def pick_weighted(entrants: list[ev.BlockEntry], draw: int) -> str:
 # --- R17-R21: settlement, default, lapse --------------------------------------------
 
 
-def is_attested(contract: Contract) -> bool:
-    """Return whether proposer, counterparty and arbitrator have all confirmed delivery."""
-    return all(party in contract.confirmed_by for party in contract.parties())
+def is_attested(contract: Contract, rules: Rules) -> bool:
+    """Return whether every party ``rules.attestation`` names has confirmed delivery (R17)."""
+    parties = contract.parties() if rules.attestation == "all_parties" else (contract.proposer, contract.counterparty)
+    return all(party in contract.confirmed_by for party in parties)
 
 
 def get_deadline(state: State, contract: Contract) -> int:
@@ -514,14 +540,15 @@ def process_contract_settlement(rec: Recorder, turn: int) -> None:
     """Settle attested or ruled contracts; default late ones; let unsigned offers lapse (R17-R21)."""
     state = rec.state
     for contract in list(state.contracts.values()):
-        if contract.status == "active" and is_attested(contract):
+        if contract.status == "active" and is_attested(contract, state.rules):
             settle_contract(rec, contract, winner=contract.counterparty, outcome="attested")
         elif contract.status == "disputed" and contract.ruling_for is not None:
             settle_contract(rec, contract, winner=contract.ruling_for,
                             outcome=f"ruled_for_{get_role(contract, contract.ruling_for)}")
         elif contract.status in ("active", "disputed") and turn >= get_deadline(state, contract):
             default_contract(rec, contract)
-        elif contract.status in ("proposed", "countersigned") and turn >= contract.offer.terms.delivery_turn:
+        elif (contract.status in ("proposed", "countersigned") and state.rules.offer_deadline == "delivery_turn"
+              and turn >= contract.offer.terms.delivery_turn):
             release_all(rec, contract)
             rec.emit(ev.ContractExpired(contract_id=contract.contract_id))
 
@@ -544,13 +571,13 @@ def release_all(rec: Recorder, contract: Contract) -> None:
 
 
 def settle_contract(rec: Recorder, contract: Contract, *, winner: str, outcome: str) -> None:
-    """Pay price (delivered) or penalty (not delivered), the arbitrator's fee if ruled, release collateral (R19)."""
+    """Pay price (delivered) or penalty (not delivered), the arbitrator's fee if ruled, release collateral (R17, R19)."""
     offer = contract.offer
     if winner == contract.counterparty:
         pay(rec, contract, contract.proposer, contract.counterparty, offer.terms.price, "price")
     else:
         pay(rec, contract, contract.counterparty, contract.proposer, offer.penalty, "penalty")
-    if outcome != "attested":
+    if contract.ruling_for is not None:  # only a ruling earns the arbitrator its fee
         loser = contract.proposer if winner == contract.counterparty else contract.counterparty
         pay(rec, contract, loser, contract.arbitrator, offer.arbitrator_fee, "arbitrator_fee")
     release_all(rec, contract)

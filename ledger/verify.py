@@ -37,8 +37,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ..events import merkle
 from ..events import types as ev
 from ..events.envelope import (
-    FORMAT_VERSION, JSON_ENCODER, ZERO_HASH, Envelope, PayloadError, decode_payload, envelope_hash, payload_json,
-    payload_version,
+    FORMAT_VERSION, JSON_ENCODER, ZERO_HASH, Envelope, PayloadError, decode_payload, envelope_hash,
+    get_written_version, payload_json,
 )
 from ..events.keys import input_message, key_id, verify_signature
 from .blobs import check_blobs
@@ -326,8 +326,8 @@ def find_copy_mismatch(env: Envelope, event: Any, json_copy: Any) -> str | None:
     contract = ev.contract_of(event)
     if env.contract_id != contract:
         return f"contract_id column says {env.contract_id!r}, the payload's is {contract!r}"
-    if env.payload_version != (version := payload_version(event)):
-        return f"payload version {env.payload_version}, but the payload's fields are those of version {version}"
+    if (written := get_written_version(event, env.payload_version)) != env.payload_version:
+        return f"payload version {env.payload_version}, but the payload's fields are those of version {written}"
     if json_copy != payload_json(event) and json_copy != stored_payload_json(env.payload):
         return "payload_json column differs from the hashed payload"
     return None

@@ -16,7 +16,7 @@ import msgspec
 from ..events import types as ev
 from ..events.envelope import ENCODER
 from ..events.actions import action_name
-from .state import Account, Contract, State, TurnMetrics
+from .state import SETTLED_ON_CONFIRMATION, Account, Contract, State, TurnMetrics
 
 
 def _bump(counter: dict[str, int], key: str, by: int = 1) -> None:
@@ -250,6 +250,8 @@ def apply_collateral_slashed(state: State, e: ev.CollateralSlashed, seq: int, tu
 def apply_contract_settled(state: State, e: ev.ContractSettled, seq: int, turn: int) -> None:
     contract = _contract_event(state, e.contract_id, seq)
     contract.status, contract.outcome, contract.closed_turn = "settled", e.outcome, turn
+    if e.outcome == SETTLED_ON_CONFIRMATION:
+        return  # settled by an action, not by the settlement step: not in the turn's contracts_settled
     metrics = _metrics(state, turn)
     metrics.settled.append(e.contract_id)
     metrics.settled_count += 1

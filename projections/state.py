@@ -19,6 +19,11 @@ from ..events.envelope import ENCODER
 
 OPEN_STATUSES = ("proposed", "countersigned", "active", "disputed")
 FINAL_STATUSES = ("settled", "defaulted")
+SETTLED_ON_CONFIRMATION = "confirmed"
+"""The outcome of a contract settled by the confirmation that completed its attestation (R17).
+
+It settles in the action step, so, like the original engine's turn response, the
+turn's ``contracts_settled`` (filled by the settlement step) does not list it."""
 
 
 @dataclass
@@ -130,8 +135,11 @@ class State:
     # --- read-only accessors -------------------------------------------------
 
     def token_supply(self) -> int:
-        """Return the tokens in existence: balances (negatives included), stakes, collateral, pools."""
-        return self.held_tokens()
+        """Return the token supply (R23): balances (negatives included) and stakes, plus pending
+        unstakes and the fee pool; collateral held in contracts only where the rules count it."""
+        if self.rules.supply_counts_collateral:
+            return self.held_tokens()
+        return self.held_tokens() - sum(a.locked for a in self.accounts.values())
 
     def held_tokens(self) -> int:
         """Return every token the ledger holds anywhere: balances, stakes, collateral, pools."""
@@ -247,5 +255,5 @@ def snapshot_state(blob: bytes) -> State:
     return state
 
 
-__all__ = ["Account", "Contract", "TurnMetrics", "State", "state_digest", "Digested", "DIGEST_EXTENSIONS", "snapshot_bytes", "snapshot_state",
-           "OPEN_STATUSES", "FINAL_STATUSES"]
+__all__ = ["Account", "Contract", "TurnMetrics", "State", "state_digest", "Digested", "DIGEST_EXTENSIONS",
+           "snapshot_bytes", "snapshot_state", "OPEN_STATUSES", "FINAL_STATUSES", "SETTLED_ON_CONFIRMATION"]

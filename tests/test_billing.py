@@ -115,7 +115,7 @@ def test_accepted_job_not_billed(tmp_path):
 
 
 def test_rejected_job_billed(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules={"job_cooldown_turns": 1})
     step(run, act("a", "job"))
     # second job in a row: refused (cooldown), so billed: 0.1 x 2000 + 500 - 100 = 600
     log = step(run, act("a", "job", thinking=2000, output=500))

@@ -56,9 +56,12 @@ def test_baseline_regime_is_the_default_config():
 
 
 def test_rules_defaults():
-    assert as_dict(Rules()) == {"job_pay_units": 28, "job_cooldown_turns": 1, "block_reward": 0,
+    assert as_dict(Rules()) == {"job_pay_units": 28, "job_cooldown_turns": 0, "block_reward": 0,
                                 "transfer_fee_min": 0, "study_cost": 20, "study_discount": 0.5,
-                                "study_duration_turns": 5}
+                                "study_duration_turns": 5, "sign_repeat": "accept",
+                                "early_arbitrator_signature": "count", "offer_deadline": "none",
+                                "attestation": "principals", "supply_counts_collateral": False,
+                                "block_gate": "mining"}
 
 
 def test_integer_written_for_float_knob_accepted():

@@ -1,5 +1,9 @@
 """R14-R21: a contract's every path, from proposal to settlement, default or lapse, and every rejection.
 
+Tests of a path the rule revision changed (early arbitrator signatures, repeats, lapse,
+attestation) pin the variants old logs play with (``rules=LEGACY``); the current variants
+are pinned in tests/test_contract_rules.py.
+
 The standard contract (unless a test changes one thing): a proposes at turn 2 to b
 (counterparty) with c as arbitrator; price 100, delivery at turn 4, collateral
 a 30 / b 20 / c 10, penalty 40, arbitrator fee 15. Signing bonus 50, confirmation
@@ -30,7 +34,10 @@ from _engine_kit import (  # noqa: E402
 from simledger.events import types as ev  # noqa: E402
 from simledger.events.actions import ContractOffer  # noqa: E402
 
+from simledger.events.config import LEGACY_RULES  # noqa: E402
+
 C1 = "contract_1"
+LEGACY = dict(LEGACY_RULES)  # the contract rules of logs written before the current defaults
 
 
 def standard(**changes) -> dict:
@@ -215,7 +222,7 @@ def test_no_bonus_payment_when_bonus_zero(tmp_path):
 
 
 def test_early_arbitrator_signature_recorded_then_contract_lapses(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=LEGACY)
     # turn 2: c signs the bare proposal, right after a proposed it
     log = step(run, act("a", "propose_contract", contract=standard()), sign("c", "arbitrator"))
     assert log.effects[2:] == [
@@ -260,7 +267,7 @@ def test_invalid_sign_contract_twice(tmp_path):
 
 
 def test_invalid_sign_contract_at_delivery_turn(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=LEGACY)
     propose(run)
     step(run)  # turn 3: nobody signs
     log = step(run, sign("b", "counterparty"))  # turn 4 = delivery turn
@@ -292,7 +299,7 @@ def test_invalid_arbitrator_sign_without_collateral(tmp_path):
 
 
 def test_unsigned_offer_lapses_at_delivery_turn(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=LEGACY)
     propose(run)
     assert step(run).effects == []  # turn 3: still open
     log = step(run)  # turn 4
@@ -303,7 +310,7 @@ def test_unsigned_offer_lapses_at_delivery_turn(tmp_path):
 
 
 def test_countersigned_offer_lapses_at_delivery_turn(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=LEGACY)
     propose(run)
     step(run, sign("b", "counterparty"))
     log = step(run)  # turn 4: the arbitrator never signed
@@ -312,7 +319,7 @@ def test_countersigned_offer_lapses_at_delivery_turn(tmp_path):
 
 
 def test_lapse_without_collateral(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=LEGACY)
     propose(run, proposer_locked=0)
     step(run)
     assert step(run).effects == [ev.ContractExpired(contract_id=C1)]
@@ -322,7 +329,7 @@ def test_lapse_without_collateral(tmp_path):
 
 
 def test_attested_settlement_needs_all_three_confirmations(tmp_path):
-    run = active(tmp_path)
+    run = active(tmp_path, rules=LEGACY)
     log = step(run, confirm("a"), confirm("b"))  # turn 4: the principals confirm
     assert log.effects == [ev.DeliveryConfirmed(contract_id=C1, agent="a", input_seq=log.inputs[0]),
                            ev.DeliveryConfirmed(contract_id=C1, agent="b", input_seq=log.inputs[1])]
@@ -339,7 +346,7 @@ def test_attested_settlement_needs_all_three_confirmations(tmp_path):
 
 
 def test_attested_settlement_in_one_turn(tmp_path):
-    run = active(tmp_path)
+    run = active(tmp_path, rules=LEGACY)
     log = step(run, confirm("c"), confirm("b"), confirm("a"))
     assert log.effects[-1] == ev.ContractSettled(contract_id=C1, outcome="attested")
 
@@ -373,7 +380,7 @@ def test_invalid_confirm_before_delivery(tmp_path):
 
 
 def test_invalid_confirm_not_active(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=LEGACY)
     propose(run)
     step(run)  # turn 3: nobody signs
     # turn 4, the delivery turn: the offer is still only proposed
@@ -505,7 +512,7 @@ def test_timeout_default_slashes_both_principals(tmp_path):
 
 
 def test_timeout_slashes_both_even_if_one_confirmed(tmp_path):
-    run = active(tmp_path)
+    run = active(tmp_path, rules=LEGACY)
     step(run, confirm("a"), confirm("b"))  # the arbitrator never attests
     step(run), step(run)
     log = step(run)
@@ -520,7 +527,7 @@ def test_timeout_slashes_both_even_if_one_confirmed(tmp_path):
     (["c"], [slashed("a", 30), slashed("b", 20), released("c", 10)]),  # the arbitrator's confirmation is not theirs
 ])
 def test_timeout_without_slash_both(tmp_path, confirmers, expected):
-    run = active(tmp_path, slash_both_on_timeout=False)
+    run = active(tmp_path, rules=LEGACY, slash_both_on_timeout=False)
     step(run, *[confirm(p) for p in confirmers])
     step(run), step(run)
     log = step(run)
@@ -558,7 +565,7 @@ def test_ruling_in_last_turn_of_window_settles(tmp_path):
 
 @pytest.mark.parametrize("close", ["settled", "defaulted", "expired"])
 def test_closed_contract_never_changes(tmp_path, close):
-    run = active(tmp_path) if close != "expired" else make_run(tmp_path)
+    run = active(tmp_path, rules=LEGACY) if close != "expired" else make_run(tmp_path, rules=LEGACY)
     if close == "settled":
         step(run, confirm("a"), confirm("b"), confirm("c"))
     elif close == "defaulted":

@@ -329,7 +329,7 @@ def test_contract_paths_are_exercised_by_the_strategy():
         plan.append([(0, ("propose", False, 1, 2, offset, 10, 5, 3, (2, 2, 2), "service"), (0, 0))])
         plan.append([(1, ("sign", index, "counterparty", True), (0, 0)),
                      (2, ("sign", index, "arbitrator", True), (0, 0))])
-    # contract_1 attested, contract_2 disputed and ruled, contract_3 left to default
+    # contract_1 confirmed by both principals, contract_2 disputed and ruled, contract_3 left to default
     plan.append([(0, ("confirm", 0, 0), (0, 0)), (1, ("confirm", 0, 1), (0, 0)), (2, ("confirm", 0, 2), (0, 0))])
     plan.append([(1, ("dispute", 0, 1), (0, 0)), (2, ("ruling", 0, 1, True), (0, 0))])  # contract_2: first open
     plan.extend([[]] * 6)
@@ -339,6 +339,6 @@ def test_contract_paths_are_exercised_by_the_strategy():
             run.step(resolve_turn(turn_slots, run.state))
         outcomes = {cid: (c.status, c.outcome) for cid, c in run.state.contracts.items()}
         run.close()
-    assert outcomes == {"contract_1": ("settled", "attested"),
+    assert outcomes == {"contract_1": ("settled", "confirmed"),
                         "contract_2": ("settled", "ruled_for_counterparty"),
                         "contract_3": ("defaulted", "confirmation_window_closed")}

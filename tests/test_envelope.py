@@ -115,7 +115,7 @@ def test_envelope_hash_covers_every_header_field(kind):
     env = sealed_envelope(header, digest, bytes(64))
     payload = env.payload
     assert envelope_hash(env) == digest  # the header tuple hashes exactly as hashed_bytes() encodes
-    changed = {"seq": 10, "turn": 3, "kind": "x", "actor": "y", "contract_id": "z", "payload_version": 2,
+    changed = {"seq": 10, "turn": 3, "kind": "x", "actor": "y", "contract_id": "z", "payload_version": env.payload_version + 1,
                "payload": payload + b"\x00", "prev_hash": b"\x01" * 32, "signer": "fedcba9876543210",
                "format_version": 2}
     for field, value in changed.items():

@@ -344,7 +344,7 @@ def test_scripted_contracts_reach_every_ending_and_never_change_after_it(tmp_pat
     finally:
         run.close()
     endings = {c.outcome if c.status == "settled" else c.status for c in run.state.contracts.values()}
-    assert {"attested", "ruled_for_proposer", "defaulted", "expired"} <= endings, endings
+    assert {"confirmed", "ruled_for_proposer", "defaulted"} <= endings, endings
     submitted, rejected = check_every_input_is_answered(tmp_path / "scripted.db")
     assert 0 < rejected < submitted
     assert verify_log(tmp_path / "scripted.db").ok

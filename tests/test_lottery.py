@@ -98,8 +98,8 @@ def test_burn_weight_matures_then_decays(tmp_path):
                        8: 14_705_960, 9: 14_611_840}
 
 
-def test_matured_burn_reaches_threshold(tmp_path):
-    run = make_run(tmp_path)
+def test_matured_burn_reaches_threshold_when_all_weight_gates(tmp_path):
+    run = make_run(tmp_path, rules={"block_gate": "weight"})
     step(run, act("a", "burn", amount=200))  # turn 2: 200 x 0.05 = 10 at turn 5
     assert isinstance(lottery(step(run, act("a", "mine"))), ev.BlockNotProduced)  # turn 3
     assert isinstance(lottery(step(run, act("a", "mine"))), ev.BlockNotProduced)  # turn 4: not mature
@@ -153,11 +153,29 @@ def test_two_base_miners_reach_threshold(tmp_path):
     (1000, True),  # 10 + 10 = 20: exactly the threshold
     (999, False),  # 19.99: just under
 ])
-def test_one_heavily_staked_miner(tmp_path, staked, produced):
-    run = make_run(tmp_path)
+def test_one_heavily_staked_miner_when_all_weight_gates(tmp_path, staked, produced):
+    run = make_run(tmp_path, rules={"block_gate": "weight"})
     step(run, act("a", "stake", amount=staked))
     log = step(run, act("a", "mine"))
     assert isinstance(lottery(log), ev.BlockProduced) is produced
+
+
+def test_stake_and_burns_cannot_make_one_miner_a_block(tmp_path):
+    run = make_run(tmp_path, rules={"block_gate": "mining"})  # only mining weight gates
+    step(run, act("a", "stake", amount=900), act("b", "burn", amount=400))
+    step(run), step(run)
+    log = step(run, act("a", "mine"))  # turn 5: weight 19 (10 + 9 staked) but one miner's mining weight is 10
+    assert isinstance(lottery(log), ev.BlockNotProduced) and lottery(log).total_weight_ppm == 19 * PPM
+    log = step(run, act("b", "mine"))  # turn 6: 10 + 19.6 of matured burns, still one miner
+    assert isinstance(lottery(log), ev.BlockNotProduced)
+
+
+def test_stake_tilts_the_draw_once_two_miners_gate_it(tmp_path):
+    run = make_run(tmp_path, rules={"block_gate": "mining"})
+    step(run, act("a", "stake", amount=1000))
+    block = lottery(step(run, act("a", "mine"), act("b", "mine")))
+    assert isinstance(block, ev.BlockProduced)
+    assert block.entrants == [entry("a", 20 * PPM), entry("b", 10 * PPM)] and block.total_weight_ppm == 30 * PPM
 
 
 @pytest.mark.parametrize("threshold, produced, threshold_ppm", [

@@ -353,7 +353,7 @@ def test_job_pay_follows_rules_units(tmp_path):
 
 
 def test_invalid_job_during_cooldown(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules={"job_cooldown_turns": 1})
     step(run, act("a", "job"))  # turn 2
     log = step(run, act("a", "job"))  # turn 3: cooldown 1 forbids two turns running
     assert log.effects == [ev.ActionRejected(agent="a", action="job", reason="too_early",
@@ -364,7 +364,7 @@ def test_invalid_job_during_cooldown(tmp_path):
 
 
 def test_job_cooldown_is_per_agent(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules={"job_cooldown_turns": 1})
     step(run, act("a", "job"))
     log = step(run, act("b", "job"))
     assert log.effects == [ev.JobPaid(agent="b", amount=28, input_seq=log.inputs[0])]
