@@ -72,7 +72,7 @@ from .schemas import (
     ErrorResponse, EventsPage, InitData, InitRequest, InitResponse, ReplayView, StateView, TurnData, TurnRequest,
     TurnResponse, VerifyView,
 )
-from .service import MAX_EVENTS_PAGE, Conflict, LedgerService, NotFound, Unavailable
+from .service import MAX_EVENTS_PAGE, Conflict, LedgerService, NotFound
 
 log = logging.getLogger("simledger.api")
 
@@ -80,7 +80,6 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (WriterBusy, 409),
-    (Unavailable, 501),
     (WriteMismatch, 500),  # the file did not keep what was written (a trigger, another writer): the server's fault
     (StorageError, 507),  # a full disk or read-only file system: the server's trouble, not the client's
     (BadInput, 400),

@@ -115,7 +115,20 @@ class AgentView(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class CoreView(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     core_id: str
     owner: str
-    proportion: float
+    proportion: float  # the original's share, 0..1
+    proportion_ppm: int  # the same share exactly, in millionths
+
+
+class BlockView(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The last block produced: its height, turn and seq, winner, reward and number of entrants."""
+
+    height: int
+    turn: int
+    seq: int
+    winner: str
+    reward: int
+    entrants: int
+    randomness: str  # the seal-derived draw's seed (hex)
 
 
 class SealView(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -141,6 +154,7 @@ class ProjectionView(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     contracts_total: int
     contracts_open: int
     events: int
+    last_block: BlockView | None
     last_seal: SealView | None
 
 

@@ -26,8 +26,6 @@ holds: verify the file, or ask ``GET /verify``).
 
 from __future__ import annotations
 
-import importlib
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -40,14 +38,15 @@ from ..ledger.authenticity import describe_proof
 from ..events.types import ModelCalled
 from ..ledger.blobs import check_texts_given, get_blob, put_blobs
 from ..ledger.errors import BadInput, LedgerError, WriterBusy
-from ..ledger.head import read_genesis
-from ..ledger.readmodels import contract_data
+from ..ledger.audit import contract_history as audit_contract
 from ..ledger.replay import load_state
 from ..ledger.run import Run, validate_agents
 from ..ledger.store import Store
+from ..ledger.verify import verify_log
+from ..ledger.views import contract_view, event_view, state_view, turn_view
 from ..ledger.writer_lock import WriterLock
 from ..orchestrator.observation import observe
-from ..projections.state import OPEN_STATUSES, State, TurnMetrics, state_digest
+from ..projections.state import State, state_digest
 
 MAX_EVENTS_PAGE = 1000
 DEFAULT_EVENTS_PAGE = 100
@@ -60,10 +59,6 @@ class Conflict(LedgerError):
 
 class NotFound(LedgerError):
     """Raised when a request names something the log does not hold (a contract id)."""
-
-
-class Unavailable(LedgerError):
-    """Raised when an optional part of simledger (e.g. the verifier) is not installed."""
 
 
 # --- the writer lock before there is a log -----------------------------------------
@@ -89,73 +84,13 @@ def is_existing_log(db_path: Path) -> bool:
     return db_path.is_file() and db_path.stat().st_size > 0
 
 
-# --- views: what the endpoints return ------------------------------------------------
+# --- what the endpoints return (the library's views, ledger.views) -------------------------
 
 
-def agent_view(state: State, agent: str) -> dict[str, Any]:
-    """Return one agent as ``GET /state`` lists it (the original's fields first)."""
-    account = state.accounts[agent]
-    return {
-        "agent_id": agent, "balance": account.balance, "staked": account.staked, "locked": account.locked,
-        "pending_unstake": account.pending, "burned": sum(amount for _, amount in account.burns),
-        "wealth": account.wealth, "study_until": account.study_until,
-    }
-
-
-def state_view(state: State, *, head: tuple[int, bytes, int] | None = None) -> dict[str, Any]:
-    """Return the ``GET /state`` document of a projection."""
-    view = {
-        "run_id": state.run_id,
-        "turn": state.sealed_turn,
-        "next_turn": state.sealed_turn + 1,
-        "agents": [agent_view(state, agent) for agent in state.agents],
-        "token_supply": state.token_supply(),
-        "block_height": state.block_height,
-        "cores": [{"core_id": core, "owner": owner, "proportion": ppm / 1_000_000}
-                  for core, (owner, ppm) in sorted(state.cores.items())],
-        "contracts_total": len(state.contracts),
-        "contracts_open": sum(1 for c in state.contracts.values() if c.status in OPEN_STATUSES),
-        "events": state.events,
-        "last_seal": state.last_seal,
-    }
-    if head is not None:
-        view["head_seq"], view["head_hash"] = head[0], head[1].hex()
-    return view
-
-
-def turn_view(metrics: TurnMetrics) -> dict[str, Any]:
-    """Return the original engine's ``/turn`` data from a turn's metrics."""
-    return {
-        "turn": metrics.turn,
-        "block_winner": metrics.block_winner,
-        "inference_fees_collected": metrics.fees,
-        "contracts_settled": list(metrics.settled),
-        "contracts_defaulted": list(metrics.defaulted),
-        "errors": [dict(error) for error in metrics.errors],
-        "dividends_paid": dict(metrics.dividends),
-        "interest_charged": dict(metrics.interest),
-    }
-
-
-def contract_view(contract) -> dict[str, Any]:
-    """Return a contract as proposed plus where it stands now."""
-    return {
-        **contract_data(contract), "status": contract.status, "created_turn": contract.created_turn,
-        "signed_by": dict(contract.signed_by), "confirmed_by": list(contract.confirmed_by),
-        "disputed_by": contract.disputed_by, "ruling_for": contract.ruling_for, "locked": dict(contract.locked),
-        "outcome": contract.outcome, "closed_turn": contract.closed_turn, "event_seqs": list(contract.history),
-    }
-
-
-def event_view(row: tuple) -> dict[str, Any]:
-    """Return an ``events`` row as JSON: position, readable payload, chain link and signature (seed redacted)."""
-    seq, turn, kind, actor, contract_id, pv, _payload, payload_json, prev, digest, signer, signature, fv = row
-    view = {
-        "seq": seq, "turn": turn, "kind": kind, "actor": actor, "contract_id": contract_id, "payload_version": pv,
-        "payload": json.loads(payload_json) if payload_json else None, "prev_hash": prev, "hash": digest,
-        "signer": signer, "signature": signature, "format_version": fv,
-    }
-    if kind == "run_genesis" and isinstance(view["payload"], dict):
+def public_event_view(row) -> dict[str, Any]:
+    """Return a stored event as the API serves it: its view, with the genesis' seed redacted."""
+    view = event_view(row)
+    if view["kind"] == "run_genesis" and isinstance(view["payload"], dict):
         view["payload"].update(dict.fromkeys(REDACTED_GENESIS_FIELDS))
         view["redacted"] = list(REDACTED_GENESIS_FIELDS)
     return view
@@ -292,8 +227,8 @@ class LedgerService:
 
     def state(self) -> dict[str, Any]:
         with self._lock:
-            state, head = self.current_state()
-            return state_view(state, head=head)
+            state, (head_seq, head_hash, _) = self.current_state()
+            return {**state_view(state), "head_seq": head_seq, "head_hash": head_hash.hex()}
 
     def contracts(self, status: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -320,36 +255,27 @@ class LedgerService:
         with self.reader() as store:
             rows = store.select("seq > ?", [after_seq], limit=limit)
             head_seq = store.head()[0]
-        events = [event_view(row) for row in rows]
+        events = [public_event_view(row) for row in rows]
         last = events[-1]["seq"] if events else after_seq
         return {"events": events, "next_after_seq": last, "head_seq": head_seq, "more": last < head_seq}
 
     def contract_history(self, contract_id: str) -> dict[str, Any]:
-        """Return a contract's events in log order (the richer audit when ledger.audit provides one)."""
+        """Return a contract's audited history: every event, the tokens it moved, and its checks."""
         if not self.has_contract(contract_id):
             raise NotFound(f"no contract {contract_id!r} in this run")
-        audit = find_audit()
         with self.reader() as store:
-            if audit is not None:
-                history = audit(store, contract_id)
-                return plain(history.to_dict() if hasattr(history, "to_dict") else history)
-            rows = store.select("contract_id = ?", [contract_id])
-        return {"contract_id": contract_id, "events": [event_view(row) for row in rows]}
+            return plain(audit_contract(store, contract_id).to_dict())
 
     def verify(self) -> dict[str, Any]:
         """Return the verifier's verdict on the whole log (chain, signatures, seals)."""
         if not self.read_only:
             self.require_run()
-        try:
-            verify_log = importlib.import_module("simledger.ledger.verify").verify_log
-        except (ModuleNotFoundError, AttributeError):
-            raise Unavailable("this simledger has no ledger.verify module") from None
         result = verify_log(self.db_path, workers=1)
         fields = ("ok", "events", "turns", "head_seq", "head_hash", "error", "message")
         verdict = {name: plain(getattr(result, name, None)) for name in fields}
         if result.ok:  # what that proves: integrity; authenticity needs a head the client kept (verify --expect-head)
             with self.reader() as store:
-                verdict["proved"] = describe_proof(read_genesis(store).key_source, pinned=False, trusted_key=False)
+                verdict["proved"] = describe_proof(store.genesis().key_source, pinned=False, trusted_key=False)
         return verdict
 
     def replay(self, until_turn: int | None = None) -> dict[str, Any]:
@@ -366,15 +292,3 @@ def check_one_input_per_agent(inputs: list[AgentInput]) -> None:
         if agent_input.agent_id in seen:
             raise BadInput(f"two inputs from {agent_input.agent_id!r} in one turn; send one input per agent")
         seen.add(agent_input.agent_id)
-
-
-def find_audit():
-    """Return ledger.audit's contract_history(store, contract_id) when that module offers it, else None.
-
-    Its entries add per-event checks (hash, signatures, Merkle inclusion) and the tokens each moved.
-    """
-    try:
-        module = importlib.import_module("simledger.ledger.audit")
-    except ModuleNotFoundError:
-        return None
-    return getattr(module, "contract_history", None)

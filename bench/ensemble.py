@@ -32,7 +32,8 @@ from simledger.ledger.replay import load_state
 from simledger.ledger.store import Store
 from simledger.projections.reducers import apply_event
 from simledger.projections.state import State
-from simledger.study.experiment import execute_spec, simulate_spec, study_specs
+from simledger.study.experiment import execute_spec, simulate_spec
+from simledger.study.sweep import study_specs
 from simledger.study.runner import simulate_run
 
 

@@ -51,7 +51,8 @@ def timed(func, *args, **kwargs):
 
 def run_study(out: Path, workers: int, turns: int, agents: int) -> dict:
     """Run, summarize and report the default study into ``out``; return the timings and results."""
-    from simledger.study.experiment import execute_specs, study_specs
+    from simledger.study.experiment import execute_specs
+    from simledger.study.sweep import study_specs
     from simledger.study.report import write_report
     from simledger.study.summary import summarize
 

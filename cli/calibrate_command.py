@@ -40,6 +40,7 @@ def calibrate(
     spec = load_calibration(spec_file)
     if trials is not None:
         spec = dataclasses.replace(spec, trials=trials)
+    # On stderr and only on a terminal, like every progress bar: stdout holds the result.
     progress = Progress(TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
                         disable=not err_console.is_terminal)

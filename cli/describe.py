@@ -36,8 +36,6 @@ def describe_contract_event(kind: str, p: dict[str, Any]) -> str | None:
             return f"{p['agent']} collateral {kind.split('_')[1]}: {p['amount']}"
         case "contract_activated":
             return "active"
-        case "signing_bonus_paid":
-            return f"signing bonus {p['amount']} to {p['agent']}"
         case "delivery_confirmed":
             return f"{p['agent']} confirms delivery"
         case "delivery_disputed":

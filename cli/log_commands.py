@@ -9,7 +9,6 @@ non-zero exit code for every user mistake.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import sqlite3
 from pathlib import Path
@@ -21,7 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..events.types import EVENT_TYPES
-from ..projections.state import OPEN_STATUSES, Contract, State
+from ..ledger.views import account_view, block_view, contract_view, core_views, event_view, seal_view
+from ..projections.state import STATUSES, State
 from .common import console, fail, handle_errors, print_json
 from .describe import describe_event
 from .output import show_table
@@ -98,18 +98,6 @@ def print_overflow(shown: int, total: int) -> None:
 # --- replay --------------------------------------------------------------------------
 
 
-def contract_detail(contract: Contract) -> dict[str, Any]:
-    """Return a contract's terms and progress as plain data."""
-    return {
-        "contract_id": contract.contract_id, "status": contract.status, "proposer": contract.proposer,
-        "counterparty": contract.counterparty, "arbitrator": contract.arbitrator,
-        "offer": msgspec.to_builtins(contract.offer), "created_turn": contract.created_turn,
-        "signed_by": dict(contract.signed_by), "confirmed_by": list(contract.confirmed_by),
-        "disputed_by": contract.disputed_by, "ruling_for": contract.ruling_for, "locked": dict(contract.locked),
-        "outcome": contract.outcome, "closed_turn": contract.closed_turn, "history": list(contract.history),
-    }
-
-
 def get_contracts_by_status(state: State, agent: str | None, contract_id: str | None) -> dict[str, list[str]]:
     """Return contract ids grouped by status (open statuses first), filtered by agent or id."""
     groups: dict[str, list[str]] = {}
@@ -119,7 +107,7 @@ def get_contracts_by_status(state: State, agent: str | None, contract_id: str | 
         if agent is not None and agent not in contract.parties():
             continue
         groups.setdefault(contract.status, []).append(cid)
-    order = [*OPEN_STATUSES, "settled", "defaulted"]
+    order = list(STATUSES)
     return dict(sorted(groups.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0])))
 
 
@@ -129,15 +117,13 @@ def replay_document(state: State, until: int | None, agent: str | None, contract
     doc = {
         "run_id": state.run_id, "until_turn": until, "turn": state.sealed_turn, "events": state.events,
         "token_supply": state.token_supply(),
-        "accounts": [{"agent": a, "balance": state.accounts[a].balance, "staked": state.accounts[a].staked,
-                      "wealth": state.accounts[a].wealth, "locked": state.accounts[a].locked} for a in agents],
-        "cores": [{"core_id": core, "owner": owner, "proportion_ppm": ppm}
-                  for core, (owner, ppm) in sorted(state.cores.items()) if agent is None or owner == agent],
+        "accounts": [account_view(state, a) for a in agents],
+        "cores": [core for core in core_views(state) if agent is None or core["owner"] == agent],
         "contracts": get_contracts_by_status(state, agent, contract_id),
-        "last_block": state.last_block, "last_seal": state.last_seal,
+        "last_block": block_view(state), "last_seal": seal_view(state),
     }
     if contract_id is not None:
-        doc["contract"] = contract_detail(state.contracts[contract_id])
+        doc["contract"] = contract_view(state.contracts[contract_id])
     return doc
 
 
@@ -149,7 +135,7 @@ def print_replay(doc: dict[str, Any], path: Path) -> None:
     table = Table("agent", "balance", "staked", "wealth", "locked", title="accounts", title_justify="left")
     shown = doc["accounts"] if len(doc["accounts"]) <= TABLE_ROWS + 5 else doc["accounts"][:TABLE_ROWS]
     for row in shown:
-        table.add_row(row["agent"], fmt(row["balance"]), fmt(row["staked"]), fmt(row["wealth"]), fmt(row["locked"]))
+        table.add_row(row["agent_id"], fmt(row["balance"]), fmt(row["staked"]), fmt(row["wealth"]), fmt(row["locked"]))
     show_table(table)
     print_overflow(len(table.rows), len(doc["accounts"]))
     if doc["cores"]:
@@ -177,15 +163,15 @@ def print_replay(doc: dict[str, Any], path: Path) -> None:
 
 
 def print_contract_detail(detail: dict[str, Any]) -> None:
-    offer = detail["offer"]
-    terms, collateral = offer["terms"], offer["collateral"]
+    """Print a contract view (``ledger.views.contract_view``) in one paragraph."""
+    terms, collateral = detail["terms"], detail["collateral"]
     console.print(
-        f"{detail['contract_id']}: {detail['status']} ({offer['contract_type']}), proposer {detail['proposer']}, "
+        f"{detail['contract_id']}: {detail['status']} ({detail['contract_type']}), proposer {detail['proposer']}, "
         f"counterparty {detail['counterparty']}, arbitrator {detail['arbitrator']}; price {terms['price']}, "
-        f"delivery turn {terms['delivery_turn']}, penalty {offer['penalty']}, arbitrator fee {offer['arbitrator_fee']}, "
+        f"delivery turn {terms['delivery_turn']}, penalty {detail['penalty']}, arbitrator fee {detail['arbitrator_fee']}, "
         f"collateral {collateral['proposer_locked']}/{collateral['counterparty_locked']}/"
         f"{collateral['arbitrator_locked']}; locked now {detail['locked'] or 'nothing'}; "
-        f"events at seqs {', '.join(map(str, detail['history']))}", highlight=False, markup=False)
+        f"events at seqs {', '.join(map(str, detail['event_seqs']))}", highlight=False, markup=False)
 
 
 @reads_log
@@ -481,33 +467,14 @@ def build_event_filter(turns: tuple[int, int | None] | None, kind: str | None, a
 def check_log_filters(store, turns: tuple[int, int | None] | None, kind: str | None, actor: str | None,
                       contract: str | None) -> None:
     """Fail with one line when a filter names something the log cannot contain."""
-    from ..ledger.audit import get_genesis
-
     if kind is not None and kind not in EVENT_TYPES:
         fail(f"unknown event kind {kind!r} (kinds: {', '.join(sorted(EVENT_TYPES))})")
     if turns is not None and turns[0] > store.head()[2]:
         fail(f"turn {turns[0]} is beyond the log (last turn {store.head()[2]})")
-    if actor is not None and actor != "engine" and actor not in get_genesis(store).agents:
+    if actor is not None and actor != "engine" and actor not in store.genesis().agents:
         fail(f"unknown agent {actor!r}")
     if contract is not None and not store.select("contract_id = ?", [contract], limit=1):
         fail(f"unknown contract {contract!r}")
-
-
-def event_row_doc(row: tuple, key_source: str) -> dict[str, Any]:
-    """Return an event row as JSON, with who signed it (``signed_by``: engine, agent, server for agent, seed key)."""
-    from ..ledger.authenticity import input_signed_by
-
-    seq, turn, kind, actor, contract_id, pv, _payload, payload_json, prev, hsh, signer, sig, fv = row
-    try:
-        payload = json.loads(payload_json)
-    except (TypeError, ValueError):
-        payload = payload_json
-    signed_by = "engine"
-    if kind == "action_submitted":
-        signed_by = input_signed_by(key_source, isinstance(payload, dict) and payload.get("custodial") is True)
-    return {"seq": seq, "turn": turn, "kind": kind, "actor": actor, "contract_id": contract_id, "payload": payload,
-            "payload_version": pv, "hash": hsh, "prev_hash": prev, "signer": signer, "signature": sig,
-            "format_version": fv, "signed_by": signed_by}
 
 
 def describe_payload(kind: str, payload: Any) -> str:
@@ -537,8 +504,6 @@ def log(
 
     Example: simledger log run.db --turns 10-20 --kind contract_signed --limit 20
     """
-    from ..ledger.audit import get_genesis
-
     if turn is not None and turns is not None:
         fail("give --turn or --turns, not both")
     span = parse_turns(turns) if turns is not None else (turn, turn) if turn is not None else None
@@ -546,8 +511,8 @@ def log(
         check_log_filters(store, span, kind, actor, contract)
         where, args = build_event_filter(span, kind, actor, contract)
         rows = store.select(where, args, limit=limit, offset=offset)
-        key_source = get_genesis(store).key_source
-    docs = [event_row_doc(row, key_source) for row in rows]
+        key_source = store.genesis().key_source
+    docs = [event_view(row, key_source=key_source) for row in rows]
     if as_json:
         print_json({"offset": offset, "limit": limit, "count": len(docs), "events": docs})
         return
@@ -569,7 +534,7 @@ def check_log(path: Path, workers: int, reexecute_log: bool, keystore: Path | No
               engine_key: str | None) -> tuple[dict[str, Any], bool, list[str]]:
     """Verify one log (against a head, an engine key; re-executed): return its document, verdict and lines."""
     from ..ledger.authenticity import check_engine_key, describe_proof
-    from ..ledger.head import read_genesis, verify_head
+    from ..ledger.head import verify_head
     from ..ledger.verify import verify_log
 
     result = verify_log(path, workers=workers)
@@ -577,7 +542,7 @@ def check_log(path: Path, workers: int, reexecute_log: bool, keystore: Path | No
     checks: list[tuple[str, Any]] = []  # (name, check with .ok, .message, .to_dict()), in the order they print
     if result.ok:
         with open_store(path) as store:
-            genesis = read_genesis(store)
+            genesis = store.genesis()
         if expect_head is not None:
             checks.append(("expect_head", verify_head(path, expect_head)))
         if engine_key is not None:
@@ -668,8 +633,6 @@ def verify(
 
     Examples: simledger verify runs/baseline_101.db --expect-head runs/baseline_101.head    simledger verify runs/*.db
     """
-    if importlib.util.find_spec("simledger.ledger.verify") is None:
-        fail("verification is not available in this installation (ledger.verify is missing)")
     from ..ledger.authenticity import parse_engine_key
     from ..ledger.head import load_expected
 
@@ -699,13 +662,12 @@ def verify(
 
 def society_driver(path: Path):
     """Return the orchestrator's re-execution driver for a society run's log (LLM calls served from it), else None."""
-    from ..ledger.audit import get_genesis
     from ..ledger.store import Store
     from ..orchestrator.driver import reexecution_driver
     from ..orchestrator.society import is_society_run
 
     with Store(path) as store:
-        return reexecution_driver if is_society_run(get_genesis(store).identity) else None
+        return reexecution_driver if is_society_run(store.genesis().identity) else None
 
 
 def default_workers() -> int:

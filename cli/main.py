@@ -63,13 +63,7 @@ COMMAND_MODULES = ("study_commands", "report_commands", "calibrate_command", "sw
                    "llm_commands")
 
 for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"simledger.cli.{_name}")
-    except ModuleNotFoundError as _err:  # a command module not written yet
-        if _err.name != f"simledger.cli.{_name}":
-            raise
-        continue
-    _module.register(app)
+    importlib.import_module(f"simledger.cli.{_name}").register(app)
 
 
 def main() -> None:

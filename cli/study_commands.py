@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,33 +12,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..study.experiment import (
-    DEFAULT_HELD_OUT, DEFAULT_SEEDS, HELD_OUT_FIRST, default_workers, execute_specs, held_out_seeds, simulate_specs,
-    study_specs,
+    DEFAULT_HELD_OUT, DEFAULT_SEEDS, HELD_OUT_FIRST, default_workers, held_out_seeds, simulate_specs,
 )
 from ..study.metrics import regime_summary
-from ..study.regimes import DEFAULT_REGIMES, load_regimes
+from ..study.regimes import DEFAULT_REGIMES, load_regimes, regime_rules
 from ..study.summary import write_summaries
+from ..study.sweep import parse_seeds, run_sweep, study_specs, study_sweep, sweep_specs
 from . import llm_options as opt
 from .common import console, err_console, fail, handle_errors, print_json
 from .output import show_table
-
-
-def parse_seeds(text: str) -> list[int]:
-    """Return seeds from ``101-112`` or ``101,105,110`` (ranges inclusive)."""
-    seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part[1:]:
-                low, high = part.split("-", 1)  # "-5-3" gives low "" and is refused below
-                seeds.extend(range(int(low), int(high) + 1))
-            elif part:
-                seeds.append(int(part))
-    except ValueError:
-        fail(f"--seeds must look like 101-112 or 101,102 (got {text!r})")
-    if not seeds:
-        fail("--seeds names no seed")
-    return seeds
 
 
 def print_regime_table(rows: list[dict]) -> None:
@@ -82,21 +65,28 @@ def experiment(
     held_out: Annotated[int, typer.Option(min=0, help=f"Runs per regime of a held-out ensemble (seeds "
                                                       f"{HELD_OUT_FIRST} on, in memory) whose verdict the report "
                                                       "adds; 0 for none.")] = DEFAULT_HELD_OUT,
+    force: Annotated[bool, typer.Option(help="Replace finished logs in OUT/runs that record other runs.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Run the paper's study: every run a verified log in OUT/runs, summaries and report in OUT.
 
+    The study is a sweep of the regimes: a rerun skips logs that already verify
+    as the same runs, a folder holding finished runs of another study is refused
+    unless --force, and a run that fails is listed in OUT/failures.json (exit 1).
     The report tests these runs, and a held-out ensemble on seeds never used
     to choose a rule (OUT/held_out), against the paper's figures.
 
     Example: simledger experiment --seeds 101-104 --turns 20 --out results
     """
+    from .sweep_command import print_outcome, result_document
+
     regime_names = [r.strip() for r in regimes.split(",") if r.strip()]
-    specs = study_specs(regime_names, parse_seeds(seeds), agents, turns, regimes_file)
+    study = study_sweep(regime_names, parse_seeds(seeds), agents, turns, regimes_file)
+    specs = sweep_specs(study)
     held_specs = study_specs(regime_names, held_out_seeds(held_out), agents, turns, regimes_file) if report else []
     runs_dir = out / "runs"
     workers = workers or default_workers()
-    started, events = time.perf_counter(), 0
+    started, events, result = time.perf_counter(), 0, None
     with study_progress() as progress:
         def counter(description: str, total: int):
             """Return a progress callback taking a run's event count, with this stage's own rate."""
@@ -111,8 +101,14 @@ def experiment(
             return done
 
         if logs:
-            logged = counter("runs", len(specs))
-            execute_specs(specs, runs_dir, workers=workers, on_done=lambda outcome: logged(outcome.events))
+            task, counts = progress.add_task("runs", total=len(specs), rate=""), Counter()
+
+            def ran(event: str, name: str) -> None:
+                counts[event] += 1
+                progress.update(task, advance=1, rate=", ".join(f"{n} {e}" for e, n in counts.items()))
+
+            result = run_sweep(study, out, workers=workers, report=False, force=force, on_progress=ran)
+            runs, rows = result.summaries, result.regime_rows
         else:
             played = counter("runs (in memory)", len(specs))
             runs = simulate_specs(specs, workers=workers, on_done=lambda _, count: played(count))
@@ -121,24 +117,29 @@ def experiment(
             held_done = counter("held-out (in memory)", len(held_specs))
             held = simulate_specs(held_specs, workers=workers, on_done=lambda _, count: held_done(count))
             write_summaries(held, regime_summary(held), out / "held_out")
-        if logs:
-            doc = summarize_folder([runs_dir / f"{s.name}.db" for s in specs], out, report=report, workers=workers,
-                                   progress=progress, held_out=held)
-        else:
+        if not logs:
             rows = regime_summary(runs)
             write_summaries(runs, rows, out)
-            doc = {"out": str(out), "regimes": rows}
-            if report:
-                doc.update(write_verdicts(out, runs, rows, runs_dir=None, progress=progress, held_out=held))
+        doc = {"out": str(out), "regimes": rows}
+        if report and runs:
+            doc.update(write_verdicts(out, runs, rows, runs_dir=runs_dir if logs else None, progress=progress,
+                                      held_out=held))
     seconds = time.perf_counter() - started
+    outcome = result_document(result, out) if result is not None else {"runs": len(specs)}
     if as_json:
-        print_json({"runs": len(specs), "held_out_runs": len(held_specs), "events": events, "seconds": round(seconds, 1),
+        print_json({**outcome, "held_out_runs": len(held_specs), "events": events, "seconds": round(seconds, 1),
                     "workers": workers, **doc})
-        return
-    print_summary(doc)
-    held_note = f" and {len(held_specs)} held-out runs in memory" if held_specs else ""
-    console.print(f"{len(specs)} runs{held_note}, {events:,} events in {seconds:.1f} s with {workers} worker(s) "
-                  f"-> {out}/", highlight=False, soft_wrap=True)
+    else:
+        if rows:
+            print_summary(doc)
+        held_note = f" and {len(held_specs)} held-out runs in memory ({events:,} events)" if held_specs else ""
+        timing = f"{held_note} in {seconds:.1f} s with {workers} worker(s)"
+        if result is not None:
+            print_outcome(result, out, timing)
+        else:
+            console.print(f"{len(specs)} runs in memory{timing} -> {out}/", highlight=False, soft_wrap=True)
+    if result is not None and result.failures:
+        raise typer.Exit(1)
 
 
 def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int, progress: Progress,
@@ -259,7 +260,7 @@ def run(
         if db.exists() and db.stat().st_size > 0 and not resume:
             fail(f"{db} exists; use --resume to continue it or remove it")
         finished = execute_run(db, regime_name=regime, regime=catalogue[regime], seed=seed, agents=agents, turns=turns,
-                               keystore=keystore)
+                               rules=regime_rules(catalogue[regime]), keystore=keystore)
     head, last, events = finished.head_hash.hex(), finished.state.sealed_turn, finished.state.events
     finished.close()
     if as_json:
@@ -272,12 +273,11 @@ def run(
 
 def is_society_log(db: Path) -> bool:
     """Return whether a log's genesis records a society (LLM-driven or mixed agents)."""
-    from ..ledger.audit import get_genesis
     from ..ledger.store import Store
     from ..orchestrator.society import is_society_run
 
     with Store(db, write=True) as store:  # as the resume will: a killed writer's WAL needs a writer to recover
-        return is_society_run(get_genesis(store).identity)
+        return is_society_run(store.genesis().identity)
 
 
 def register(app: typer.Typer) -> None:

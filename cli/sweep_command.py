@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ..projections.metrics import headline_metrics
 from ..study.experiment import default_workers
+from ..study.sweep.tables import CI_CONVENTION
 from ..study.sweep import (
     Sweep, SweepResult, format_value, load_sweep, parse_shard, run_sweep, select_shard, sweep_specs,
 )
@@ -46,7 +47,8 @@ def print_sweep_table(sweep: Sweep, result: SweepResult, limit: int = 30) -> Non
     if not rows:
         return
     labels = {s.name: s.label or s.base_regime for s in sweep.scenarios}
-    table = Table(title=f"Sweep means over seeds ({len(rows)} scenarios; full names in sweep_summary.csv)")
+    table = Table(title=f"Sweep means over seeds ({len(rows)} scenarios; full names in sweep_summary.csv)",
+                  caption=f"sweep_summary.csv also gives each mean's {CI_CONVENTION}")
     table.add_column("scenario")
     for knob in sweep.knobs:
         table.add_column(knob, justify="right")
@@ -107,6 +109,7 @@ def sweep(
     dry_run: Annotated[bool, typer.Option(help="List the runs (of this shard) and exit.")] = False,
     report: Annotated[bool, typer.Option(help="Also write the study's report.md and plots.")] = True,
     plots: Annotated[bool, typer.Option(help="Write plots/sweep_<knob>.png and .svg.")] = True,
+    force: Annotated[bool, typer.Option(help="Replace finished logs that record other runs.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON (progress stays on stderr).")] = (
         False),
 ) -> None:
@@ -132,26 +135,34 @@ def sweep(
             console.print(f"{run_spec.name}.db", highlight=False, soft_wrap=True)
         return
     result = execute(parsed, out, workers=workers, dask=dask, shared_dir=shared_dir, return_logs=return_logs,
-                     shard=shard_slice, report=report, plots=plots, total=len(specs))
+                     shard=shard_slice, report=report, plots=plots, force=force, total=len(specs))
     if as_json:
-        print_json({"out": str(out), "runs": len(result.runs), "skipped": len(result.skipped),
-                    "ran": len(result.ran), "failed": len(result.failures), "failures": result.failures,
-                    "scenarios": result.sweep_rows})
-        if result.failures:
-            raise typer.Exit(1)
-        return
-    print_sweep_table(parsed, result)
-    for failure in result.failures:
-        err_console.print(f"[bold red]failed:[/] {failure['run']}: {escape(failure['error'])}", highlight=False,
-                          soft_wrap=True)
-    console.print(f"{len(result.runs)} runs: {len(result.skipped)} already done, {len(result.ran)} ran, "
-                  f"{len(result.failures)} failed -> {out}/", highlight=False, soft_wrap=True)
+        print_json({**result_document(result, out), "scenarios": result.sweep_rows})
+    else:
+        print_sweep_table(parsed, result)
+        print_outcome(result, out)
     if result.failures:
         raise typer.Exit(1)
 
 
+def result_document(result: SweepResult, out: Path) -> dict:
+    """Return what a sweep (or the study) did, as JSON: runs skipped, run, replaced, failed."""
+    return {"out": str(out), "runs": len(result.runs), "skipped": len(result.skipped), "ran": len(result.ran),
+            "replaced": len(result.replaced), "failed": len(result.failures), "failures": result.failures}
+
+
+def print_outcome(result: SweepResult, out: Path, timing: str = "") -> None:
+    """Print each failed run and the closing count line."""
+    for failure in result.failures:
+        err_console.print(f"[bold red]failed:[/] {failure['run']}: {escape(failure['error'])}", highlight=False,
+                          soft_wrap=True)
+    replaced = f", {len(result.replaced)} replaced" if result.replaced else ""
+    console.print(f"{len(result.runs)} runs: {len(result.skipped)} already done, {len(result.ran)} ran{replaced}, "
+                  f"{len(result.failures)} failed{timing} -> {out}/", highlight=False, soft_wrap=True)
+
+
 def execute(parsed, out: Path, *, workers: int, dask: str | None, shared_dir: Path | None, return_logs: bool,
-            shard, report: bool, plots: bool, total: int) -> SweepResult:
+            shard, report: bool, plots: bool, force: bool, total: int) -> SweepResult:
     """Run the sweep on the chosen executor, closing the Dask client (if any) afterwards."""
     client = connect_dask(dask) if dask else None
     try:
@@ -160,7 +171,8 @@ def execute(parsed, out: Path, *, workers: int, dask: str | None, shared_dir: Pa
         progress, advance, finish = sweep_progress(total)
         with progress:
             result = run_sweep(parsed, out, executor=executor, workers=count, shard=shard, runs_dir=shared_dir,
-                               return_logs=return_logs, report=report, plots=plots, on_progress=advance)
+                               return_logs=return_logs, report=report, plots=plots, force=force,
+                               on_progress=advance)
             finish()
             return result
     finally:

@@ -103,6 +103,15 @@ def load_struct(cls: type, data: Any, *, what: str):
         raise InvalidConfig(f"invalid {what}: {err}{hint}") from None
 
 
+def check_keys(table: dict[str, Any], allowed: Iterable[str], where: str) -> None:
+    """Raise InvalidConfig for the first key of ``table`` not in ``allowed`` (with a "did you mean")."""
+    allowed = tuple(allowed)
+    for key in table:
+        if key not in allowed:
+            raise InvalidConfig(f"{where}{key}: unknown key{suggest(key, allowed)}; "
+                                f"expected one of: {', '.join(allowed)}")
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """Return `` (did you mean X?)`` for the closest of ``choices`` to a mistyped ``word``, or ""."""
     close = difflib.get_close_matches(word, list(choices), n=1)

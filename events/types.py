@@ -241,12 +241,6 @@ class ContractActivated(_Event, tag="contract_activated"):
     contract_id: str
 
 
-class SigningBonusPaid(_Event, tag="signing_bonus_paid"):
-    contract_id: str
-    agent: str
-    amount: int
-
-
 class DeliveryConfirmed(_Event, tag="delivery_confirmed"):
     contract_id: str
     agent: str
@@ -378,7 +372,7 @@ Event = (
     | UnstakeRequested | UnstakeReleased | TokensBurned | TokensTransferred | JobPaid
     | StudyCompleted | CoreBidPlaced | CoreAuctionResolved | InferenceFeeCharged | DividendPaid
     | FeesRetained | InterestCharged | InterestPaid | ContractProposed | ContractSigned | CollateralLocked
-    | ContractActivated | SigningBonusPaid | DeliveryConfirmed | DeliveryDisputed | ArbitratorRuled
+    | ContractActivated | DeliveryConfirmed | DeliveryDisputed | ArbitratorRuled
     | ContractPayment | CollateralReleased | CollateralSlashed | ContractSettled | ContractDefaulted | ContractExpired
     | BlockProduced | BlockNotProduced | ModelCalled
 )

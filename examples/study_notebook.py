@@ -25,7 +25,8 @@ except ImportError:  # run as a plain script: print the tables
 STUDY = Path(os.environ.get("SIMLEDGER_STUDY", "results"))
 if not STUDY.is_dir():
     # No study here yet: write a small one (3 regimes x 2 seeds) the way `simledger experiment` does.
-    from simledger.study.experiment import execute_specs, study_specs
+    from simledger.study.experiment import execute_specs
+    from simledger.study.sweep import study_specs
 
     execute_specs(study_specs(seeds=[101, 102]), STUDY / "runs")
 

@@ -19,25 +19,13 @@ from ..projections.reducers import apply_event
 from ..projections.state import State
 from .errors import ChainError, LedgerError
 from .replay import load_state, positioned_events
-from .store import Store, envelope_from_row
-
-ROW_SEQ, ROW_TURN, ROW_KIND, ROW_ACTOR, ROW_CONTRACT, ROW_PV, ROW_PAYLOAD = range(7)
-
+from .store import EventRow, Store, envelope_from_row
 
 class UnknownSubject(LedgerError):
     """Raised when an audit names a contract or agent the log does not know."""
 
 
 # --- reading the log -----------------------------------------------------------
-
-
-def get_genesis(store: Store) -> ev.RunGenesis:
-    """Return the run's genesis event (seq 0), or raise when the log has none."""
-    for seq, _turn, event in positioned_events(store, start_seq=0, end_seq=0):
-        if isinstance(event, ev.RunGenesis):
-            return event
-        raise ChainError("the first event is not a run_genesis", seq=seq)
-    raise LedgerError(f"{store.path}: the log is empty (no genesis)")
 
 
 def require_agent(genesis: ev.RunGenesis, agent: str) -> None:
@@ -47,20 +35,20 @@ def require_agent(genesis: ev.RunGenesis, agent: str) -> None:
                              f"e.g. {', '.join(genesis.agents[:3])})")
 
 
-def decode_row(row: tuple) -> Any:
+def decode_row(row: EventRow) -> Any:
     """Return the typed event of a raw row (ChainError when its payload does not decode)."""
     try:
-        return decode_payload(row[ROW_KIND], row[ROW_PV], row[ROW_PAYLOAD])
+        return decode_payload(row.kind, row.payload_version, row.payload)
     except (PayloadError, TypeError) as err:
-        raise ChainError(str(err), seq=row[ROW_SEQ], turn=row[ROW_TURN], kind=row[ROW_KIND]) from None
+        raise ChainError(str(err), seq=row.seq, turn=row.turn, kind=row.kind) from None
 
 
-def row_envelope(row: tuple):
+def row_envelope(row: EventRow):
     """Return the Envelope of a raw row (ChainError on a malformed cell)."""
     try:
         return envelope_from_row(row)
     except ValueError as err:
-        raise ChainError(str(err), seq=row[ROW_SEQ], turn=row[ROW_TURN], kind=row[ROW_KIND]) from None
+        raise ChainError(str(err), seq=row.seq, turn=row.turn, kind=row.kind) from None
 
 
 def event_doc(event: Any) -> dict:
@@ -153,7 +141,7 @@ def is_engine_signature_valid(state: State, env) -> bool:
 def is_input_signature_valid(store: Store, state: State, input_seq: int, agent: str | None) -> bool:
     """Return whether the input at ``input_seq`` is ``agent``'s, signed with its genesis key for that turn."""
     rows = store.select("seq = ?", [input_seq])
-    if not rows or rows[0][ROW_KIND] != "action_submitted":
+    if not rows or rows[0].kind != "action_submitted":
         return False
     env = row_envelope(rows[0])
     submitted = decode_row(rows[0])
@@ -177,7 +165,7 @@ def get_input_agent(event: Any) -> str | None:
 
 def check_entry_inclusion(store: Store, entry: AuditEntry) -> None:
     """Attach the event's inclusion proof against its turn's seal, and whether it checks."""
-    from .verify import check_inclusion, inclusion_proof_for
+    from .proofs import check_inclusion, inclusion_proof_for
 
     path, index, size, root = inclusion_proof_for(store, entry.seq)
     entry.proof = {"index": index, "size": size, "root": root.hex(), "path": [node.hex() for node in path]}
@@ -189,12 +177,12 @@ def contract_history(store: Store, contract_id: str, *, proofs: bool = True) -> 
     rows = store.select("contract_id = ?", [contract_id])
     if not rows:
         raise UnknownSubject(f"no contract {contract_id!r} in {store.path}")
-    seqs = {row[ROW_SEQ] for row in rows}
-    key_source = get_genesis(store).key_source
-    state = load_state(store, rows[0][ROW_TURN] - 1) if rows[0][ROW_TURN] > 0 else State()
+    seqs = {row.seq for row in rows}
+    key_source = store.genesis().key_source
+    state = load_state(store, rows[0].turn - 1) if rows[0].turn > 0 else State()
     entries, parties = [], {}
-    by_seq = {row[ROW_SEQ]: row for row in rows}
-    for seq, turn, event in positioned_events(store, start_seq=state.events, end_seq=rows[-1][ROW_SEQ]):
+    by_seq = {row.seq: row for row in rows}
+    for seq, turn, event in positioned_events(store, start_seq=state.events, end_seq=rows[-1].seq):
         if seq not in seqs:
             apply_event(state, event, seq, turn)
             continue
@@ -213,7 +201,7 @@ def contract_history(store: Store, contract_id: str, *, proofs: bool = True) -> 
     return ContractHistory(contract_id=contract_id, status=status, parties=parties, entries=entries)
 
 
-def make_entry(store: Store, state: State, row: tuple, event: Any, before: dict, supply_before: tuple,
+def make_entry(store: Store, state: State, row: EventRow, event: Any, before: dict, supply_before: tuple,
                key_source: str) -> AuditEntry:
     """Return the audit entry of one contract event, just applied to ``state``."""
     env = row_envelope(row)
@@ -238,7 +226,7 @@ def get_input_signer(store: Store, input_seq: int, key_source: str) -> str | Non
     from .authenticity import input_signed_by
 
     rows = store.select("seq = ?", [input_seq])
-    if not rows or rows[0][ROW_KIND] != "action_submitted":
+    if not rows or rows[0].kind != "action_submitted":
         return None
     return input_signed_by(key_source, decode_row(rows[0]).custodial is True)
 
@@ -309,7 +297,7 @@ def iter_balance_changes(store: Store, agent: str) -> Iterator[tuple[int, int, A
 
 def account_statement(store: Store, agent: str) -> AccountStatement:
     """Return every balance change of ``agent`` with its cause, reconciled to the projection."""
-    require_agent(get_genesis(store), agent)
+    require_agent(store.genesis(), agent)
     lines, running, opening = [], 0, None
     for seq, turn, event, delta in iter_balance_changes(store, agent):
         running += delta

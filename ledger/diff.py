@@ -18,19 +18,29 @@ import json
 from dataclasses import asdict, dataclass, field
 from itertools import zip_longest
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import msgspec
 
 from ..projections.state import State
 from ..projections.metrics import run_summary
 from .replay import load_state
 from .store import Store
 
-HASH_COLUMNS = ("seq", "turn", "kind", "hash")
-ROW_SEQ, ROW_TURN, ROW_KIND, ROW_HASH = range(4)
 CONTENT_COLUMNS = ("seq", "turn", "kind", "payload_json")
 NOT_ECONOMIC = ("run_genesis", "turn_sealed")  # the genesis differs by construction; seals commit to hashes
 GENESIS_DERIVED = ("type", "run_id", "engine_key", "agent_keys")  # follow from the fields compared
 CHAIN_DERIVED = ("randomness", "draw")  # a block's lottery draw comes from the hash chain, not from the economy
+
+
+class HashRow(NamedTuple):
+    """The columns of an event row the divergence search reads."""
+
+    seq: int
+    turn: int
+    kind: str
+    hash: str
+
 SKIPPED_METRICS = ("balances_final", "staked_final", "turn_rows", "winner_counts")  # accounts/chain show these
 
 
@@ -169,20 +179,20 @@ def compute_metric_diffs(a: State, b: State) -> list[dict]:
 
 def find_divergence(store_a: Store, store_b: Store, until_turn: int | None = None) -> Divergence | None:
     """Return the first seq where the logs' event hashes differ (or one ends), or None when equal."""
-    rows_a = store_a.rows(until_turn=until_turn, columns=HASH_COLUMNS)
-    rows_b = store_b.rows(until_turn=until_turn, columns=HASH_COLUMNS)
+    rows_a = map(HashRow._make, store_a.rows(until_turn=until_turn, columns=HashRow._fields))
+    rows_b = map(HashRow._make, store_b.rows(until_turn=until_turn, columns=HashRow._fields))
     for seq, (ra, rb) in enumerate(zip_longest(rows_a, rows_b)):
-        if ra is not None and rb is not None and ra[ROW_HASH] == rb[ROW_HASH] and ra[ROW_SEQ] == rb[ROW_SEQ] == seq:
+        if ra is not None and rb is not None and ra.hash == rb.hash and ra.seq == rb.seq == seq:
             continue
         if ra is None or rb is None:
             longer, which = (rb, "B") if ra is None else (ra, "A")
-            return Divergence(seq=longer[ROW_SEQ], turn=longer[ROW_TURN], kind_a=ra and ra[ROW_KIND],
-                              kind_b=rb and rb[ROW_KIND], hash_a=ra and ra[ROW_HASH], hash_b=rb and rb[ROW_HASH],
+            return Divergence(seq=longer.seq, turn=longer.turn, kind_a=ra and ra.kind,
+                              kind_b=rb and rb.kind, hash_a=ra and ra.hash, hash_b=rb and rb.hash,
                               reason=f"log {which} continues where the other ends")
-        turn = ra[ROW_TURN] if ra[ROW_TURN] == rb[ROW_TURN] else min(ra[ROW_TURN], rb[ROW_TURN])
-        reason = "event hashes differ" if ra[ROW_SEQ] == rb[ROW_SEQ] == seq else "seq numbering differs"
-        return Divergence(seq=min(ra[ROW_SEQ], rb[ROW_SEQ]), turn=turn, kind_a=ra[ROW_KIND], kind_b=rb[ROW_KIND],
-                          hash_a=ra[ROW_HASH], hash_b=rb[ROW_HASH], reason=reason)
+        turn = ra.turn if ra.turn == rb.turn else min(ra.turn, rb.turn)
+        reason = "event hashes differ" if ra.seq == rb.seq == seq else "seq numbering differs"
+        return Divergence(seq=min(ra.seq, rb.seq), turn=turn, kind_a=ra.kind, kind_b=rb.kind,
+                          hash_a=ra.hash, hash_b=rb.hash, reason=reason)
     return None
 
 
@@ -197,8 +207,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def read_genesis_payload(store: Store) -> dict[str, Any]:
-    rows = list(store.rows(end_seq=1, columns=("seq", "kind", "payload_json")))
-    return json.loads(rows[0][2]) if rows and rows[0][1] == "run_genesis" else {}
+    """Return the genesis as plain data (``Store.genesis``, the one genesis reader)."""
+    return msgspec.to_builtins(store.genesis())
 
 
 def compute_genesis_diffs(store_a: Store, store_b: Store) -> list[dict]:

@@ -24,7 +24,7 @@ from ..events.actions import AgentInput, action_name, parse_action, to_plain_jso
 from ..events.config import Config, Rules, exact
 from ..events.envelope import ENCODER
 from ..events.merkle import merkle_root
-from ..projections.state import SETTLED_ON_CONFIRMATION, Account, Contract, State, state_digest
+from ..projections.state import SETTLED_ON_CONFIRMATION, Account, Contract, ContractStatus, State, state_digest
 
 PPM = 1_000_000
 MAX_UNITS = 10**9
@@ -331,7 +331,8 @@ def process_confirm_delivery(rec: Recorder, turn: int, seq: int, agent: str, act
     contract = get_contract(rec.state, action.contract_id)
     # Verify role (any party: the arbitrator's confirmation is an attestation too), status and timing
     require(agent in contract.parties(), "wrong_role", f"{agent} is not a party of {contract.contract_id}")
-    require(contract.status == "active", "wrong_status", f"{contract.contract_id} is {contract.status}, not active")
+    require(contract.status == ContractStatus.ACTIVE, "wrong_status",
+            f"{contract.contract_id} is {contract.status}, not active")
     require(turn >= contract.offer.terms.delivery_turn, "too_early",
             f"delivery of {contract.contract_id} is due at turn {contract.offer.terms.delivery_turn}")
     rec.emit(ev.DeliveryConfirmed(contract_id=contract.contract_id, agent=agent, input_seq=seq))
@@ -350,7 +351,8 @@ def process_dispute_delivery(rec: Recorder, turn: int, seq: int, agent: str, act
     contract = get_contract(rec.state, action.contract_id)
     # Verify role, status and timing
     require_principal(contract, agent)
-    require(contract.status == "active", "wrong_status", f"{contract.contract_id} is {contract.status}, not active")
+    require(contract.status == ContractStatus.ACTIVE, "wrong_status",
+            f"{contract.contract_id} is {contract.status}, not active")
     require(turn >= contract.offer.terms.delivery_turn, "too_early",
             f"delivery of {contract.contract_id} is due at turn {contract.offer.terms.delivery_turn}")
     rec.emit(ev.DeliveryDisputed(contract_id=contract.contract_id, agent=agent, input_seq=seq))
@@ -361,7 +363,8 @@ def process_arbitrator_ruling(rec: Recorder, turn: int, seq: int, agent: str, ac
     contract = get_contract(rec.state, action.contract_id)
     # Verify the arbitrator rules once, on a disputed contract, for a principal
     require(agent == contract.arbitrator, "wrong_role", f"{agent} is not the arbitrator of {contract.contract_id}")
-    require(contract.status == "disputed", "wrong_status", f"{contract.contract_id} is {contract.status}, not disputed")
+    require(contract.status == ContractStatus.DISPUTED, "wrong_status",
+            f"{contract.contract_id} is {contract.status}, not disputed")
     require(contract.ruling_for is None, "duplicate", f"{contract.contract_id} was already ruled")
     require(action.ruling_for in (contract.proposer, contract.counterparty), "wrong_role",
             f"ruling_for must be the proposer or the counterparty, got {action.ruling_for!r}")
@@ -542,10 +545,11 @@ def process_contract_settlement(rec: Recorder, turn: int) -> None:
     for contract in list(state.contracts.values()):
         if contract.status == "active" and is_attested(contract, state.rules):
             settle_contract(rec, contract, winner=contract.counterparty, outcome="attested")
-        elif contract.status == "disputed" and contract.ruling_for is not None:
+        elif contract.status == ContractStatus.DISPUTED and contract.ruling_for is not None:
             settle_contract(rec, contract, winner=contract.ruling_for,
                             outcome=f"ruled_for_{get_role(contract, contract.ruling_for)}")
-        elif contract.status in ("active", "disputed") and turn >= get_deadline(state, contract):
+        elif (contract.status in (ContractStatus.ACTIVE, ContractStatus.DISPUTED)
+              and turn >= get_deadline(state, contract)):
             default_contract(rec, contract)
         elif (contract.status in ("proposed", "countersigned") and state.rules.offer_deadline == "delivery_turn"
               and turn >= contract.offer.terms.delivery_turn):
@@ -586,7 +590,7 @@ def settle_contract(rec: Recorder, contract: Contract, *, winner: str, outcome: 
 
 def default_contract(rec: Recorder, contract: Contract) -> None:
     """Close a contract past its deadline: slash whoever failed its duty, release the rest (R21)."""
-    if contract.status == "disputed":
+    if contract.status == ContractStatus.DISPUTED:
         failed = {contract.arbitrator}
     elif rec.state.config.slash_both_on_timeout:
         failed = {contract.proposer, contract.counterparty}
@@ -597,7 +601,7 @@ def default_contract(rec: Recorder, contract: Contract) -> None:
         if amount:
             event = ev.CollateralSlashed if party in failed else ev.CollateralReleased
             rec.emit(event(contract_id=contract.contract_id, agent=party, amount=amount))
-    reason = "ruling_window_closed" if contract.status == "disputed" else "confirmation_window_closed"
+    reason = "ruling_window_closed" if contract.status == ContractStatus.DISPUTED else "confirmation_window_closed"
     rec.emit(ev.ContractDefaulted(contract_id=contract.contract_id, reason=reason))
 
 

@@ -44,5 +44,9 @@ class BadInput(LedgerError):
     """Raised when a turn's inputs are malformed as a request (not as an action)."""
 
 
+class FolderInUse(LedgerError):
+    """Raised when an output folder holds finished logs of other runs (they are replaced only when forced)."""
+
+
 class WriteMismatch(LedgerError):
     """Raised when the rows read back inside a turn's transaction are not the rows the engine wrote."""

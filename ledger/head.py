@@ -30,15 +30,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..events import merkle
 from ..events import types as ev
-from ..events.envelope import ENGINE, PayloadError, decode_payload
+from ..events.envelope import ENGINE
 from ..events.keys import Keystore, KeystoreError, SeedKeys, public_hex, verify_signature
 from .errors import LedgerError
+from .proofs import HEX_HASH, compute_consistency_proof, compute_root, iter_event_hashes, range_root
 from .store import Store
 
 if TYPE_CHECKING:
@@ -47,10 +48,8 @@ if TYPE_CHECKING:
 ORIGIN_PREFIX = "simledger/"
 ED25519_TYPE = b"\x01"
 EM_DASH = "\u2014"
-HEX_HASH = re.compile(r"^[0-9a-f]{64}$")
 MAX_NOTE_BYTES = 64 * 1024
 MAX_SIGNATURES = 16
-HASH_BATCH = 50_000
 
 
 class BadCheckpoint(LedgerError):
@@ -201,66 +200,6 @@ def check_signature(checkpoint: Checkpoint, name: str, public_raw: bytes) -> str
 # --- the log's tree head -----------------------------------------------------------------
 
 
-def iter_event_hashes(store: Store, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-    """Yield the stored hashes of events ``start`` .. ``end - 1`` in seq order; raise on a gap or bad cell."""
-    expected = start
-    last = None if end is None else end - 1
-    for seq, hash_hex in store.rows(start_seq=start, end_seq=last, batch=HASH_BATCH, columns=("seq", "hash")):
-        if seq != expected:
-            raise LedgerError(f"event seq {expected} is missing; run `simledger verify` on this log")
-        if not isinstance(hash_hex, str) or not HEX_HASH.match(hash_hex):
-            raise LedgerError(f"seq {seq}: the hash column is not 64 hex characters; run `simledger verify`")
-        expected += 1
-        yield bytes.fromhex(hash_hex)
-    if end is not None and expected != end:
-        raise LedgerError(f"event seq {expected} is missing; run `simledger verify` on this log")
-
-
-def compute_root(hashes: Iterable[bytes]) -> tuple[bytes, int]:
-    """Return (RFC 9162 Merkle root, leaf count) of a stream of leaves, in memory O(log n)."""
-    stack: list[tuple[int, bytes]] = []  # perfect subtrees (size, hash), sizes strictly decreasing
-    count = 0
-    for leaf in hashes:
-        size, node = 1, merkle.leaf_hash(leaf)
-        while stack and stack[-1][0] == size:
-            left_size, left = stack.pop()
-            size, node = size + left_size, merkle.node_hash(left, node)
-        stack.append((size, node))
-        count += 1
-    if not stack:
-        return merkle.EMPTY_ROOT, 0
-    node = stack[-1][1]
-    for _, left in reversed(stack[:-1]):
-        node = merkle.node_hash(left, node)
-    return node, count
-
-
-def range_root(store: Store, start: int, end: int) -> bytes:
-    """Return the Merkle root of the events ``start`` .. ``end - 1``."""
-    return compute_root(iter_event_hashes(store, start, end))[0]
-
-
-def compute_consistency_proof(store: Store, old_size: int, new_size: int) -> list[bytes]:
-    """Return the RFC 9162 consistency proof from ``old_size`` to ``new_size`` events, streaming the hashes.
-
-    The same proof as ``events.merkle.consistency_proof`` over all leaves, built
-    from subtree roots read range by range so memory stays O(log n).
-    """
-    if not 0 < old_size <= new_size:
-        raise ValueError(f"old size {old_size} not within 1..{new_size}")
-
-    def subproof(m: int, start: int, end: int, complete: bool) -> list[bytes]:
-        n = end - start
-        if m == n:
-            return [] if complete else [range_root(store, start, end)]
-        k = 1 << ((n - 1).bit_length() - 1)
-        if m <= k:
-            return subproof(m, start, start + k, complete) + [range_root(store, start + k, end)]
-        return subproof(m - k, start + k, end, False) + [range_root(store, start, start + k)]
-
-    return subproof(old_size, 0, new_size, True)
-
-
 def compute_tree_head(store: Store) -> TreeHead:
     """Return the tree head of the whole log (it must be non-empty and end on a seal)."""
     head_seq, head_hash, turn = store.head()
@@ -272,20 +211,6 @@ def compute_tree_head(store: Store) -> TreeHead:
     if store.last_turn_seq(turn) != head_seq:
         raise LedgerError(f"{store.path}: turn {turn} is not sealed; a head is only exported at a turn's seal")
     return TreeHead(size=size, root=root, head_hash=head_hash, turn=turn)
-
-
-def read_genesis(store: Store) -> ev.RunGenesis:
-    """Return the log's genesis (LedgerError when seq 0 is missing or is not a genesis)."""
-    rows = store.select("seq = ?", [0])
-    if not rows:
-        raise LedgerError(f"{store.path} has no genesis")
-    try:
-        genesis = decode_payload(rows[0][2], rows[0][5], rows[0][6])
-    except (PayloadError, TypeError):
-        genesis = None
-    if not isinstance(genesis, ev.RunGenesis):
-        raise LedgerError(f"{store.path}: seq 0 is not a readable run_genesis; run `simledger verify`")
-    return genesis
 
 
 def engine_public_raw(genesis: ev.RunGenesis) -> bytes:
@@ -336,7 +261,7 @@ def export_head(path: str | Path, *, keystore: str | Path | None = None, verify:
 
         require_verified(path, "refusing to sign the head of a log that does not verify")
     with Store(path) as store:
-        genesis = read_genesis(store)
+        genesis = store.genesis()
         return sign_head(store, origin_of(genesis), get_engine_key(genesis, keystore))
 
 
@@ -436,7 +361,7 @@ def check_head_hash(store: Store, want: str) -> HeadCheck:
 
 def check_checkpoint(store: Store, checkpoint: Checkpoint) -> HeadCheck:
     """Check the log against a signed checkpoint: signature, origin, size, root, head and consistency."""
-    genesis = read_genesis(store)
+    genesis = store.genesis()
     origin = origin_of(genesis)
     old = checkpoint.size
     if checkpoint.origin != origin:
@@ -457,7 +382,7 @@ def check_checkpoint(store: Store, checkpoint: Checkpoint) -> HeadCheck:
         return HeadCheck(ok=False, expected_size=old, current_size=size, message=(
             f"REWRITTEN or ROLLED BACK: the log's first {old} events do not have the checkpoint's Merkle root "
             f"(an event at or before seq {old - 1} differs from the pinned head's)"))
-    at_size = store.select("seq = ?", [old - 1])[0][9]
+    at_size = store.select("seq = ?", [old - 1])[0].hash
     if checkpoint.head_hash is not None and checkpoint.head_hash != at_size:
         return HeadCheck(ok=False, expected_size=old, current_size=size, message=(
             f"the event at seq {old - 1} is not the checkpoint's head {checkpoint.head_hash[:16]}…"))

@@ -29,12 +29,11 @@ from ..events.keys import Keystore, KeystoreError, SeedKeys, key_id, public_hex
 from ..projections.reducers import apply_event
 from ..projections.state import State
 from . import engine
-from .audit import ROW_KIND, ROW_SEQ, ROW_TURN, decode_row, get_genesis
+from .audit import decode_row
 from .errors import BadInput, LedgerError
 from .run import Run
-from .store import Store
+from .store import EventRow, Store
 
-ROW_HASH, ROW_SIGNATURE = 9, 11
 
 
 @dataclass
@@ -120,12 +119,12 @@ def create_twin(store: Store, genesis: ev.RunGenesis, directory: Path,
                 keystore: str | None) -> tuple[Run | None, Divergence | None]:
     """Return a fresh run started from the log's own genesis, or the divergence of turn 0's seal."""
     recorded = store.select("seq <= 1", [])
-    if len(recorded) < 2 or recorded[1][ROW_KIND] != "turn_sealed":
+    if len(recorded) < 2 or recorded[1].kind != "turn_sealed":
         raise LedgerError("the log has no sealed turn 0 (genesis and its seal)")
-    seal, digest = compute_genesis_seal(genesis, bytes.fromhex(recorded[0][ROW_HASH]))
-    if digest.hex() != recorded[1][ROW_HASH]:
-        return None, Divergence(seq=1, turn=0, kind=recorded[1][ROW_KIND], got_kind=ev.kind_of(seal),
-                                expected=recorded[1][ROW_HASH], got=digest.hex(),
+    seal, digest = compute_genesis_seal(genesis, bytes.fromhex(recorded[0].hash))
+    if digest.hex() != recorded[1].hash:
+        return None, Divergence(seq=1, turn=0, kind=recorded[1].kind, got_kind=ev.kind_of(seal),
+                                expected=recorded[1].hash, got=digest.hex(),
                                 reason="the engine seals the genesis differently")
     path = directory / "reexecuted.db"
     with Store(path, create=True) as twin_store:
@@ -138,29 +137,29 @@ def create_twin(store: Store, genesis: ev.RunGenesis, directory: Path,
 # --- stepping and comparing --------------------------------------------------------------
 
 
-def recorded_input(row: tuple) -> AgentInput:
+def recorded_input(row: EventRow) -> AgentInput:
     """Return the AgentInput an ``action_submitted`` row recorded, with its recorded signature.
 
     A custodial input goes in unsigned: the twin's keystore signs it for the agent
     as the server did (Ed25519 is deterministic), marking it custodial again.
     """
     event = decode_row(row)
-    signature = None if event.custodial is True else row[ROW_SIGNATURE]
+    signature = None if event.custodial is True else row.signature
     return AgentInput(agent_id=event.agent, action=event.action, thinking=event.thinking, speech=event.speech,
                       thinking_units=event.thinking_units, output_units=event.output_units, signature=signature)
 
 
-def compare_rows(recorded: list[tuple], produced: list[tuple]) -> Divergence | None:
+def compare_rows(recorded: list[EventRow], produced: list[EventRow]) -> Divergence | None:
     """Return the first event of a turn whose recorded and re-executed hashes differ."""
     for rec, got in itertools.zip_longest(recorded, produced):
-        if rec is not None and got is not None and rec[ROW_HASH] == got[ROW_HASH]:
+        if rec is not None and got is not None and rec.hash == got.hash:
             continue
         ref = rec if rec is not None else got
         reason = ("the engine emits an event the log lacks" if rec is None
                   else "the engine stops short of this recorded event" if got is None
                   else "the engine produces a different event here")
-        return Divergence(seq=ref[ROW_SEQ], turn=ref[ROW_TURN], kind=rec and rec[ROW_KIND],
-                          got_kind=got and got[ROW_KIND], expected=rec and rec[ROW_HASH], got=got and got[ROW_HASH],
+        return Divergence(seq=ref.seq, turn=ref.turn, kind=rec and rec.kind,
+                          got_kind=got and got.kind, expected=rec and rec.hash, got=got and got.hash,
                           reason=reason)
     return None
 
@@ -171,50 +170,50 @@ def find_bad_input(twin: Run, turn: int, rows: list[tuple]) -> Divergence:
         try:
             twin.check_inputs(turn, [recorded_input(row)])
         except BadInput as err:
-            return Divergence(seq=row[ROW_SEQ], turn=turn, kind=row[ROW_KIND], got_kind=None,
-                              expected=row[ROW_HASH], got=None, reason=f"recorded input refused: {err}")
+            return Divergence(seq=row.seq, turn=turn, kind=row.kind, got_kind=None,
+                              expected=row.hash, got=None, reason=f"recorded input refused: {err}")
     first = rows[0]
-    return Divergence(seq=first[ROW_SEQ], turn=turn, kind=first[ROW_KIND], got_kind=None, expected=first[ROW_HASH],
+    return Divergence(seq=first.seq, turn=turn, kind=first.kind, got_kind=None, expected=first.hash,
                       got=None, reason="the turn's recorded inputs were refused")
 
 
 class TurnDriver(Protocol):
     """Where a re-executed turn's inputs come from (and the model calls that produced them)."""
 
-    def __call__(self, twin: Run, turn: int, recorded: list[tuple]) -> tuple[list[AgentInput], list[Any], Any]:
+    def __call__(self, twin: Run, turn: int, recorded: list[EventRow]) -> tuple[list[AgentInput], list[Any], Any]:
         """Return (inputs, model calls, write_extra) for ``turn`` of the twin; LedgerError when it cannot."""
 
 
-def recorded_turn(twin: Run, turn: int, recorded: list[tuple]) -> tuple[list[AgentInput], list[Any], Any]:
+def recorded_turn(twin: Run, turn: int, recorded: list[EventRow]) -> tuple[list[AgentInput], list[Any], Any]:
     """Return the turn's recorded inputs and recorded model calls, as they stand in the log."""
-    inputs = [recorded_input(row) for row in recorded if row[ROW_KIND] == "action_submitted"]
-    calls = [decode_row(row) for row in recorded if row[ROW_KIND] == "model_called"]
+    inputs = [recorded_input(row) for row in recorded if row.kind == "action_submitted"]
+    calls = [decode_row(row) for row in recorded if row.kind == "model_called"]
     return inputs, calls, None
 
 
-def replay_turn(twin: Run, turn: int, recorded: list[tuple], driver: TurnDriver = recorded_turn) -> Divergence | None:
+def replay_turn(twin: Run, turn: int, recorded: list[EventRow], driver: TurnDriver = recorded_turn) -> Divergence | None:
     """Step the twin with a recorded turn's inputs; return the first divergence in that turn."""
     first = recorded[0]
     if turn != twin.next_turn:
-        return Divergence(seq=first[ROW_SEQ], turn=turn, kind=first[ROW_KIND], got_kind=None,
-                          expected=first[ROW_HASH], got=None, reason=f"the log jumps to turn {turn}")
+        return Divergence(seq=first.seq, turn=turn, kind=first.kind, got_kind=None,
+                          expected=first.hash, got=None, reason=f"the log jumps to turn {turn}")
     start = twin.store.head()[0] + 1
     try:
         inputs, calls, write_extra = driver(twin, turn, recorded)
     except LedgerError as err:
-        return Divergence(seq=first[ROW_SEQ], turn=turn, kind=first[ROW_KIND], got_kind=None,
-                          expected=first[ROW_HASH], got=None, reason=str(err))
+        return Divergence(seq=first.seq, turn=turn, kind=first.kind, got_kind=None,
+                          expected=first.hash, got=None, reason=str(err))
     try:
         twin.step(inputs, calls=calls, write_extra=write_extra)
     except BadInput:
-        return find_bad_input(twin, turn, [row for row in recorded if row[ROW_KIND] == "action_submitted"])
+        return find_bad_input(twin, turn, [row for row in recorded if row.kind == "action_submitted"])
     return compare_rows(recorded, list(twin.store.rows(start_seq=start)))
 
 
 def compare_log(store: Store, twin: Run, driver: TurnDriver = recorded_turn) -> tuple[int, int, Divergence | None]:
     """Walk the log's turns after turn 0 against the twin; return (events, turns, first divergence)."""
     events, turns = 2, 0
-    for turn, group in itertools.groupby(store.rows(start_seq=2), key=lambda row: row[ROW_TURN]):
+    for turn, group in itertools.groupby(store.rows(start_seq=2), key=lambda row: row.turn):
         recorded = list(group)
         if divergence := replay_turn(twin, turn, recorded, driver):
             return divergence.seq, turns, divergence  # every event before it was reproduced
@@ -232,7 +231,7 @@ def reexecute(path: str | Path, keystore: str | Path | None = None,
     turn gets its recorded inputs and model calls.
     """
     with Store(path) as store:
-        genesis = get_genesis(store)
+        genesis = store.genesis()
         keys_dir = get_key_source(genesis, keystore)
         driver = make_driver(store, genesis) if make_driver is not None else recorded_turn
         with tempfile.TemporaryDirectory(prefix="simledger-reexec-") as tmp:

@@ -17,18 +17,34 @@ import functools
 import os
 import sqlite3
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import sqlite_utils
 
-from ..events.envelope import FORMAT_VERSION, Envelope
+from ..events import types as ev
+from ..events.envelope import FORMAT_VERSION, Envelope, PayloadError, decode_payload
 from .errors import LedgerError, NoRunYet, NotALog, StorageError, UnsupportedFormat
 from .writer_lock import WriterLock, connection_closed, connection_opened, file_key
 
-EVENT_COLUMNS = (
-    "seq", "turn", "kind", "actor", "contract_id", "payload_version", "payload", "payload_json",
-    "prev_hash", "hash", "signer", "signature", "format_version",
-)
+class EventRow(NamedTuple):
+    """One row of the ``events`` table, as stored (hashes and signatures are lowercase hex)."""
+
+    seq: int
+    turn: int
+    kind: str
+    actor: str
+    contract_id: str | None
+    payload_version: int
+    payload: bytes
+    payload_json: str
+    prev_hash: str
+    hash: str
+    signer: str
+    signature: str
+    format_version: int
+
+
+EVENT_COLUMNS = EventRow._fields
 _SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
 _INSERT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 MAX_COLUMN_BYTES = 16 * 1024 * 1024
@@ -298,10 +314,11 @@ class Store:
 
     def rows(self, *, start_seq: int = 0, end_seq: int | None = None, until_turn: int | None = None,
              batch: int = 2000, columns: tuple[str, ...] = EVENT_COLUMNS) -> Iterator[tuple]:
-        """Yield raw event rows in seq order, streaming in batches (bounded memory).
+        """Yield event rows in seq order (``EventRow``s), streaming in batches (bounded memory).
 
-        ``columns`` (seq first, then any of EVENT_COLUMNS) narrows the read: a fold
-        needs five of the thirteen, and SQLite hands back a narrow row far faster.
+        ``columns`` (seq first, then any of EVENT_COLUMNS) narrows the read to plain
+        tuples of those columns: a fold needs five of the thirteen, and SQLite hands
+        back a narrow row far faster.
         """
         if columns[0] != "seq" or not set(columns) <= set(EVENT_COLUMNS):
             raise ValueError(f"columns must start with seq and be among {EVENT_COLUMNS}")
@@ -316,7 +333,7 @@ class Store:
                 sql += " AND turn <= ?"
                 args.append(until_turn)
             chunk = self.conn.execute(sql + " ORDER BY seq LIMIT ?", [*args, batch]).fetchall()
-            yield from chunk
+            yield from (map(EventRow._make, chunk) if select is _SELECT else chunk)
             if len(chunk) < batch:
                 return
             seq = chunk[-1][0] + 1
@@ -325,12 +342,28 @@ class Store:
         for row in self.rows(**kwargs):
             yield envelope_from_row(row)
 
-    def select(self, where: str, args: list, *, limit: int | None = None, offset: int = 0) -> list[tuple]:
-        """Return raw event rows matching a WHERE clause built by this package (never user SQL)."""
+    def select(self, where: str, args: list, *, limit: int | None = None, offset: int = 0) -> list[EventRow]:
+        """Return the event rows matching a WHERE clause built by this package (never user SQL)."""
         sql = f"{_SELECT} WHERE {where} ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
-        return self.conn.execute(sql, args).fetchall()
+        return [EventRow._make(row) for row in self.conn.execute(sql, args).fetchall()]
+
+    def genesis(self) -> ev.RunGenesis:
+        """Return the run's genesis (seq 0), decoded but not verified (``simledger verify`` checks it).
+
+        The one genesis reader: LedgerError when the log has no seq 0 or it is not a readable run_genesis.
+        """
+        rows = self.select("seq = ?", [0])
+        if not rows:
+            raise LedgerError(f"{self.path} has no genesis (the log is empty)")
+        try:
+            genesis = decode_payload(rows[0].kind, rows[0].payload_version, rows[0].payload)
+        except (PayloadError, TypeError, ValueError):
+            genesis = None
+        if not isinstance(genesis, ev.RunGenesis):
+            raise LedgerError(f"{self.path}: seq 0 is not a readable run_genesis; run `simledger verify`")
+        return genesis
 
     def last_turn_seq(self, turn: int) -> int | None:
         """Return the seq of turn ``turn``'s seal, or None when that turn is not sealed."""

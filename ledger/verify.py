@@ -43,7 +43,7 @@ from ..events.envelope import (
 from ..events.keys import input_message, key_id, verify_signature
 from .blobs import check_blobs
 from .errors import ChainError, LedgerError
-from .store import MAX_COLUMN_BYTES, Store, envelope_from_row
+from .store import MAX_COLUMN_BYTES, EventRow, Store, envelope_from_row
 
 SIGNATURE_BYTES = 64
 HASH_BYTES = 32
@@ -160,15 +160,15 @@ class ChainWalk:
         self.turn_hashes: list[bytes] = []
         self.keys: GenesisKeys | None = None
 
-    def check_row(self, row: tuple) -> tuple[int, bytes, bytes]:
+    def check_row(self, row: EventRow) -> tuple[int, bytes, bytes]:
         """Check one row; return its signature check (key index, signature, message)."""
-        self.check_seq(row[0])
+        self.check_seq(row.seq)
         env = self.parse_row(row)
         self.check_turn(env)
         self.check_link(env)
         self.check_hash(env, row)
         event = self.decode(env)
-        self.check_copies(env, event, row[7])
+        self.check_copies(env, event, row.payload_json)
         self.check_genesis(env, event)
         signature_check = self.get_signature_check(env, event)
         self.process_turn_membership(env, event)
@@ -178,17 +178,17 @@ class ChainWalk:
     def fail(self, env: Envelope, reason: str) -> ChainError:
         return ChainError(reason, seq=env.seq, turn=env.turn, kind=env.kind)
 
-    def parse_row(self, row: tuple) -> Envelope:
+    def parse_row(self, row: EventRow) -> Envelope:
         """Verify every cell has the type and size the format requires."""
-        seq = row[0]
-        turn = row[1] if isinstance(row[1], int) else None
-        kind = row[2] if isinstance(row[2], str) and len(row[2]) <= 64 else None
+        seq = row.seq
+        turn = row.turn if isinstance(row.turn, int) else None
+        kind = row.kind if isinstance(row.kind, str) and len(row.kind) <= 64 else None
         try:
             env = envelope_from_row(row)
             # Verify the readable JSON copy is text of sane size (it is checked against the payload later).
-            if not isinstance(row[7], str):
-                raise ValueError(f"column payload_json holds {type(row[7]).__name__}, expected str")
-            if len(row[7]) > 4 * MAX_COLUMN_BYTES:
+            if not isinstance(row.payload_json, str):
+                raise ValueError(f"column payload_json holds {type(row.payload_json).__name__}, expected str")
+            if len(row.payload_json) > 4 * MAX_COLUMN_BYTES:
                 raise ValueError("payload_json is oversized")
         except ValueError as err:
             raise ChainError(f"malformed row: {err}", seq=seq, turn=turn, kind=kind) from None
@@ -230,10 +230,10 @@ class ChainWalk:
             what = "32 zero bytes at seq 0" if env.seq == 0 else f"the hash of seq {env.seq - 1}"
             raise self.fail(env, f"prev_hash is not {what}")
 
-    def check_hash(self, env: Envelope, row: tuple) -> None:
+    def check_hash(self, env: Envelope, row: EventRow) -> None:
         """Verify the stored hash is the SHA-256 of the event's hashed bytes."""
         if envelope_hash(env) != env.hash:
-            raise self.fail(env, "hash does not match the event's bytes" + describe_hash_mismatch(env, row[7]))
+            raise self.fail(env, "hash does not match the event's bytes" + describe_hash_mismatch(env, row.payload_json))
 
     def decode(self, env: Envelope) -> Any:
         """Verify the payload decodes as the kind the envelope claims."""
@@ -531,7 +531,7 @@ def check_no_stray_rows(store: Store, walked: int) -> None:
     raise ChainError(f"{count} rows claim this seq; the chain has one", seq=seq)
 
 
-def check_row_safely(walk: ChainWalk, row: tuple) -> tuple[int, bytes, bytes]:
+def check_row_safely(walk: ChainWalk, row: EventRow) -> tuple[int, bytes, bytes]:
     """Run the chain checks on one row; any unexpected exception becomes a ChainError naming the seq."""
     try:
         return walk.check_row(row)
@@ -555,7 +555,7 @@ def unreadable_failure(walk: ChainWalk, err: "UnreadableRow") -> ChainError:
 
 def signature_failure(store: Store, seq: int) -> ChainError:
     row = store.select("seq = ?", [seq])[0]
-    return ChainError("signature does not verify against the signer's genesis key", seq=seq, turn=row[1], kind=row[2])
+    return ChainError("signature does not verify against the signer's genesis key", seq=seq, turn=row.turn, kind=row.kind)
 
 
 def failed_result(store: Store, failure: ChainError) -> VerifyResult:
@@ -566,9 +566,9 @@ def failed_result(store: Store, failure: ChainError) -> VerifyResult:
         prev = store.select("seq = ?", [seq - 1]) if seq > 0 else []
     except sqlite3.DatabaseError:  # a damaged file: the failure still stands, its prefix is unknown
         prev = []
-    if prev and isinstance(prev[0][1], int) and isinstance(prev[0][9], str):
-        _, turn, kind, *_rest = prev[0]
-        head_hash, turns = prev[0][9], turn if kind == "turn_sealed" else max(turn - 1, 0)
+    if prev and isinstance(prev[0].turn, int) and isinstance(prev[0].hash, str):
+        last = prev[0]
+        head_hash, turns = last.hash, last.turn if last.kind == "turn_sealed" else max(last.turn - 1, 0)
     error = VerifyFailure(seq=failure.seq, turn=failure.turn, kind=failure.kind, reason=failure.reason)
     return VerifyResult(ok=False, events=events, turns=turns, head_seq=head_seq, head_hash=head_hash, error=error)
 
@@ -581,7 +581,7 @@ class UnreadableRow(Exception):
         self.seq, self.reason = seq, reason
 
 
-def stream_rows(store: Store, batch: int | None = None) -> Iterator[tuple]:
+def stream_rows(store: Store, batch: int | None = None) -> Iterator[EventRow]:
     """Yield event rows in seq order in bounded batches; locate a row SQLite cannot read."""
     batch = batch or BATCH_ROWS
     seq = -(2**63)
@@ -597,10 +597,10 @@ def stream_rows(store: Store, batch: int | None = None) -> Iterator[tuple]:
             yield from chunk
         if len(chunk) < batch:
             return
-        seq = chunk[-1][0] + 1
+        seq = chunk[-1].seq + 1
 
 
-def read_rows_one_by_one(store: Store, start: int, batch: int) -> Iterator[tuple]:
+def read_rows_one_by_one(store: Store, start: int, batch: int) -> Iterator[EventRow]:
     """Yield a batch row by row, raising UnreadableRow at the first row SQLite cannot decode.
 
     Each row is looked up by its seq (the table's rowid), so a damaged page elsewhere,
@@ -615,58 +615,6 @@ def read_rows_one_by_one(store: Store, start: int, batch: int) -> Iterator[tuple
         if not rows:
             return
         yield from rows
-
-
-# --- inclusion proofs --------------------------------------------------------------
-
-
-def inclusion_proof_for(store: Store, seq: int) -> tuple[list[bytes], int, int, bytes]:
-    """Return (proof, index, size, root) proving event ``seq`` is in its turn's seal."""
-    row = get_row(store, seq)
-    if row[2] == "turn_sealed":
-        raise LedgerError(f"seq {seq} is a turn seal; a seal is not a leaf of the tree it commits to")
-    seal = get_turn_seal(store, row[1])
-    size = seal.event_count
-    rows = store.select("seq >= ? AND seq < ?", [seal.first_seq, seal.first_seq + size])
-    hashes = [bytes.fromhex(r[9]) for r in rows]
-    if len(hashes) != size:
-        raise ChainError(f"turn {row[1]} has {len(hashes)} events, its seal says {size}", seq=seq, turn=row[1])
-    index = seq - seal.first_seq
-    if not 0 <= index < size:
-        raise ChainError(f"seq {seq} is outside its turn's sealed range", seq=seq, turn=row[1], kind=row[2])
-    return merkle.inclusion_proof(index, hashes), index, size, bytes.fromhex(seal.merkle_root)
-
-
-def check_inclusion(store: Store, seq: int) -> bool:
-    """Return whether event ``seq``, rehashed from its columns, is included in its turn's seal."""
-    proof, index, size, root = inclusion_proof_for(store, seq)
-    try:
-        env = envelope_from_row(get_row(store, seq))
-    except ValueError:
-        return False
-    return merkle.verify_inclusion(envelope_hash(env), index, size, proof, root)
-
-
-def get_row(store: Store, seq: int) -> tuple:
-    rows = store.select("seq = ?", [seq])
-    if not rows:
-        raise LedgerError(f"no event at seq {seq}")
-    return rows[0]
-
-
-def get_turn_seal(store: Store, turn: int) -> ev.TurnSealed:
-    """Return the decoded seal of ``turn`` (ChainError when the turn is unsealed or the seal unreadable)."""
-    seal_seq = store.last_turn_seq(turn)
-    if seal_seq is None:
-        raise ChainError(f"turn {turn} has no seal", turn=turn)
-    row = get_row(store, seal_seq)
-    try:
-        seal = decode_payload(row[2], row[5], row[6])
-    except (PayloadError, TypeError) as err:
-        raise ChainError(f"unreadable seal: {err}", seq=seal_seq, turn=turn, kind=row[2]) from None
-    if not isinstance(seal, ev.TurnSealed):
-        raise ChainError("seal row does not hold a turn_sealed", seq=seal_seq, turn=turn, kind=row[2])
-    return seal
 
 
 # --- state digests -----------------------------------------------------------------

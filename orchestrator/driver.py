@@ -19,7 +19,7 @@ from ..events import types as ev
 import msgspec
 
 from ..events.envelope import ENCODER, encode_payload
-from ..ledger.audit import ROW_KIND, decode_row
+from ..ledger.audit import decode_row
 from ..ledger.blobs import get_blob, put_blobs
 from ..ledger.engine import submitted_event
 from ..ledger.errors import LedgerError, RunStateError
@@ -190,7 +190,7 @@ def reexecution_driver(store: Store, genesis: ev.RunGenesis):
     blob = lambda digest: get_blob(store.conn, digest)  # noqa: E731
 
     def drive(twin: Run, turn: int, rows: list[tuple]):
-        events = [decode_row(row) for row in rows if row[ROW_KIND] == "model_called"]
+        events = [decode_row(row) for row in rows if row.kind == "model_called"]
         decision = society.decide(observe(twin.state, turn, max_turns), recorded_calls(events, blob))
         return decision.inputs, decision.calls, lambda conn: put_blobs(conn, decision.blobs)
 

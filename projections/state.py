@@ -7,6 +7,7 @@ change them. State size is O(agents + contracts + cores + turns), never O(events
 from __future__ import annotations
 
 import copy
+import enum
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +18,23 @@ from ..events.actions import ContractOffer
 from ..events.config import Config, Rules
 from ..events.envelope import ENCODER
 
-OPEN_STATUSES = ("proposed", "countersigned", "active", "disputed")
-FINAL_STATUSES = ("settled", "defaulted")
+
+
+class ContractStatus(enum.StrEnum):
+    """Where a contract stands: the one set of statuses (each equal to, and stored as, its string)."""
+
+    PROPOSED = "proposed"
+    COUNTERSIGNED = "countersigned"
+    ACTIVE = "active"
+    DISPUTED = "disputed"
+    SETTLED = "settled"
+    DEFAULTED = "defaulted"
+    EXPIRED = "expired"  # an offer nobody signed before its delivery turn
+
+
+OPEN_STATUSES = (ContractStatus.PROPOSED, ContractStatus.COUNTERSIGNED, ContractStatus.ACTIVE, ContractStatus.DISPUTED)
+FINAL_STATUSES = (ContractStatus.SETTLED, ContractStatus.DEFAULTED, ContractStatus.EXPIRED)
+STATUSES = (*OPEN_STATUSES, *FINAL_STATUSES)
 SETTLED_ON_CONFIRMATION = "confirmed"
 """The outcome of a contract settled by the confirmation that completed its attestation (R17).
 
@@ -52,7 +68,7 @@ class Contract:
     proposer: str
     offer: ContractOffer
     created_turn: int
-    status: str = "proposed"
+    status: str = ContractStatus.PROPOSED
     signed_by: dict[str, str] = field(default_factory=dict)  # role -> agent
     confirmed_by: list[str] = field(default_factory=list)
     disputed_by: str | None = None
@@ -256,4 +272,5 @@ def snapshot_state(blob: bytes) -> State:
 
 
 __all__ = ["Account", "Contract", "TurnMetrics", "State", "state_digest", "Digested", "DIGEST_EXTENSIONS",
-           "snapshot_bytes", "snapshot_state", "OPEN_STATUSES", "FINAL_STATUSES", "SETTLED_ON_CONFIRMATION"]
+           "snapshot_bytes", "snapshot_state", "ContractStatus", "OPEN_STATUSES", "FINAL_STATUSES", "STATUSES",
+           "SETTLED_ON_CONFIRMATION"]

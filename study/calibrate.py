@@ -37,7 +37,8 @@ from typing import Any, Callable
 from ..events.config import InvalidConfig, Rules, load_rules
 from .agreement import Agreement, judge_agreement
 from .calibration_spec import Candidate, CalibrationSpec
-from .experiment import RunSpec, simulate_specs, study_specs
+from .experiment import RunSpec, simulate_specs
+from .sweep import study_specs
 from .metrics import regime_summary
 from .paper import Paper, load_paper
 from .report import format_seeds

@@ -26,7 +26,7 @@ from typing import Any
 from ..events.config import InvalidConfig, Rules, load_rules
 from .experiment import DEFAULT_HELD_OUT, FIT_SEEDS, HELD_OUT_FIRST, held_out_seeds
 from .regimes import DEFAULT_REGIMES
-from .sweep import get_int, parse_seeds
+from .sweep.spec import get_int, parse_seeds
 
 SECTIONS = ("4.1", "4.2", "4.3", "4.4/4.8", "4.6", "4.7", "4.8")
 

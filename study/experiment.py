@@ -1,4 +1,4 @@
-"""The study: many runs, each its own verified log, executed on any Executor.
+"""Runs on any Executor, each its own verified log (the study and sweeps plan them: ``study.sweep``).
 
 A run is described by a picklable ``RunSpec`` and executed by ``execute_spec``
 (a top-level function, so process pools and Dask workers can run it). The
@@ -16,10 +16,9 @@ import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from ..projections.metrics import run_summary
-from .regimes import DEFAULT_REGIMES, load_regimes
 from .runner import execute_run, run_name, simulate_run
 
 DEFAULT_SEEDS = tuple(range(101, 113))
@@ -115,21 +114,6 @@ def _report(result: tuple[dict[str, Any], int], on_done) -> dict[str, Any]:
     return result[0]
 
 
-def study_specs(regimes: Iterable[str] = DEFAULT_REGIMES, seeds: Iterable[int] = DEFAULT_SEEDS, agents: int = 8,
-                turns: int = 40, regimes_file: str | Path | None = None) -> list[RunSpec]:
-    """Return the study's runs in the driver's order (regime, then seed)."""
-    catalogue = load_regimes(regimes_file)
-    specs = []
-    for name in regimes:
-        if name not in catalogue:
-            from ..events.config import InvalidConfig
-
-            raise InvalidConfig(f"unknown regime {name!r}; known: {', '.join(catalogue)}")
-        specs.extend(RunSpec(regime_name=name, regime=catalogue[name], seed=seed, agents=agents, turns=turns)
-                     for seed in seeds)
-    return specs
-
-
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
@@ -177,4 +161,4 @@ def _collect(spec, result, outcomes, failures, on_done, on_error) -> None:
 
 
 __all__ = ["FIT_SEEDS", "HELD_OUT_FIRST", "DEFAULT_HELD_OUT", "held_out_seeds", "RunSpec", "RunOutcome",
-           "execute_spec", "execute_specs", "simulate_spec", "simulate_specs", "study_specs", "default_workers", "asdict"]
+           "execute_spec", "execute_specs", "simulate_spec", "simulate_specs", "default_workers", "asdict"]

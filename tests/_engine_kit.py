@@ -1,7 +1,6 @@
 """Pre/post helpers for the engine's tests: build a small run, step it with hand-written inputs, read a turn's events.
 
-The engine test files import it after putting ``tests/`` on ``sys.path`` themselves
-(pytest runs in importlib mode, which adds nothing to ``sys.path``).
+The engine test files import it as ``_engine_kit`` (tests/conftest.py puts ``tests/`` on ``sys.path``).
 
 Inputs are plain dicts in the original engine's ``/turn`` shape. Units default to
 zero, so a turn bills nothing unless a test asks for it.

@@ -12,7 +12,8 @@ from simledger.study.agreement import (
     ALPHA, HypothesisTest, apply_correction, compute_d_se, compute_se_distance, empirical_test, judge_agreement,
     narrated_statistics, proportion_test, spread_test, welch_test,
 )
-from simledger.study.experiment import simulate_specs, study_specs
+from simledger.study.experiment import simulate_specs
+from simledger.study.sweep import study_specs
 from simledger.study.paper import load_paper
 
 PAPER = load_paper()

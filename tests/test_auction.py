@@ -5,15 +5,12 @@ Runs start at turn 1 here (the auction turn): a, b, c, d, 1,000 tokens each, fou
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/_engine_kit.py (importlib mode adds nothing to sys.path)
-from _engine_kit import PPM, act, assert_accounting, balances, make_run, rejected, step  # noqa: E402
+from _engine_kit import PPM, act, assert_accounting, balances, make_run, rejected, step
 
-from simledger.events import types as ev  # noqa: E402
+from simledger.events import types as ev
 
 
 def bid(agent: str, core_id: str, amount: int) -> dict:

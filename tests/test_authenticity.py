@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from simledger.cli.main import app
-from simledger.ledger.head import head_file_of, read_genesis
+from simledger.ledger.head import head_file_of
 from simledger.ledger.run import Run
 from simledger.ledger.store import Store
 from simledger.study.regimes import load_regimes
@@ -129,5 +129,5 @@ def test_the_genesis_says_where_keys_came_from(tmp_path, keystore_log):
     sources = []
     for path in (seeded, keystore_log[0]):
         with Store(path) as store:
-            sources.append(read_genesis(store).key_source)
+            sources.append(store.genesis().key_source)
     assert sources == ["seed", "keystore"]

@@ -8,17 +8,14 @@ Expected numbers are worked by hand in the comments.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/_engine_kit.py (importlib mode adds nothing to sys.path)
-from _engine_kit import NO_BLOCK, account, act, assert_accounting, balances, make_run, rejected, step  # noqa: E402
+from _engine_kit import NO_BLOCK, account, act, assert_accounting, balances, make_run, rejected, step
 
-from simledger.events import types as ev  # noqa: E402
-from simledger.ledger.engine import compute_inference_fee, compute_interest  # noqa: E402
-from simledger.events.config import Config  # noqa: E402
+from simledger.events import types as ev
+from simledger.ledger.engine import compute_inference_fee, compute_interest
+from simledger.events.config import Config
 
 
 def fee_event(agent: str, thinking: int, output: int, fee: int, discounted: bool = False) -> ev.InferenceFeeCharged:

@@ -3,7 +3,6 @@ broken structural rule is reported as the first bad seq, never as an exception."
 
 from __future__ import annotations
 
-import sys
 import sqlite3
 import tracemalloc
 from pathlib import Path
@@ -16,13 +15,11 @@ from simledger.events import types as ev
 from simledger.ledger import verify as verify_module
 from simledger.ledger.errors import LedgerError, NoRunYet, NotALog, UnsupportedFormat
 from simledger.ledger.store import Store
-from simledger.ledger.verify import (
-    VerifyResult, check_inclusion, inclusion_proof_for, verify_log, verify_state_digests,
-)
+from simledger.ledger.proofs import check_inclusion, inclusion_proof_for
+from simledger.ledger.verify import VerifyResult, verify_log, verify_state_digests
 
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))  # importlib mode adds nothing to sys.path
-import logtools as lt  # noqa: E402
+import logtools as lt
 
 
 @pytest.fixture(scope="module")

@@ -70,7 +70,7 @@ def doc_view(doc: dict) -> dict:
     """Return the same view from replay's JSON document."""
     return {
         "turn": doc["turn"], "events": doc["events"], "token_supply": doc["token_supply"],
-        "accounts": {r["agent"]: (r["balance"], r["staked"], r["wealth"], r["locked"]) for r in doc["accounts"]},
+        "accounts": {r["agent_id"]: (r["balance"], r["staked"], r["wealth"], r["locked"]) for r in doc["accounts"]},
         "cores": {r["core_id"]: [r["owner"], r["proportion_ppm"]] for r in doc["cores"]},
         "contracts": {status: set(ids) for status, ids in doc["contracts"].items()},
         "last_block": doc["last_block"], "last_seal": doc["last_seal"],
@@ -119,7 +119,7 @@ def test_agent_filter_keeps_only_that_agent_and_its_contracts(log_path):
     doc = replay_json(log_path, "--agent", "agent_3")
     with Store(log_path) as store:
         state = load_state(store)
-    assert [r["agent"] for r in doc["accounts"]] == ["agent_3"]
+    assert [r["agent_id"] for r in doc["accounts"]] == ["agent_3"]
     listed = {cid for ids in doc["contracts"].values() for cid in ids}
     assert listed == {cid for cid, c in state.contracts.items() if "agent_3" in c.parties()}
     assert all(r["owner"] == "agent_3" for r in doc["cores"])
@@ -131,7 +131,7 @@ def test_contract_filter_shows_that_contract_in_detail(log_path):
     cid, contract = next(iter(state.contracts.items()))
     doc = replay_json(log_path, "--contract", cid)
     assert doc["contracts"] == {contract.status: [cid]}
-    assert doc["contract"]["history"] == contract.history
+    assert doc["contract"]["event_seqs"] == contract.history
     assert doc["contract"]["status"] == contract.status
 
 

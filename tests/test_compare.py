@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 import copy
 import csv
@@ -22,8 +21,7 @@ from simledger.study.paper import (
     parse_run_summaries,
 )
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/_seed.py (importlib mode adds nothing to sys.path)
-from _seed import SEED  # noqa: E402
+from _seed import SEED
 
 PACKAGE_DATA = Path(__file__).resolve().parent.parent / "study" / "data"
 

@@ -20,19 +20,16 @@ one agent has one input a turn, so a second ruling meets ``wrong_status``).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import msgspec
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/_engine_kit.py (importlib mode adds nothing to sys.path)
-from _engine_kit import (  # noqa: E402
+from _engine_kit import (
     act, assert_accounting, balances, make_run, offer, rejected, step,
 )
 
-from simledger.events import types as ev  # noqa: E402
-from simledger.events.actions import ContractOffer  # noqa: E402
+from simledger.events import types as ev
+from simledger.events.actions import ContractOffer
 
 from simledger.events.config import LEGACY_RULES  # noqa: E402
 

@@ -18,7 +18,6 @@ Contract amounts stay below 10^6 here: near-int64 prices can overflow the encode
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,15 +26,14 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/_engine_kit.py (importlib mode adds nothing to sys.path)
 
-from simledger.events import types as ev  # noqa: E402
-from simledger.ledger.errors import BadInput  # noqa: E402
-from simledger.ledger.reexecute import reexecute  # noqa: E402
-from simledger.ledger.replay import load_state, positioned_events  # noqa: E402
-from simledger.ledger.run import Run  # noqa: E402
-from simledger.projections.reducers import apply_event  # noqa: E402
-from simledger.projections.state import OPEN_STATUSES, State, snapshot_bytes, state_digest  # noqa: E402
+from simledger.events import types as ev
+from simledger.ledger.errors import BadInput
+from simledger.ledger.reexecute import reexecute
+from simledger.ledger.replay import load_state, positioned_events
+from simledger.ledger.run import Run
+from simledger.projections.reducers import apply_event
+from simledger.projections.state import OPEN_STATUSES, State, snapshot_bytes, state_digest
 
 CLOSING = (ev.ContractSettled, ev.ContractDefaulted, ev.ContractExpired)
 

@@ -64,7 +64,6 @@ def one_of_each_kind() -> dict[str, object]:
         ev.ContractSigned(contract_id="c-0001", signer="agent_2", role="counterparty", status="signed", input_seq=51),
         ev.CollateralLocked(contract_id="c-0001", agent="agent_2", amount=7),
         ev.ContractActivated(contract_id="c-0001"),
-        ev.SigningBonusPaid(contract_id="c-0001", agent="agent_2", amount=50),
         ev.DeliveryConfirmed(contract_id="c-0001", agent="agent_1", input_seq=52),
         ev.DeliveryDisputed(contract_id="c-0001", agent="agent_2", input_seq=53),
         ev.ArbitratorRuled(contract_id="c-0001", arbitrator="agent_3", ruling_for="agent_1", input_seq=54),
@@ -254,3 +253,9 @@ def test_hashed_bytes_layout_is_a_ten_element_msgpack_array():
 def test_floats_are_stored_as_ieee_754_bits():
     # 0.1 must be the same eight bytes everywhere; msgpack float64 is 0xcb + big-endian bits.
     assert ENCODER.encode(0.1) == bytes.fromhex("cb3fb999999999999a")
+
+
+def test_every_event_kind_has_a_reducer():
+    from simledger.projections.reducers import REDUCERS
+
+    assert set(REDUCERS) == set(ev.Event.__args__)

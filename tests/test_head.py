@@ -22,10 +22,8 @@ from simledger.cli.main import app
 from simledger.events import merkle
 from simledger.events.keys import SeedKeys
 from simledger.ledger.errors import LedgerError
-from simledger.ledger.head import (
-    BadCheckpoint, compute_consistency_proof, compute_root, export_head, iter_event_hashes, parse_checkpoint,
-    sign_note, verify_head,
-)
+from simledger.ledger.head import BadCheckpoint, export_head, parse_checkpoint, sign_note, verify_head
+from simledger.ledger.proofs import compute_consistency_proof, compute_root, iter_event_hashes
 from simledger.ledger.run import Run
 from simledger.ledger.store import Store
 from simledger.ledger.verify import verify_log
@@ -60,9 +58,7 @@ def all_hashes(path) -> list[bytes]:
 
 def genesis_of(path):
     with Store(path) as store:
-        from simledger.ledger.head import read_genesis
-
-        return read_genesis(store)
+        return store.genesis()
 
 
 def delete_turns_after(path, turn: int) -> None:

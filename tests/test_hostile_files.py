@@ -10,7 +10,6 @@ must fail cleanly, naming a seq, and never raise.
 
 from __future__ import annotations
 
-import sys
 import itertools
 import random
 import shutil
@@ -28,8 +27,7 @@ from simledger.ledger.store import EVENT_COLUMNS
 from simledger.ledger.verify import verify_log
 
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))  # importlib mode adds nothing to sys.path
-import logtools as lt  # noqa: E402
+import logtools as lt
 TARGET_SEQ = 5
 EXAMPLES = itertools.count()  # a fresh file name per hypothesis example
 OVERSIZED = 17 * 1024 * 1024  # beyond the store's 16 MiB cell limit

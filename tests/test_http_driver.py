@@ -26,7 +26,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from simledger.api.service import contract_view, turn_view
+from simledger.ledger.views import contract_view, turn_view
 from simledger.ledger.run import Run
 from simledger.ledger.verify import verify_log
 from simledger.study.policy import TurnView

@@ -26,7 +26,6 @@ from typer.testing import CliRunner
 from simledger.cli.main import app
 from simledger.events import types as ev
 from simledger.events.config import exact
-from simledger.ledger.audit import get_genesis
 from simledger.ledger.blobs import get_blob
 from simledger.ledger.replay import positioned_events
 from simledger.ledger.store import Store
@@ -120,7 +119,7 @@ def test_every_attempt_is_recorded_with_its_status(scripted_run):
     assert [c.status for c in calls_of(events, "agent_2", 9)] == [503, 503, 503]
     ok = calls_of(events, "agent_0", 2)[0]
     assert (ok.provider_model, ok.system_fingerprint, ok.finish_reason) == ("scripted-model-served", "fp_scripted", "stop")
-    assert ok.params["seed"] == sampling_seed(get_genesis(Store(db)).seed) and ok.usage.reasoning_tokens == 32
+    assert ok.params["seed"] == sampling_seed(Store(db).genesis().seed) and ok.usage.reasoning_tokens == 32
 
 
 @pytest.mark.parametrize("agent, turn, verdict", [
@@ -192,11 +191,11 @@ def test_usage_command_reports_tokens_and_money_from_the_price_table(scripted_ru
 def test_a_request_missing_from_the_recording_is_an_error_naming_it(scripted_run, tmp_path):
     db, _ = scripted_run
     with Store(db) as store:
-        identity = dict(get_genesis(store).identity)
+        identity = dict(store.genesis().identity)
         spec = identity["policies"]["agent_0"]
         edited = {**spec, "template": {**spec["template"], "user": spec["template"]["user"] + " Be brief."}}
         identity["policies"] = {agent: edited for agent in identity["policies"]}
-        society = Players.from_identity(identity, seed=get_genesis(store).seed, agents=get_genesis(store).agents)
+        society = Players.from_identity(identity, seed=store.genesis().seed, agents=store.genesis().agents)
         with pytest.raises(NotRecorded, match=r"not in the recording: agent_0, turn 1, attempt 0, model 'scripted-model'"):
             redrive_store(store, society, TURNS)
 
@@ -296,7 +295,7 @@ def test_a_mixed_society_records_each_agents_policy_and_resumes_after_the_token_
         assert resumed.exit_code == 0, resumed.output
         resumed_turns = {turn for _, turn, _ in server.requests[asked:]}
     with Store(whole) as store:
-        genesis = get_genesis(store)
+        genesis = store.genesis()
         head = store.head()[1].hex()
     policies = genesis.identity["policies"]
     assert {agent: spec["kind"] for agent, spec in policies.items()} == {
@@ -447,7 +446,7 @@ def test_a_regimes_file_can_name_the_llm_policy_and_the_genesis_records_it_in_fu
         assert result.exit_code == 0, result.output
         models = {body["model"] for _, _, body in server.requests}
     with Store(db) as store:
-        policies = get_genesis(store).identity["policies"]
+        policies = store.genesis().identity["policies"]
     assert models == {"from-the-regime"}
     assert all(spec["kind"] == "llm" and spec["temperature"] == 0.2 and "system" in spec["template"]
                for spec in policies.values())

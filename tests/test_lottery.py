@@ -8,18 +8,15 @@ millionths (ppm), rounded down.
 from __future__ import annotations
 
 import hashlib
-import sys
-from pathlib import Path
 
 import msgspec
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/_engine_kit.py (importlib mode adds nothing to sys.path)
-from _engine_kit import PPM, act, assert_accounting, balances, make_run, read_events, step  # noqa: E402
+from _engine_kit import PPM, act, assert_accounting, balances, make_run, read_events, step
 
-from simledger.events import types as ev  # noqa: E402
-from simledger.events.config import Config  # noqa: E402
-from simledger.ledger.engine import compute_burn_weight_ppm  # noqa: E402
+from simledger.events import types as ev
+from simledger.events.config import Config
+from simledger.ledger.engine import compute_burn_weight_ppm
 
 
 def entry(agent: str, weight_ppm: int) -> ev.BlockEntry:

@@ -94,7 +94,8 @@ def test_cli_report_keeps_the_held_out_verdict(tmp_path):
 
 
 def test_in_memory_ensemble_does_not_depend_on_the_worker_count():
-    from simledger.study.experiment import simulate_specs, study_specs
+    from simledger.study.experiment import simulate_specs
+    from simledger.study.sweep import study_specs
 
     specs = study_specs(["coordination_push"], [1001, 1002, 1003], turns=8)
     assert simulate_specs(specs, workers=2) == simulate_specs(specs, workers=1)

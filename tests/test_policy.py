@@ -8,13 +8,11 @@ speech, and the generator left in the same state.
 
 from __future__ import annotations
 
-import sys
 
 import copy
 import importlib.util
 import json
 import random
-from pathlib import Path
 
 import pytest
 
@@ -24,8 +22,7 @@ from simledger.study.policy import TurnView
 from simledger.study.study_policy import StudyPolicy
 from simledger.study.regimes import engine_config, load_regimes
 from simledger.study.runner import agent_ids, execute_run, run_name
-sys.path.insert(0, str(Path(__file__).parent))  # tests/_seed.py (importlib mode adds nothing to sys.path)
-from _seed import SEED  # noqa: E402
+from _seed import SEED
 
 DRIVER = SEED / "run_experiments.py"
 STATUSES = ("proposed", "countersigned", "active", "disputed", "settled", "defaulted", "expired")

@@ -7,17 +7,14 @@ exact events of that turn and the state after it.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/_engine_kit.py (importlib mode adds nothing to sys.path)
-from _engine_kit import NO_BLOCK, PPM, account, act, assert_accounting, balances, make_run, rejected, step  # noqa: E402
+from _engine_kit import NO_BLOCK, PPM, account, act, assert_accounting, balances, make_run, rejected, step
 
-from simledger.events import types as ev  # noqa: E402
-from simledger.ledger.errors import BadInput  # noqa: E402
-from simledger.ledger.reexecute import reexecute  # noqa: E402
+from simledger.events import types as ev
+from simledger.ledger.errors import BadInput
+from simledger.ledger.reexecute import reexecute
 
 
 # --- recording ---------------------------------------------------------------------

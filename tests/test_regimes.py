@@ -7,7 +7,6 @@ with ``ast``, so these tests compare against the driver itself.
 
 from __future__ import annotations
 
-import sys
 
 import ast
 import copy
@@ -19,10 +18,9 @@ from typer.testing import CliRunner
 
 from simledger.cli.main import app
 from simledger.events.config import InvalidConfig
-from simledger.study.experiment import study_specs
+from simledger.study.sweep import study_specs
 from simledger.study.regimes import DEFAULT_REGIMES, POLICY_KEYS, engine_config, load_regimes
-sys.path.insert(0, str(Path(__file__).parent))  # tests/_seed.py (importlib mode adds nothing to sys.path)
-from _seed import SEED  # noqa: E402
+from _seed import SEED
 
 DRIVER = SEED / "run_experiments.py"
 FIXED_CONFIG = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 import copy
 import json
@@ -17,13 +16,13 @@ from simledger.cli.main import app
 from simledger.ledger.replay import load_state
 from simledger.ledger.store import Store
 from simledger.study.compare import format_delta, format_value
-from simledger.study.experiment import execute_specs, study_specs
+from simledger.study.experiment import execute_specs
+from simledger.study.sweep import study_specs
 from simledger.study.metrics import regime_summary
 from simledger.study.paper import load_paper, parse_run_summaries
 from simledger.study.report import PLOTS, compute_trajectory, write_report
 from simledger.study.summary import summarize
-sys.path.insert(0, str(Path(__file__).parent))  # tests/_seed.py (importlib mode adds nothing to sys.path)
-from _seed import SEED  # noqa: E402
+from _seed import SEED
 
 SECTIONS = [
     "# Study report", "## Verdict", "## 4.1 Regime-level means", "### baseline (n = 2)",

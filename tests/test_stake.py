@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/_engine_kit.py (importlib mode adds nothing to sys.path)
-from _engine_kit import PPM, account, act, assert_accounting, make_run, rejected, step  # noqa: E402
+from _engine_kit import PPM, account, act, assert_accounting, make_run, rejected, step
 
-from simledger.events import types as ev  # noqa: E402
+from simledger.events import types as ev
 
 
 def test_stake_locks_tokens(tmp_path):

@@ -8,7 +8,6 @@ files, never restated by hand.
 
 from __future__ import annotations
 
-import sys
 
 import ast
 import csv
@@ -26,10 +25,10 @@ from simledger.events.actions import action_name
 from simledger.ledger.replay import load_state, positioned_events
 from simledger.ledger.store import Store
 from simledger.ledger.verify import verify_log
-from simledger.study.experiment import execute_specs, study_specs
+from simledger.study.experiment import execute_specs
+from simledger.study.sweep import study_specs
 from simledger.study.summary import SUMMARY_FILES, summarize
-sys.path.insert(0, str(Path(__file__).parent))  # tests/_seed.py (importlib mode adds nothing to sys.path)
-from _seed import SEED  # noqa: E402
+from _seed import SEED
 
 SEED_DIR = SEED
 DRIVER = SEED_DIR / "run_experiments.py"

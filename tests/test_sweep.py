@@ -15,12 +15,14 @@ from typer.testing import CliRunner
 
 from simledger.cli.main import app
 from simledger.events.config import InvalidConfig, Rules
+from simledger.ledger.errors import FolderInUse
 from simledger.ledger.store import Store, library_version
 from simledger.ledger.verify import verify_log
 from simledger.projections.metrics import headline_metrics
 from simledger.study.summary import SUMMARY_FILES
+from simledger.study.sweep.spec import MAX_SCENARIO_NAME
 from simledger.study.sweep import (
-    MAX_SCENARIO_NAME, format_value, load_sweep, parse_shard, parse_sweep, read_genesis, run_sweep,
+    format_value, load_sweep, parse_shard, parse_sweep, read_genesis, run_sweep,
     scenario_name, select_shard, sweep_specs,
 )
 
@@ -323,7 +325,7 @@ def test_returned_log_that_cannot_be_written_is_recorded_and_leaves_no_partial_f
     assert json.loads((out / "failures.json").read_text()) == result.failures
 
 
-def test_rerun_replaces_a_truncated_log_and_a_log_of_another_identity(local_sweep, tmp_path):
+def test_rerun_replaces_a_truncated_log_but_refuses_a_log_of_another_identity_unless_forced(local_sweep, tmp_path):
     runs = tmp_path / "out" / "runs"
     shutil.copytree(local_sweep / "runs", runs)
     victim, stranger = RUN_NAMES[0], RUN_NAMES[3]
@@ -332,9 +334,17 @@ def test_rerun_replaces_a_truncated_log_and_a_log_of_another_identity(local_swee
             store.conn.execute(f"DELETE FROM {table} WHERE turn = 10")
         store.conn.commit()
     assert verify_log(runs / victim).ok
-    shutil.copyfile(runs / RUN_NAMES[2], runs / stranger)  # a valid log, but of another seed
-    result = run_sweep(load_sweep(write_spec(tmp_path)), tmp_path / "out", workers=1, report=False, plots=False)
+    shutil.copyfile(runs / RUN_NAMES[2], runs / stranger)  # a valid, finished log, but of another seed
+    stamps = file_stamps(runs, RUN_NAMES)
+    with pytest.raises(FolderInUse, match=rf"{Path(stranger).stem}\.db: it records .*seed=101 \(this run: 102\)"):
+        run_sweep(load_sweep(write_spec(tmp_path)), tmp_path / "out", workers=1, report=False, plots=False)
+    assert file_stamps(runs, RUN_NAMES) == stamps, "nothing is run or replaced before the refusal"
+    assert not (tmp_path / "out" / "failures.json").exists()
+
+    result = run_sweep(load_sweep(write_spec(tmp_path)), tmp_path / "out", workers=1, report=False, plots=False,
+                       force=True)
     assert sorted(result.ran) == sorted(Path(n).stem for n in (victim, stranger))
+    assert result.replaced == [Path(stranger).stem]
     assert len(result.skipped) == 2 and result.ok
     assert_same_logs(local_sweep / "runs", runs)
 
@@ -347,7 +357,7 @@ def test_a_fault_while_checking_an_existing_log_never_discards_it(local_sweep, t
     def broken_fold(path, **kwargs):
         raise AttributeError("a bug in this installation, not in the log")
 
-    monkeypatch.setattr("simledger.study.sweep.summarize_log", broken_fold)
+    monkeypatch.setattr("simledger.study.sweep.execute.summarize_log", broken_fold)
     result = run_sweep(load_sweep(write_spec(tmp_path)), tmp_path / "out", workers=1, report=False, plots=False)
     assert result.ran == [] and result.skipped == []
     assert [f["run"] for f in result.failures] == [Path(n).stem for n in RUN_NAMES]
@@ -355,13 +365,16 @@ def test_a_fault_while_checking_an_existing_log_never_discards_it(local_sweep, t
     assert file_stamps(runs, RUN_NAMES) == stamps
 
 
-def test_rerun_with_other_turns_plays_every_run_again(tmp_path):
+def test_rerun_with_other_turns_is_refused_and_forced_plays_every_run_again(tmp_path):
     out = tmp_path / "out"
     one_seed = SPEC.replace("seeds = [101, 102]", "seeds = [101]").replace("[0.01, 0.02]", "[0.01]")
     first = run_sweep(load_sweep(write_spec(tmp_path, one_seed)), out, report=False, plots=False)
-    second = run_sweep(load_sweep(write_spec(tmp_path, one_seed.replace("turns = 10", "turns = 4"))), out,
-                       report=False, plots=False)
-    assert first.ran == second.ran == [first.runs[0]] and second.skipped == []
+    shorter = write_spec(tmp_path, one_seed.replace("turns = 10", "turns = 4"))
+    refused = invoke("sweep", shorter, "--out", out, "--no-report", "--no-plots")
+    assert_one_line_error(refused, "turns=10 (this run: 4)", "--force")
+    assert verify_log(out / "runs" / f"{first.runs[0]}.db").turns == 10  # untouched: turns 1..10 after the genesis
+    second = run_sweep(load_sweep(shorter), out, report=False, plots=False, force=True)
+    assert first.ran == second.ran == second.replaced == [first.runs[0]] and second.skipped == []
     assert verify_log(out / "runs" / f"{first.runs[0]}.db").turns == 4  # turns 1..4 after the genesis
 
 
@@ -401,8 +414,8 @@ def test_sweep_summary_has_params_means_and_confidence_intervals(local_sweep):
         assert row["n_runs"] == len(members) == 2
         fees = [r["inference_fees_total"] for r in members]
         assert row["inference_fees_total_mean"] == pytest.approx(sum(fees) / 2)
-        # two runs: half-width = t(0.975, 1) * |a - b| / 2
-        assert row["inference_fees_total_ci95"] == pytest.approx(12.706 * abs(fees[0] - fees[1]) / 2)
+        # two runs, the study's one convention: 1.96 * population SD / sqrt(2), population SD = |a - b| / 2
+        assert row["inference_fees_total_ci95"] == pytest.approx(1.96 * abs(fees[0] - fees[1]) / 2 / math.sqrt(2))
         rates = [r["contracts_settled_total"] / r["contracts_total"] if r["contracts_total"] else 0.0 for r in members]
         assert row["settlement_rate_mean"] == pytest.approx(sum(rates) / 2)
         assert all(math.isfinite(row[f"{m.run}_mean"]) for m in headline_metrics())

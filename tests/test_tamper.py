@@ -7,7 +7,6 @@ The property test runs the same operations at random positions of random small l
 
 from __future__ import annotations
 
-import sys
 import random
 from pathlib import Path
 
@@ -21,8 +20,7 @@ from simledger.events.keys import SeedKeys, public_hex
 from simledger.ledger.verify import verify_log
 
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))  # importlib mode adds nothing to sys.path
-import logtools as lt  # noqa: E402
+import logtools as lt
 OUTSIDER = SeedKeys(999_999).private_key("mallory")
 
 
