@@ -32,8 +32,11 @@ STATUS_COLORS = {
 }
 EXTRA_STATUS_COLORS = ("#E69F00", "#000000", "#8C564B", "#17BECF")  # statuses this list does not know
 NOT_PUBLISHED_COLOR = "#EEEEEE"
-DISTRIBUTION_METRICS = (("gini_wealth", "Wealth Gini"), ("inference_fees_total", "Inference fees"),
-                        ("total_errors", "Engine errors"))
+# (run-summary key, regime-summary column, title): the per-run metrics drawn beside the paper's runs
+DISTRIBUTION_METRICS = (("gini_wealth", "gini_wealth_mean", "Wealth Gini"),
+                        ("inference_fees_total", "fees_total_mean", "Inference fees"),
+                        ("total_errors", "errors_mean", "Engine errors"))
+PRINTED_COLOR = "#000000"
 
 
 # --- drawing and saving ------------------------------------------------------------
@@ -127,7 +130,7 @@ def sum_counts(counters) -> dict[str, int]:
 
 
 def get_status_colors(statuses) -> dict[str, str]:
-    """Return a distinct colour for each status: the fixed palette, then spare colours in name order."""
+    """Return a colour for each status: the fixed palette, then spare colours in name order (distinct up to four)."""
     unknown = sorted(set(statuses) - set(STATUS_COLORS))
     spare = {s: EXTRA_STATUS_COLORS[i % len(EXTRA_STATUS_COLORS)] for i, s in enumerate(unknown)}
     return {**STATUS_COLORS, **spare}
@@ -170,8 +173,9 @@ def plot_distributions(by_regime: dict[str, list[dict]], paper: Paper):
     fig = new_figure(panel * len(DISTRIBUTION_METRICS), height, left=0.06, right=0.98,
                      bottom=(0.3 + 0.16 * count_lines(ticks)) / height, top=1 - 0.35 / height, wspace=0.25)
     axes = fig.subplots(1, len(DISTRIBUTION_METRICS))
-    for ax, (column, title) in zip(axes, DISTRIBUTION_METRICS):
+    for ax, (column, regime_column, title) in zip(axes, DISTRIBUTION_METRICS):
         for i, regime in enumerate(regimes):
+            draw_printed_mean(ax, i + 0.2 + 0.22, paper, regime, regime_column, first=i == 0)
             series = [("ours", [r[column] for r in by_regime[regime]], OURS_COLOR, -0.2),
                       ("paper's runs", [r[column] for r in paper.runs_of(regime)], PAPER_COLOR, 0.2)]
             for label, values, color, shift in series:
@@ -186,8 +190,19 @@ def plot_distributions(by_regime: dict[str, list[dict]], paper: Paper):
         ax.set_xticks(range(len(regimes)), ticks)
         ax.set_title(f"{title} per run")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(loc="upper left", frameon=False)
+    axes[0].legend(loc="center left", frameon=False, fontsize=8)
     return fig
+
+
+def draw_printed_mean(ax, x: float, paper: Paper, regime: str, column: str, first: bool) -> None:
+    """Mark the regime mean the paper prints (Table 4.1) and, where it prints one, its 95% CI (section 4.6)."""
+    mean = paper.mean(regime, column)
+    if mean is None:
+        return
+    printed = paper.figure("ci95", column, regime)
+    ax.errorbar([x], [mean], yerr=[[printed[1]], [printed[1]]] if printed else None, fmt="D", markersize=4,
+                color=PRINTED_COLOR, capsize=3, linewidth=1, zorder=4,
+                label="paper's printed mean (4.1) ± 95% CI (4.6)" if first else None)
 
 
 def plot_contract_outcomes(by_regime: dict[str, list[dict]], paper: Paper):

@@ -9,7 +9,7 @@ from matplotlib.colors import to_hex
 
 from simledger.study.figures import (
     OWNER_COLOR, NON_OWNER_COLOR, STATUS_COLORS, figure_style, get_status_colors, plot_action_composition,
-    plot_contract_outcomes, plot_sweep_metrics, plot_trajectories, wrap_label,
+    plot_contract_outcomes, plot_distributions, plot_sweep_metrics, plot_trajectories, wrap_label,
 )
 from simledger.study.paper import load_paper
 
@@ -145,3 +145,20 @@ def test_figures_of_a_sweep_give_each_long_scenario_name_its_own_lines():
 
 def fig_has_paper_markers(axes) -> bool:
     return any(len(c.get_offsets()) for ax in axes for c in ax.collections)
+
+
+def test_distributions_mark_the_papers_printed_means_and_cis():
+    runs = [{"gini_wealth": 0.1, "inference_fees_total": 7000, "total_errors": 20}] * 3
+    with figure_style():
+        axes = plot_distributions({"baseline": runs, "cheap": runs}, PAPER).axes
+    gini, fees = axes[0], axes[1]
+    (printed,) = [c for c in gini.containers if type(c).__name__ == "ErrorbarContainer"]  # none for "cheap"
+    assert list(printed.lines[0].get_ydata()) == [PAPER.mean("baseline", "gini_wealth_mean")]
+    (segment,) = printed.lines[2][0].get_segments()
+    _, half = PAPER.figure("ci95", "gini_wealth_mean", "baseline")
+    assert [y for _, y in segment] == pytest.approx([PAPER.mean("baseline", "gini_wealth_mean") - half,
+                                                     PAPER.mean("baseline", "gini_wealth_mean") + half])
+    # fees: the paper prints no CI, only the mean
+    (fee_mark,) = [c for c in fees.containers if type(c).__name__ == "ErrorbarContainer"]
+    assert list(fee_mark.lines[0].get_ydata()) == [PAPER.mean("baseline", "fees_total_mean")]
+    assert not fee_mark.has_yerr
