@@ -8,7 +8,7 @@ import pytest
 from matplotlib.colors import to_hex
 
 from simledger.study.figures import (
-    OWNER_COLOR, NON_OWNER_COLOR, STATUS_COLORS, figure_style, get_status_colors, plot_action_composition,
+    CONFIRMED, OWNER_COLOR, NON_OWNER_COLOR, STATUS_COLORS, figure_style, get_status_colors, plot_action_composition,
     plot_contract_outcomes, plot_distributions, plot_sweep_metrics, plot_trajectories, wrap_label,
 )
 from simledger.study.paper import load_paper
@@ -41,6 +41,16 @@ def test_contract_outcomes_show_each_status_and_the_papers_rates():
     assert [p.get_width() for p in paper_settled] == [PAPER.figure("pooled_contracts", "baseline", "settlement_rate")]
     texts = [t.get_text() for t in ax.texts]
     assert texts[0] == "20.0% settled\n20.0% defaulted, of 10" and texts[1].startswith("7.4% settled\n17.1% defaulted")
+
+
+def test_contract_outcomes_keep_settlements_on_confirmation_apart_from_the_papers_count():
+    # 5 contracts ended settled, but only 1 was in a turn's settlement list (what the paper counts)
+    by_regime = {"baseline": [{"contracts_final_status": {"settled": 5, "defaulted": 5}, "contracts_settled_total": 1}]}
+    with figure_style():
+        ax = plot_contract_outcomes(by_regime, PAPER).axes[0]
+    ours = {to_hex(p.get_facecolor()): p.get_width() for p in ax.patches if round(p.get_y() + p.get_height() / 2) == 0}
+    assert ours[to_hex(STATUS_COLORS["settled"])] == 0.1 and ours[to_hex(STATUS_COLORS[CONFIRMED])] == 0.4
+    assert ax.texts[0].get_text() == "10.0% settled\n50.0% defaulted, of 10"
 
 
 def test_action_composition_marks_the_papers_shares_on_each_regime():
