@@ -78,12 +78,14 @@ def experiment(
 
     Example: simledger experiment --seeds 101-104 --turns 20 --out results
     """
+    from ..orchestrator.society_runs import plays_llm
     from .sweep_command import print_outcome, result_document
 
     regime_names = [r.strip() for r in regimes.split(",") if r.strip()]
     study = study_sweep(regime_names, parse_seeds(seeds), agents, turns, regimes_file)
     specs = sweep_specs(study)
     held_specs = study_specs(regime_names, held_out_seeds(held_out), agents, turns, regimes_file) if report and held_out else []
+    held_specs = [s for s in held_specs if not plays_llm(s.regime)]  # in memory: a model's calls need a log
     runs_dir = out / "runs"
     workers = workers or default_workers()
     started, events, result = time.perf_counter(), 0, None

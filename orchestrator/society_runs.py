@@ -43,6 +43,13 @@ def plays_llm(regime: dict[str, Any]) -> bool:
     return "llm" in regime or (isinstance(policy, dict) and policy.get("kind") == "llm")
 
 
+def refuse_in_memory(regime_name: str, regime: dict[str, Any]) -> None:
+    """Raise InvalidConfig if a regime plays a language model: its calls need a log to be recorded in."""
+    if plays_llm(regime):
+        raise InvalidConfig(f"{regime_name!r} plays a language model, whose calls only a log records: "
+                            "run it with logs, not in memory")
+
+
 def read_llm_table(regime: dict[str, Any]) -> tuple[Endpoint, LLMSettings, dict[str, Any]]:
     """Return the regime's endpoint, LLM settings and the other agents' policy spec (InvalidConfig names the key)."""
     table, policy = regime.get("llm"), regime["policy"]

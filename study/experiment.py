@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..projections.metrics import run_summary
-from ..orchestrator.society_runs import plays_llm
+from ..orchestrator.society_runs import plays_llm, refuse_in_memory
 from .runner import execute_run, genesis_identity, remove_log_files, run_name, simulate_run
 
 DEFAULT_SEEDS = tuple(range(101, 113))
@@ -104,8 +104,11 @@ def simulate_specs(specs: list[RunSpec], *, workers: int = 1, executor: ProcessP
     """Play specs in memory (on ``executor``, or a pool of ``workers``); return their summaries in spec order.
 
     ``on_done(summary, events)`` is called once per run, in spec order. A run
-    that raises stops the ensemble: an in-memory run has no log to keep.
+    that raises stops the ensemble: an in-memory run has no log to keep. Runs
+    played by a language model are refused before any run starts.
     """
+    for spec in specs:
+        refuse_in_memory(spec.regime_name, spec.regime)
     if executor is None and (workers <= 1 or len(specs) <= 1):
         return [_report(result, on_done) for result in map(simulate_spec, specs)]
     chunk = max(1, len(specs) // (max(workers, 2) * 8))

@@ -93,12 +93,9 @@ def simulate_run(*, regime_name: str, regime: dict[str, Any], seed: int, agents:
                  identity: dict[str, Any] | None = None, rules: dict | None = None,
                  policies: dict[str, Any] | None = None, keep_events: bool = False) -> MemoryRun:
     """Play the same run as ``execute_run`` in memory (no log, so no head to sign); return it."""
-    from ..events.config import InvalidConfig
-    from ..orchestrator.society_runs import plays_llm
+    from ..orchestrator.society_runs import refuse_in_memory
 
-    if plays_llm(regime):
-        raise InvalidConfig(f"{regime_name!r} plays a language model, whose calls only a log records: "
-                            "run it with logs, not in memory")
+    refuse_in_memory(regime_name, regime)
     ids = agent_ids(agents)
     society = Society(society_specs(regime, ids, policies), seed)
     run = MemoryRun.create(agents=ids, seed=seed, config=engine_config(regime, agents), rules=rules,

@@ -28,6 +28,12 @@ Spec format (TOML; see ``study/data/example_sweep.toml`` for a commented example
     config = { base_inference_rate = 0.5 }
     policy = { mine_prob = 0.6 }
     rules = { study_cost = 30 }
+    llm = { temperature = 0.8 }    # optional; overrides the spec's [llm] table key by key
+
+    [llm]                          # optional: agents played by a language model (docs/llm.md)
+    url = "http://127.0.0.1:8080/v1"
+    model = "qwen2.5-7b-instruct"
+    agents = ["agent_1"]           # default: all; the others play the regime's policy
 
 With only a grid, each grid point is a scenario over the base regime; with only
 scenarios, each scenario is run as written; with both, every scenario is
