@@ -6,7 +6,8 @@ model call as ``simledger run --policy llm`` does, verify, and re-execute with
 the server stopped; a rerun skips them without calling the model, and continues
 an unfinished one to the uninterrupted head without asking again for its recorded
 turns; a regimes file
-may carry the table too; a spec without an endpoint is a one-line error before
+may carry the table too, and an experiment logs such a regime's runs but leaves
+it out of its in-memory held-out ensemble (``--no-logs`` refuses it up front); a spec without an endpoint is a one-line error before
 anything runs; the endpoint is never recorded.
 """
 
@@ -184,3 +185,34 @@ def test_a_rerun_continues_an_unfinished_log_without_asking_again_for_its_turns(
     uninterrupted = next(db for db in logs if db.name == cold.name)
     assert head_file_of(cold).read_text() == head_file_of(uninterrupted).read_text()  # the same signed head
     assert runner.invoke(app, ["verify", str(cold), "--reexecute"]).exit_code == 0
+
+
+def llm_regimes(folder: Path, url: str) -> Path:
+    path = folder / "regimes.json"
+    shipped = json.loads((Path(__file__).parents[1] / "study" / "data" / "regimes.json").read_text())
+    baseline = shipped["regimes"]["baseline"]
+    path.write_text(json.dumps({"regimes": {"baseline": baseline, "talk": {
+        **baseline, "llm": {"url": url, "model": "scripted-model", "agents": ["agent_2"]}}}}))
+    return path
+
+
+def test_an_experiment_logs_the_model_played_regime_and_leaves_it_out_of_the_held_out_ensemble(tmp_path):
+    out = tmp_path / "exp"
+    with ChatServer() as server:
+        args = ["experiment", "--regimes-file", str(llm_regimes(tmp_path, server.url)), "--regimes", "baseline,talk",
+                "--seeds", "101", "--agents", "3", "--turns", "2", "--workers", "1", "--out", str(out),
+                "--held-out", "2", "--json"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert len(server.requests) == 2  # agent_2, turns 1 and 2, of the one logged talk run
+    assert json.loads(result.stdout)["held_out_runs"] == 2  # baseline's two held-out seeds, not talk's
+    assert sorted({c.agent for c in model_calls(out / "runs" / "talk_101.db")}) == ["agent_2"]
+
+
+def test_in_memory_runs_refuse_a_model_played_regime_before_running_anything(tmp_path):
+    args = ["experiment", "--regimes-file", str(llm_regimes(tmp_path, "http://127.0.0.1:1/v1")), "--regimes",
+            "baseline,talk", "--seeds", "101", "--agents", "3", "--turns", "2", "--no-logs", "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "'talk' plays a language model" in result.output
+    assert "not in memory" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o" / "run_summaries.csv").exists()
