@@ -34,7 +34,7 @@ class Endpoint(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 ENDPOINT_KEYS = tuple(Endpoint.__struct_fields__)
-SETTINGS_KEYS = tuple(k for k in LLMSettings.__struct_fields__)
+SETTINGS_KEYS = tuple(LLMSettings.__struct_fields__)
 
 
 def plays_llm(regime: dict[str, Any]) -> bool:

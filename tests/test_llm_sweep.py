@@ -7,7 +7,8 @@ the server stopped; a rerun skips them without calling the model, and continues
 an unfinished one to the uninterrupted head without asking again for its recorded
 turns; a regimes file
 may carry the table too, and an experiment logs such a regime's runs but leaves
-it out of its in-memory held-out ensemble (``--no-logs`` refuses it up front); a spec without an endpoint is a one-line error before
+it out of its in-memory held-out ensemble (``--no-logs`` refuses it up front);
+a spec without an endpoint is a one-line error before
 anything runs; the endpoint is never recorded.
 """
 
@@ -211,7 +212,8 @@ def test_an_experiment_logs_the_model_played_regime_and_leaves_it_out_of_the_hel
 
 def test_in_memory_runs_refuse_a_model_played_regime_before_running_anything(tmp_path):
     args = ["experiment", "--regimes-file", str(llm_regimes(tmp_path, "http://127.0.0.1:1/v1")), "--regimes",
-            "baseline,talk", "--seeds", "101", "--agents", "3", "--turns", "2", "--no-logs", "--out", str(tmp_path / "o")]
+            "baseline,talk", "--seeds", "101", "--agents", "3", "--turns", "2", "--no-logs",
+            "--out", str(tmp_path / "o")]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "'talk' plays a language model" in result.output
     assert "not in memory" in result.output and "Traceback" not in result.output
