@@ -4,12 +4,11 @@ Proves: a 2-scenario x 1-seed sweep whose scenarios give an ``llm`` table (a
 mixed society: 2 of 4 agents played by the model) writes logs that record every
 model call as ``simledger run --policy llm`` does, verify, and re-execute with
 the server stopped; a rerun skips them without calling the model, and continues
-an unfinished one to the uninterrupted head without asking again for its recorded
-turns; a regimes file
-may carry the table too, and an experiment logs such a regime's runs but leaves
-it out of its in-memory held-out ensemble (``--no-logs`` refuses it up front);
-a spec without an endpoint is a one-line error before
-anything runs; the endpoint is never recorded.
+an unfinished one to the uninterrupted head without asking again for its
+recorded turns; a regimes file may carry the table too, and an experiment logs
+such a regime's runs but leaves it out of its in-memory held-out ensemble
+(``--no-logs`` refuses it up front); a spec without an endpoint is a one-line
+error before anything runs; the endpoint is never recorded.
 """
 
 from __future__ import annotations
