@@ -83,7 +83,7 @@ def experiment(
     regime_names = [r.strip() for r in regimes.split(",") if r.strip()]
     study = study_sweep(regime_names, parse_seeds(seeds), agents, turns, regimes_file)
     specs = sweep_specs(study)
-    held_specs = study_specs(regime_names, held_out_seeds(held_out), agents, turns, regimes_file) if report else []
+    held_specs = study_specs(regime_names, held_out_seeds(held_out), agents, turns, regimes_file) if report and held_out else []
     runs_dir = out / "runs"
     workers = workers or default_workers()
     started, events, result = time.perf_counter(), 0, None
