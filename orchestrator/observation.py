@@ -12,9 +12,7 @@ from typing import Any
 import msgspec
 
 from ..ledger.readmodels import contract_data
-from ..projections.state import State
-
-OPEN_CONTRACT_STATUSES = ("proposed", "countersigned", "active", "disputed")
+from ..projections.state import OPEN_STATUSES, State
 
 
 def observe(state: State, turn: int, max_turns: int) -> dict[str, Any]:
@@ -29,7 +27,7 @@ def observe(state: State, turn: int, max_turns: int) -> dict[str, Any]:
         "contracts": [{**contract_data(c), "status": c.status, "signed_by": dict(sorted(c.signed_by.items())),
                        "confirmed_by": list(c.confirmed_by), "deadline_turn": c.offer.terms.delivery_turn
                        + state.config.attested_confirmation_window}
-                      for c in state.contracts.values() if c.status in OPEN_CONTRACT_STATUSES],
+                      for c in state.contracts.values() if c.status in OPEN_STATUSES],
         "last_turn": None if last is None else {
             "turn": last.turn, "block_winner": last.block_winner, "inference_fees_collected": last.fees,
             "dividends_paid": dict(sorted(last.dividends.items())), "interest_charged": dict(sorted(last.interest.items())),

@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ..projections.state import ContractStatus
 from .paper import Paper
 
 PLOT_DPI = 100
@@ -27,8 +28,9 @@ OWNER_COLOR, NON_OWNER_COLOR = "#D55E00", "#0072B2"
 # Okabe-Ito colours, one per status, none alike: the two outcomes the paper counts
 # (settled, defaulted) are green and vermillion; offers nobody took (expired) are grey.
 STATUS_COLORS = {
-    "settled": "#009E73", "defaulted": "#D55E00", "disputed": "#CC79A7", "active": "#0072B2",
-    "countersigned": "#56B4E9", "proposed": "#F0E442", "expired": "#A0A0A0",
+    ContractStatus.SETTLED: "#009E73", ContractStatus.DEFAULTED: "#D55E00", ContractStatus.DISPUTED: "#CC79A7",
+    ContractStatus.ACTIVE: "#0072B2", ContractStatus.COUNTERSIGNED: "#56B4E9", ContractStatus.PROPOSED: "#F0E442",
+    ContractStatus.EXPIRED: "#A0A0A0",
 }
 EXTRA_STATUS_COLORS = ("#E69F00", "#000000", "#8C564B", "#17BECF")  # statuses this list does not know
 NOT_PUBLISHED_COLOR = "#EEEEEE"
@@ -202,7 +204,8 @@ def plot_contract_outcomes(by_regime: dict[str, list[dict]], paper: Paper):
                      total))
         published = paper.figure("pooled_contracts", regime)
         if published:
-            shares = {"settled": published["settlement_rate"], "defaulted": published["default_rate"]}
+            shares = {ContractStatus.SETTLED: published["settlement_rate"],
+                      ContractStatus.DEFAULTED: published["default_rate"]}
             bars.append(("paper", shares, published["contracts"]))
     row = max(0.42, 0.1 + 0.15 * count_lines(label for label, _, _ in bars))
     height = 1.6 + row * len(bars)
@@ -218,8 +221,8 @@ def plot_contract_outcomes(by_regime: dict[str, list[dict]], paper: Paper):
         if label.startswith("paper"):  # the paper prints settled and defaulted only
             ax.barh(y, 1 - left, left=left, height=0.8, color=NOT_PUBLISHED_COLOR, hatch="///", edgecolor="#BBBBBB",
                     linewidth=0)
-        ax.text(1.01, y, f"{format_share(shares.get('settled', 0))} settled\n"
-                         f"{format_share(shares.get('defaulted', 0))} defaulted, of {total:,}",
+        ax.text(1.01, y, f"{format_share(shares.get(ContractStatus.SETTLED, 0))} settled\n"
+                         f"{format_share(shares.get(ContractStatus.DEFAULTED, 0))} defaulted, of {total:,}",
                 va="center", fontsize=8, transform=ax.get_yaxis_transform())
         if label.startswith("paper") and y + 1 < len(bars):
             ax.axhline(y + 0.5, color="#777777", linewidth=0.8)
