@@ -5,3 +5,8 @@ table by hash), answers become the agents' inputs, and the tokens the provider
 reports are what the engine bills. Replay and re-execution serve calls from the
 log and never contact a model. See docs/llm.md.
 """
+
+from ..study.policies import register_policy
+from .llm_policy import LLM
+
+register_policy("llm", LLM)  # the study's registry learns the llm kind from the layer above it
