@@ -21,7 +21,7 @@ from ..projections.state import ContractStatus, State
 
 CONTRACT_STATUSES = tuple(ContractStatus)
 
-ACCOUNT_COLUMNS = ("turn", "agent", "balance", "staked", "locked", "wealth", "owns_core",
+ACCOUNT_COLUMNS = ("turn", "agent_id", "balance", "staked", "locked", "wealth", "owns_core",
                    "fees_paid", "dividends", "interest")
 TURN_COLUMNS = ("turn", "events", "fees", "dividends", "interest", "block_winner", "settled", "defaulted",
                 "errors", "errors_by_reason", "gini_balance", "gini_wealth", "token_supply",
