@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..study.experiment import default_workers
-from .common import console, err_console, fail, handle_errors
+from .common import console, err_console, fail, handle_errors, print_json
 
 
 @handle_errors
@@ -18,6 +18,8 @@ def calibrate(
     out: Annotated[Path, typer.Option(help="Output folder: Optuna storage, report.md, loss.png, held_out/.")] = Path("calibration"),
     trials: Annotated[Optional[int], typer.Option(min=1, help="Total trials (overrides the spec's).")] = None,
     workers: Annotated[int, typer.Option(min=0, help="Worker processes (0 = all cores).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON (progress stays on stderr).")] = (
+        False),
 ) -> None:
     """Fit the spec's candidate Rules by simulated moments; test the best on held-out seeds.
 
@@ -50,6 +52,12 @@ def calibrate(
             on_trial=lambda trial, best: progress.update(task, advance=1, best=f"best loss {best:.3f}"))
     path = write_calibration_report(result, out)
     best = min(result.trials, key=lambda t: (t.loss, t.number))
+    if as_json:
+        default = result.held_out_default
+        print_json({"trials": len(result.trials), "best_trial": best.number, "best_loss": best.loss,
+                    "chosen": dict(sorted(result.chosen.items())), "held_out": result.held_out.headline(),
+                    "held_out_default": None if default is None else default.headline(), "report": str(path)})
+        return
     console.print(f"{len(result.trials)} trials; chosen rules (trial {best.number}, loss {best.loss:.3f}): "
                   + ", ".join(f"{k} = {v}" for k, v in sorted(result.chosen.items())), highlight=False, soft_wrap=True)
     console.print(f"held-out seeds, chosen rules: {result.held_out.headline()}", highlight=False, soft_wrap=True)

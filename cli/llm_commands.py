@@ -150,6 +150,7 @@ def orchestrate(
     turns: Annotated[int, typer.Option(min=1, help="Total turns of a new run.")] = 40,
     regimes_file: Annotated[Optional[Path], typer.Option()] = None,
     pending: Annotated[Path, typer.Option(help="Where answers of a turn not yet committed are kept.")] = Path("orchestrate-pending.db"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run's turns and head as JSON.")] = False,
     llm: opt.LLMOptions = opt.LLMOptions(),
 ) -> None:
     """Play a `simledger serve` engine's agents with a language model: same log as `simledger run --policy llm`.
@@ -189,7 +190,10 @@ def orchestrate(
     finally:
         remote.close()
         kept.conn.close()
-    console.print(f"{engine}: {state['turn']} turns, head {state['head_hash']}", soft_wrap=True)
+    if as_json:
+        print_json({"engine": engine, "turns": state["turn"], "head_hash": state["head_hash"]})
+    else:
+        console.print(f"{engine}: {state['turn']} turns, head {state['head_hash']}", soft_wrap=True)
 
 
 # --- usage ------------------------------------------------------------------------------

@@ -27,15 +27,21 @@ OURS_COLOR, PAPER_COLOR = "#0072B2", "#555555"
 OWNER_COLOR, NON_OWNER_COLOR = "#D55E00", "#0072B2"
 # Okabe-Ito colours, one per status, none alike: the two outcomes the paper counts
 # (settled, defaulted) are green and vermillion; offers nobody took (expired) are grey.
+# "settled on confirmation": settled in the action step by the principals' confirmations (R17); the
+# paper's settled count (a turn's settlement list, section 4.2) does not include these, so they get their own colour.
+CONFIRMED = "settled on confirmation"
 STATUS_COLORS = {
-    ContractStatus.SETTLED: "#009E73", ContractStatus.DEFAULTED: "#D55E00", ContractStatus.DISPUTED: "#CC79A7",
-    ContractStatus.ACTIVE: "#0072B2", ContractStatus.COUNTERSIGNED: "#56B4E9", ContractStatus.PROPOSED: "#F0E442",
-    ContractStatus.EXPIRED: "#A0A0A0",
+    ContractStatus.SETTLED: "#009E73", CONFIRMED: "#8FD9C1", ContractStatus.DEFAULTED: "#D55E00",
+    ContractStatus.DISPUTED: "#CC79A7", ContractStatus.ACTIVE: "#0072B2", ContractStatus.COUNTERSIGNED: "#56B4E9",
+    ContractStatus.PROPOSED: "#F0E442", ContractStatus.EXPIRED: "#A0A0A0",
 }
 EXTRA_STATUS_COLORS = ("#E69F00", "#000000", "#8C564B", "#17BECF")  # statuses this list does not know
 NOT_PUBLISHED_COLOR = "#EEEEEE"
-DISTRIBUTION_METRICS = (("gini_wealth", "Wealth Gini"), ("inference_fees_total", "Inference fees"),
-                        ("total_errors", "Engine errors"))
+# (run-summary key, regime-summary column, title): the per-run metrics drawn beside the paper's runs
+DISTRIBUTION_METRICS = (("gini_wealth", "gini_wealth_mean", "Wealth Gini"),
+                        ("inference_fees_total", "fees_total_mean", "Inference fees"),
+                        ("total_errors", "errors_mean", "Engine errors"))
+PRINTED_COLOR = "#000000"
 
 
 # --- drawing and saving ------------------------------------------------------------
@@ -129,7 +135,7 @@ def sum_counts(counters) -> dict[str, int]:
 
 
 def get_status_colors(statuses) -> dict[str, str]:
-    """Return a distinct colour for each status: the fixed palette, then spare colours in name order."""
+    """Return a colour for each status: the fixed palette, then spare colours in name order (distinct up to four)."""
     unknown = sorted(set(statuses) - set(STATUS_COLORS))
     spare = {s: EXTRA_STATUS_COLORS[i % len(EXTRA_STATUS_COLORS)] for i, s in enumerate(unknown)}
     return {**STATUS_COLORS, **spare}
@@ -172,8 +178,9 @@ def plot_distributions(by_regime: dict[str, list[dict]], paper: Paper):
     fig = new_figure(panel * len(DISTRIBUTION_METRICS), height, left=0.06, right=0.98,
                      bottom=(0.3 + 0.16 * count_lines(ticks)) / height, top=1 - 0.35 / height, wspace=0.25)
     axes = fig.subplots(1, len(DISTRIBUTION_METRICS))
-    for ax, (column, title) in zip(axes, DISTRIBUTION_METRICS):
+    for ax, (column, regime_column, title) in zip(axes, DISTRIBUTION_METRICS):
         for i, regime in enumerate(regimes):
+            draw_printed_mean(ax, i + 0.2 + 0.22, paper, regime, regime_column, first=i == 0)
             series = [("ours", [r[column] for r in by_regime[regime]], OURS_COLOR, -0.2),
                       ("paper's runs", [r[column] for r in paper.runs_of(regime)], PAPER_COLOR, 0.2)]
             for label, values, color, shift in series:
@@ -188,13 +195,41 @@ def plot_distributions(by_regime: dict[str, list[dict]], paper: Paper):
         ax.set_xticks(range(len(regimes)), ticks)
         ax.set_title(f"{title} per run")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(loc="upper left", frameon=False)
+    axes[0].legend(loc="center left", frameon=False, fontsize=8)
     return fig
+
+
+def draw_printed_mean(ax, x: float, paper: Paper, regime: str, column: str, first: bool) -> None:
+    """Mark the regime mean the paper prints (Table 4.1) and, where it prints one, its 95% CI (section 4.6)."""
+    mean = paper.mean(regime, column)
+    if mean is None:
+        return
+    printed = paper.figure("ci95", column, regime)
+    ax.errorbar([x], [mean], yerr=[[printed[1]], [printed[1]]] if printed else None, fmt="D", markersize=4,
+                color=PRINTED_COLOR, capsize=3, linewidth=1, zorder=4,
+                label="paper's printed mean (4.1) ± 95% CI (4.6)" if first else None)
+
+
+def split_settled(counted: dict[str, int], runs: list[dict]) -> dict[str, int]:
+    """Return final-status counts with "settled" cut into what the paper counts as settled and the rest.
+
+    The paper's settled figure is the turn's settlement list (``contracts_settled_total``);
+    a contract its principals' confirmations settled in the action step ends settled too,
+    but is not in that count, so the bar shows it apart instead of comparing unlike things.
+    """
+    if not all("contracts_settled_total" in r for r in runs):
+        return counted
+    paper_settled = sum(r["contracts_settled_total"] for r in runs)
+    on_confirmation = counted.get(ContractStatus.SETTLED, 0) - paper_settled
+    if on_confirmation <= 0:
+        return counted
+    return {**counted, ContractStatus.SETTLED: paper_settled, CONFIRMED: on_confirmation}
 
 
 def plot_contract_outcomes(by_regime: dict[str, list[dict]], paper: Paper):
     """Return, per regime, a bar of our contracts' final statuses beside the paper's pooled rates (section 4.2)."""
-    counts = {g: sum_counts(r.get("contracts_final_status") or {} for r in runs) for g, runs in by_regime.items()}
+    counts = {g: split_settled(sum_counts(r.get("contracts_final_status") or {} for r in runs), runs)
+              for g, runs in by_regime.items()}
     statuses = get_status_order(set().union(*counts.values()))
     colors = get_status_colors(statuses)
     bars: list[tuple[str, dict[str, float], int]] = []  # (label, status -> share, contracts)
@@ -208,8 +243,8 @@ def plot_contract_outcomes(by_regime: dict[str, list[dict]], paper: Paper):
                       ContractStatus.DEFAULTED: published["default_rate"]}
             bars.append(("paper", shares, published["contracts"]))
     row = max(0.42, 0.1 + 0.15 * count_lines(label for label, _, _ in bars))
-    height = 1.6 + row * len(bars)
-    fig = new_figure(9.5, height, left=0.2, right=0.8, top=1 - 0.4 / height, bottom=0.85 / height)
+    height = 1.85 + row * len(bars)
+    fig = new_figure(9.5, height, left=0.2, right=0.8, top=1 - 0.4 / height, bottom=1.1 / height)
     ax = fig.subplots()
     for y, (label, shares, total) in enumerate(bars):
         left = 0.0
@@ -232,10 +267,11 @@ def plot_contract_outcomes(by_regime: dict[str, list[dict]], paper: Paper):
     ax.xaxis.set_major_formatter(percent_formatter())
     beside = ", beside the paper's (section 4.2)" if any(label == "paper" for label, _, _ in bars) else ""
     ax.set_title(f"Final status of contracts pooled over each regime's runs{beside}")
-    handles = [legend_patch(colors[s], s) for s in statuses]
+    handles = [legend_patch(colors[s], "settled in a turn's settlement (the paper's count)" if s == ContractStatus.SETTLED else s)
+               for s in statuses]
     if any(label.startswith("paper") for label, _, _ in bars):
         handles.append(legend_patch(NOT_PUBLISHED_COLOR, "not broken down by the paper", hatch="///"))
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), frameon=False, fontsize=8,
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), frameon=False, fontsize=8,
                columnspacing=1.2, handlelength=1.5)
     return fig
 

@@ -63,7 +63,7 @@ def run_study(regimes: Iterable[str], seeds: Iterable[int], *, agents: int, turn
     regime_names = list(regimes)
     study = study_sweep(regime_names, list(seeds), agents, turns, regimes_file)
     specs = sweep_specs(study)
-    held_specs = study_specs(regime_names, held_out_seeds(held_out), agents, turns, regimes_file) if report else []
+    held_specs = study_specs(regime_names, held_out_seeds(held_out), agents, turns, regimes_file) if report and held_out else []
     events = 0
 
     def play(stage: str, todo: list) -> list[dict]:

@@ -121,3 +121,18 @@ def test_cli_calibrate_bad_spec_is_one_line(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
     missing = CliRunner().invoke(app, ["calibrate", str(tmp_path / "none.toml")])
     assert missing.exit_code == 2 and "not found" in missing.stderr
+
+
+def test_cli_calibrate_json_gives_the_chosen_rules_and_the_held_out_verdict(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[calibration]\nname = "json"\ntrials = 2\nregimes = ["baseline"]\nturns = 4\n'
+                    '[seeds]\nfit = "1001-1002"\nheld_out = "9001-9002"\n'
+                    '[candidates.job_pay_units]\ntype = "int"\nlow = 10\nhigh = 40\n')
+    result = CliRunner().invoke(app, ["calibrate", str(spec), "--out", str(tmp_path / "out"), "--workers", "1",
+                                      "--json"])
+    assert result.exit_code == 0 and result.stderr == "", result.output  # no bars into a pipe
+    doc = json.loads(result.stdout)
+    assert doc["trials"] == 2 and set(doc["chosen"]) == {"job_pay_units"}
+    assert 10 <= doc["chosen"]["job_pay_units"] <= 40
+    assert doc["held_out"].startswith(("indistinguishable from the paper", "distinguishable"))
+    assert doc["report"] == str(tmp_path / "out" / "report.md")

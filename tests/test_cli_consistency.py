@@ -279,6 +279,7 @@ def test_compare_prints_tables_on_a_terminal_and_markdown_through_a_pipe(tmp_pat
     shown = invoke("compare", tmp_path)
     assert shown.exit_code == piped.exit_code and "|---" not in screen.getvalue() and "──" in screen.getvalue()
     assert "Wealth Gini" in screen.getvalue()
+    assert not re.search(r"issue \d|acceptance bar", piped.stdout + screen.getvalue(), re.I)
 
 
 def test_report_json_lists_the_report_and_every_figure_as_png_and_svg(tmp_path):

@@ -8,8 +8,8 @@ import pytest
 from matplotlib.colors import to_hex
 
 from simledger.study.figures import (
-    OWNER_COLOR, NON_OWNER_COLOR, STATUS_COLORS, figure_style, get_status_colors, plot_action_composition,
-    plot_contract_outcomes, plot_sweep_metrics, plot_trajectories, wrap_label,
+    CONFIRMED, OWNER_COLOR, NON_OWNER_COLOR, STATUS_COLORS, figure_style, get_status_colors, plot_action_composition,
+    plot_contract_outcomes, plot_distributions, plot_sweep_metrics, plot_trajectories, wrap_label,
 )
 from simledger.study.paper import load_paper
 
@@ -41,6 +41,16 @@ def test_contract_outcomes_show_each_status_and_the_papers_rates():
     assert [p.get_width() for p in paper_settled] == [PAPER.figure("pooled_contracts", "baseline", "settlement_rate")]
     texts = [t.get_text() for t in ax.texts]
     assert texts[0] == "20.0% settled\n20.0% defaulted, of 10" and texts[1].startswith("7.4% settled\n17.1% defaulted")
+
+
+def test_contract_outcomes_keep_settlements_on_confirmation_apart_from_the_papers_count():
+    # 5 contracts ended settled, but only 1 was in a turn's settlement list (what the paper counts)
+    by_regime = {"baseline": [{"contracts_final_status": {"settled": 5, "defaulted": 5}, "contracts_settled_total": 1}]}
+    with figure_style():
+        ax = plot_contract_outcomes(by_regime, PAPER).axes[0]
+    ours = {to_hex(p.get_facecolor()): p.get_width() for p in ax.patches if round(p.get_y() + p.get_height() / 2) == 0}
+    assert ours[to_hex(STATUS_COLORS["settled"])] == 0.1 and ours[to_hex(STATUS_COLORS[CONFIRMED])] == 0.4
+    assert ax.texts[0].get_text() == "10.0% settled\n50.0% defaulted, of 10"
 
 
 def test_action_composition_marks_the_papers_shares_on_each_regime():
@@ -145,3 +155,20 @@ def test_figures_of_a_sweep_give_each_long_scenario_name_its_own_lines():
 
 def fig_has_paper_markers(axes) -> bool:
     return any(len(c.get_offsets()) for ax in axes for c in ax.collections)
+
+
+def test_distributions_mark_the_papers_printed_means_and_cis():
+    runs = [{"gini_wealth": 0.1, "inference_fees_total": 7000, "total_errors": 20}] * 3
+    with figure_style():
+        axes = plot_distributions({"baseline": runs, "cheap": runs}, PAPER).axes
+    gini, fees = axes[0], axes[1]
+    (printed,) = [c for c in gini.containers if type(c).__name__ == "ErrorbarContainer"]  # none for "cheap"
+    assert list(printed.lines[0].get_ydata()) == [PAPER.mean("baseline", "gini_wealth_mean")]
+    (segment,) = printed.lines[2][0].get_segments()
+    _, half = PAPER.figure("ci95", "gini_wealth_mean", "baseline")
+    assert [y for _, y in segment] == pytest.approx([PAPER.mean("baseline", "gini_wealth_mean") - half,
+                                                     PAPER.mean("baseline", "gini_wealth_mean") + half])
+    # fees: the paper prints no CI, only the mean
+    (fee_mark,) = [c for c in fees.containers if type(c).__name__ == "ErrorbarContainer"]
+    assert list(fee_mark.lines[0].get_ydata()) == [PAPER.mean("baseline", "fees_total_mean")]
+    assert not fee_mark.has_yerr

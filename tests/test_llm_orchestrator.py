@@ -10,6 +10,7 @@ any answer it already had.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -355,10 +356,13 @@ def test_orchestrating_a_served_engine_writes_the_same_log_as_an_in_process_run_
         orchestrate = ["orchestrate", "--engine", engine_url, "--pending", str(tmp_path / "kept.db"), *args]
         stopped = runner.invoke(app, [*orchestrate, "--llm-run-budget", "9000"])
         assert stopped.exit_code == 2 and "token budget" in stopped.output
-        result = runner.invoke(app, orchestrate)  # the engine holds the run: continued from its next turn
+        # the engine holds the run: continued from its next turn
+        result = runner.invoke(app, [*orchestrate, "--json"])
         assert result.exit_code == 0, result.output
     with Store(local) as a, Store(served) as b:
         assert [r[9] for r in a.rows()] == [r[9] for r in b.rows()]  # every event hash, in order
+        _, head, last_turn = b.head()
+        assert json.loads(result.stdout) == {"engine": engine_url, "turns": last_turn, "head_hash": head.hex()}
         assert dict(a.conn.execute("SELECT hash, body FROM blobs")) == dict(b.conn.execute("SELECT hash, body FROM blobs"))
     assert runner.invoke(app, ["verify", str(served), "--reexecute"]).exit_code == 0
 

@@ -71,6 +71,7 @@ def test_report_has_every_section_each_figure_after_its_table(reported):
     # nothing printed twice: one verdict, one Table 2, each figure once
     assert text.count("## Verdict") == 1 and text.count("## 4.9 Table 2") == 1 and text.count("| Metric (mean) |") == 1
     assert text.count("Acceptance bar") == 0 and "## Plots" not in text
+    assert not re.search(r"issue \d|#\d+|acceptance bar", text, re.I), "no tracker words in the report"
     assert all(text.count(f"]({relative})") == 1 for relative in PLOTS.values())
     # Table 4.1 has one line per summary metric and regime, each with the paper's value beside ours
     assert len(re.findall(r"^\| Wealth Gini \| [0-9.]+ \+/- [0-9.]+ \| 0\.\d{4} \|", text, re.M)) == 2
