@@ -39,13 +39,13 @@ from ..events.types import ModelCalled
 from ..ledger.blobs import check_texts_given, get_blob, put_blobs
 from ..ledger.errors import BadInput, LedgerError, WriterBusy
 from ..ledger.audit import contract_history as audit_contract
+from ..ledger.observation import observe
 from ..ledger.replay import load_state
 from ..ledger.run import Run, validate_agents
 from ..ledger.store import Store
 from ..ledger.verify import verify_log
 from ..ledger.views import contract_view, event_view, state_view, turn_view
 from ..ledger.writer_lock import WriterLock
-from ..orchestrator.observation import observe
 from ..projections.state import State, state_digest
 
 MAX_EVENTS_PAGE = 1000

@@ -231,7 +231,7 @@ def describe_movements(entry) -> str:
     parts = []
     for move in entry.movements:
         deltas = " ".join(f"{name} {move[name]:+d}" for name in ("balance", "staked", "locked") if move[name])
-        parts.append(f"{move['agent']}: {deltas}")
+        parts.append(f"{move['agent_id']}: {deltas}")
     parts += [f"{name} {value:+d}" for name, value in entry.supply.items()]
     return "; ".join(parts)
 
@@ -344,7 +344,7 @@ def print_section(title: str, rows: list[dict], columns: list[str], cells: Calla
 
 def account_cells(row: dict) -> list[str]:
     a, b, d = row["a"] or {}, row["b"] or {}, row["delta"] or {}
-    return [row["agent"], *(f"{a.get(k, '-')} → {b.get(k, '-')} ({d[k]:+d})" if d else f"{a.get(k, '-')} → {b.get(k, '-')}"
+    return [row["agent_id"], *(f"{a.get(k, '-')} → {b.get(k, '-')} ({d[k]:+d})" if d else f"{a.get(k, '-')} → {b.get(k, '-')}"
                             for k in ("balance", "staked", "wealth"))]
 
 

@@ -14,6 +14,8 @@ from typing import Annotated
 import typer
 import typer.core
 
+from .. import orchestrator  # noqa: F401  (registers the llm policy kind in the study's registry)
+
 app = typer.Typer(
     name="simledger",
     help="The sim-economy agent economy as an event-sourced, hash-chained, signed ledger.",

@@ -11,13 +11,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..study.experiment import (
-    DEFAULT_HELD_OUT, DEFAULT_SEEDS, HELD_OUT_FIRST, default_workers, held_out_seeds, simulate_specs,
-)
-from ..study.metrics import regime_summary
+from ..study.experiment import DEFAULT_HELD_OUT, DEFAULT_SEEDS, HELD_OUT_FIRST, default_workers
 from ..study.regimes import DEFAULT_REGIMES, load_regimes, regime_rules
-from ..study.summary import write_summaries
-from ..study.sweep import parse_seeds, run_sweep, study_specs, study_sweep, sweep_specs
+from ..study.study_run import StudyProgress, run_study, summarize_study
+from ..study.sweep import parse_seeds
 from . import llm_options as opt
 from .common import console, err_console, fail, handle_errors, print_json
 from .output import show_table
@@ -50,6 +47,41 @@ def study_progress() -> Progress:
                     console=err_console, disable=not err_console.is_terminal)
 
 
+class BarProgress(StudyProgress):
+    """Draw each stage of a study as a bar: logged runs count what happened to them, runs in memory show
+    their rate in events per second."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def logged(self, total: int):
+        task, counts = self.progress.add_task("runs", total=total, rate=""), Counter()
+
+        def ran(event: str, name: str) -> None:
+            counts[event] += 1
+            self.progress.update(task, advance=1, rate=", ".join(f"{n} {e}" for e, n in counts.items()))
+        return ran
+
+    def played(self, stage: str, total: int):
+        task = self.progress.add_task(f"{stage} (in memory)", total=total, rate="")
+        started, events = time.perf_counter(), 0
+
+        def done(count: int) -> None:
+            nonlocal events
+            events += count
+            rate = events / max(time.perf_counter() - started, 1e-9)
+            self.progress.update(task, advance=1, rate=f"{rate:,.0f} events/s")
+        return done
+
+    def folded(self, total: int):
+        task = self.progress.add_task("summarize", total=total, rate="")
+        return lambda path: self.progress.advance(task)
+
+    def report(self, total: int):
+        task = self.progress.add_task("report", total=total, rate="")
+        return lambda step: self.progress.advance(task)
+
+
 @handle_errors
 def experiment(
     regimes: Annotated[str, typer.Option(help="Comma-separated regime names.")] = ",".join(DEFAULT_REGIMES),
@@ -78,99 +110,31 @@ def experiment(
 
     Example: simledger experiment --seeds 101-104 --turns 20 --out results
     """
-    from ..orchestrator.society_runs import plays_llm
     from .sweep_command import print_outcome, result_document
 
-    regime_names = [r.strip() for r in regimes.split(",") if r.strip()]
-    study = study_sweep(regime_names, parse_seeds(seeds), agents, turns, regimes_file)
-    specs = sweep_specs(study)
-    held_specs = study_specs(regime_names, held_out_seeds(held_out), agents, turns, regimes_file) if report and held_out else []
-    held_specs = [s for s in held_specs if not plays_llm(s.regime)]  # in memory: a model's calls need a log
-    runs_dir = out / "runs"
     workers = workers or default_workers()
-    started, events, result = time.perf_counter(), 0, None
+    started = time.perf_counter()
     with study_progress() as progress:
-        def counter(description: str, total: int):
-            """Return a progress callback taking a run's event count, with this stage's own rate."""
-            task = progress.add_task(description, total=total, rate="")
-            stage_started, stage_events = time.perf_counter(), 0
-
-            def done(count: int) -> None:
-                nonlocal events, stage_events
-                events, stage_events = events + count, stage_events + count
-                rate = stage_events / max(time.perf_counter() - stage_started, 1e-9)
-                progress.update(task, advance=1, rate=f"{rate:,.0f} events/s")
-            return done
-
-        if logs:
-            task, counts = progress.add_task("runs", total=len(specs), rate=""), Counter()
-
-            def ran(event: str, name: str) -> None:
-                counts[event] += 1
-                progress.update(task, advance=1, rate=", ".join(f"{n} {e}" for e, n in counts.items()))
-
-            result = run_sweep(study, out, workers=workers, report=False, force=force, on_progress=ran)
-            runs, rows = result.summaries, result.regime_rows
-        else:
-            played = counter("runs (in memory)", len(specs))
-            runs = simulate_specs(specs, workers=workers, on_done=lambda _, count: played(count))
-        held: list[dict] = []
-        if held_specs:
-            held_done = counter("held-out (in memory)", len(held_specs))
-            held = simulate_specs(held_specs, workers=workers, on_done=lambda _, count: held_done(count))
-            write_summaries(held, regime_summary(held), out / "held_out")
-        if not logs:
-            rows = regime_summary(runs)
-            write_summaries(runs, rows, out)
-        doc = {"out": str(out), "regimes": rows}
-        if report and runs:
-            doc.update(write_verdicts(out, runs, rows, runs_dir=runs_dir if logs else None, progress=progress,
-                                      held_out=held))
-    seconds = time.perf_counter() - started
-    outcome = result_document(result, out) if result is not None else {"runs": len(specs)}
+        study = run_study([r.strip() for r in regimes.split(",") if r.strip()], parse_seeds(seeds), agents=agents,
+                          turns=turns, out=out, workers=workers, regimes_file=regimes_file, report=report,
+                          logs=logs, held_out=held_out, force=force, progress=BarProgress(progress))
+    seconds, result, doc = time.perf_counter() - started, study.sweep, study.summary
+    outcome = result_document(result, out) if result is not None else {"runs": study.planned}
     if as_json:
-        print_json({**outcome, "held_out_runs": len(held_specs), "events": events, "seconds": round(seconds, 1),
-                    "workers": workers, **doc})
+        print_json({**outcome, "held_out_runs": study.held_out_runs, "events": study.events,
+                    "seconds": round(seconds, 1), "workers": workers, **doc})
     else:
-        if rows:
+        if doc["regimes"]:
             print_summary(doc)
-        held_note = f" and {len(held_specs)} held-out runs in memory ({events:,} events)" if held_specs else ""
+        held_note = (f" and {study.held_out_runs} held-out runs in memory ({study.events:,} events)"
+                     if study.held_out_runs else "")
         timing = f"{held_note} in {seconds:.1f} s with {workers} worker(s)"
         if result is not None:
             print_outcome(result, out, timing)
         else:
-            console.print(f"{len(specs)} runs in memory{timing} -> {out}/", highlight=False, soft_wrap=True)
+            console.print(f"{study.planned} runs in memory{timing} -> {out}/", highlight=False, soft_wrap=True)
     if result is not None and result.failures:
         raise typer.Exit(1)
-
-
-def summarize_folder(paths: list[Path], out: Path, *, report: bool, workers: int, progress: Progress,
-                     held_out: list[dict] | None = None) -> dict:
-    """Verify and fold every log, write the four summary files, the report and the verdicts; return what was
-    written (a progress bar for each step)."""
-    from ..study.summary import summarize as write_summary_files
-
-    task = progress.add_task("summarize", total=len(paths), rate="")
-    runs, rows = write_summary_files(paths, out, workers=workers, on_log=lambda path: progress.advance(task))
-    doc: dict = {"out": str(out), "regimes": rows}
-    if report:
-        folders = {Path(p).parent for p in paths}
-        doc.update(write_verdicts(out, runs, rows, runs_dir=folders.pop() if len(folders) == 1 else None,
-                                  progress=progress, held_out=held_out))
-    return doc
-
-
-def write_verdicts(out: Path, runs: list[dict], rows: list[dict], *, runs_dir: Path | None, progress: Progress,
-                   held_out: list[dict] | None) -> dict:
-    """Write the report; return its path and the verdict of the runs (and of the held-out ensemble)."""
-    from ..study.compare import judge_study
-    from ..study.report import format_seeds, report_steps, write_report
-
-    task = progress.add_task("report", total=report_steps(runs, runs_dir), rate="")
-    write_report(out, runs, rows, runs_dir=runs_dir, held_out=held_out, on_step=lambda name: progress.advance(task))
-    verdicts = {f"{name} {format_seeds(sorted({r['seed'] for r in ensemble}))}": judge_study(ensemble).headline()
-                for name, ensemble in (("seeds", runs), ("held-out seeds", held_out or [])) if ensemble}
-    return {"report": str(out / "report.md"), "verdicts": verdicts}
 
 
 def print_summary(doc: dict) -> None:
@@ -203,7 +167,8 @@ def summarize(
     if missing:
         fail(f"no such log: {missing[0]}")
     with study_progress() as progress:
-        doc = summarize_folder(paths, out, report=report, workers=workers or default_workers(), progress=progress)
+        doc = summarize_study(paths, out, report=report, workers=workers or default_workers(),
+                              progress=BarProgress(progress))
     if as_json:
         print_json({"runs": len(paths), **doc})
     else:

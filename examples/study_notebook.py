@@ -76,8 +76,8 @@ right = next(run for run in reversed(study.runs) if run.seed == left.seed)
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
 for axis, run in zip(axes, [left, right]):
     accounts = run.accounts()
-    owners = set(accounts[accounts.turn == accounts.turn.max()].query("owns_core").agent)
-    for agent, history in accounts.groupby("agent"):
+    owners = set(accounts[accounts.turn == accounts.turn.max()].query("owns_core").agent_id)
+    for agent, history in accounts.groupby("agent_id"):
         axis.plot(history.turn, history.wealth, linestyle="-" if agent in owners else "--", label=agent)
     axis.set(title=f"{run.name}: wealth per agent", xlabel="turn")
 axes[0].set_ylabel("wealth (balance + staked)")

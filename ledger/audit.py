@@ -75,7 +75,7 @@ def compute_movements(before: dict[str, tuple[int, int, int]], after: dict[str, 
     for agent in before:
         deltas = [b - a for a, b in zip(before[agent], after[agent])]
         if any(deltas):
-            moves.append({"agent": agent, "balance": deltas[0], "staked": deltas[1], "locked": deltas[2]})
+            moves.append({"agent_id": agent, "balance": deltas[0], "staked": deltas[1], "locked": deltas[2]})
     return moves
 
 
@@ -259,7 +259,7 @@ class AccountStatement:
         return self.closing_balance == self.projected_balance
 
     def to_dict(self) -> dict:
-        return {"agent": self.agent, "opening_balance": self.opening_balance,
+        return {"agent_id": self.agent, "opening_balance": self.opening_balance,
                 "closing_balance": self.closing_balance, "projected_balance": self.projected_balance,
                 "reconciled": self.reconciled, "changes": len(self.lines),
                 "lines": [asdict(line) for line in self.lines]}

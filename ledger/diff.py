@@ -106,7 +106,7 @@ def compute_account_diffs(a: State, b: State) -> list[dict]:
         if left == right:
             continue
         delta = {k: right[k] - left[k] for k in left} if left and right else None
-        rows.append({"agent": agent, "a": left, "b": right, "delta": delta})
+        rows.append({"agent_id": agent, "a": left, "b": right, "delta": delta})
     return rows
 
 

@@ -291,7 +291,8 @@ def process_sign_contract(rec: Recorder, turn: int, seq: int, agent: str, action
     # Verify the signer holds the role, signs an open offer, in time, with its collateral at hand
     expected = contract.counterparty if action.role == "counterparty" else contract.arbitrator
     require(agent == expected, "wrong_role", f"{agent} is not the {action.role} of {contract.contract_id}")
-    allowed = ("proposed",) if action.role == "counterparty" else ("proposed", "countersigned")
+    allowed = ((ContractStatus.PROPOSED,) if action.role == "counterparty"
+               else (ContractStatus.PROPOSED, ContractStatus.COUNTERSIGNED))
     if action.role in contract.signed_by:
         require(rules.sign_repeat == "accept" and contract.status in allowed, "duplicate",
                 f"{agent} already signed {contract.contract_id}")
@@ -303,11 +304,11 @@ def process_sign_contract(rec: Recorder, turn: int, seq: int, agent: str, action
     own = compute_collateral(contract)[agent]
     require_funds(state, agent, own, f"collateral of {contract.contract_id}")
     if action.role == "arbitrator":
-        activates = contract.status == "countersigned"
-        status = "active" if activates else contract.status
+        activates = contract.status == ContractStatus.COUNTERSIGNED
+        status = ContractStatus.ACTIVE if activates else contract.status
     else:
         activates = rules.early_arbitrator_signature == "count" and "arbitrator" in contract.signed_by
-        status = "active" if activates else "countersigned"
+        status = ContractStatus.ACTIVE if activates else ContractStatus.COUNTERSIGNED
     rec.emit(ev.ContractSigned(contract_id=contract.contract_id, signer=agent, role=action.role, status=status,
                                input_seq=seq))
     lock_collateral(rec, contract.contract_id, agent, own)
@@ -543,7 +544,7 @@ def process_contract_settlement(rec: Recorder, turn: int) -> None:
     """Settle attested or ruled contracts; default late ones; let unsigned offers lapse (R17-R21)."""
     state = rec.state
     for contract in list(state.contracts.values()):
-        if contract.status == "active" and is_attested(contract, state.rules):
+        if contract.status == ContractStatus.ACTIVE and is_attested(contract, state.rules):
             settle_contract(rec, contract, winner=contract.counterparty, outcome="attested")
         elif contract.status == ContractStatus.DISPUTED and contract.ruling_for is not None:
             settle_contract(rec, contract, winner=contract.ruling_for,
@@ -551,7 +552,7 @@ def process_contract_settlement(rec: Recorder, turn: int) -> None:
         elif (contract.status in (ContractStatus.ACTIVE, ContractStatus.DISPUTED)
               and turn >= get_deadline(state, contract)):
             default_contract(rec, contract)
-        elif (contract.status in ("proposed", "countersigned") and state.rules.offer_deadline == "delivery_turn"
+        elif (contract.status in (ContractStatus.PROPOSED, ContractStatus.COUNTERSIGNED) and state.rules.offer_deadline == "delivery_turn"
               and turn >= contract.offer.terms.delivery_turn):
             release_all(rec, contract)
             rec.emit(ev.ContractExpired(contract_id=contract.contract_id))

@@ -23,8 +23,8 @@ from .errors import ChainError
 from .turn_tables import ACCOUNT_COLUMNS, TURN_COLUMNS, account_rows, per_turn_rows, tally_turn, turn_row
 
 PER_TURN_TABLES = {"account_turns": ACCOUNT_COLUMNS, "turns": TURN_COLUMNS}
-_KEYS = {"account_turns": "turn, agent", "turns": "turn"}
-_TEXT_COLUMNS = {"agent", "block_winner", "errors_by_reason"}
+_KEYS = {"account_turns": "turn, agent_id", "turns": "turn"}
+_TEXT_COLUMNS = {"agent_id", "block_winner", "errors_by_reason"}
 _REAL_COLUMNS = {"gini_balance", "gini_wealth"}
 
 

@@ -17,11 +17,11 @@ from typing import Any, Iterable, Iterator
 from ..events import types as ev
 from ..projections.metrics import GINI_SHIFT, gini
 from ..projections.reducers import apply_event
-from ..projections.state import State
+from ..projections.state import ContractStatus, State
 
-CONTRACT_STATUSES = ("proposed", "countersigned", "active", "disputed", "settled", "defaulted", "expired")
+CONTRACT_STATUSES = tuple(ContractStatus)
 
-ACCOUNT_COLUMNS = ("turn", "agent", "balance", "staked", "locked", "wealth", "owns_core",
+ACCOUNT_COLUMNS = ("turn", "agent_id", "balance", "staked", "locked", "wealth", "owns_core",
                    "fees_paid", "dividends", "interest")
 TURN_COLUMNS = ("turn", "events", "fees", "dividends", "interest", "block_winner", "settled", "defaulted",
                 "errors", "errors_by_reason", "gini_balance", "gini_wealth", "token_supply",
@@ -111,7 +111,7 @@ def contract_rows(state: State, lifecycle: dict[str, dict[str, int]]) -> list[tu
 def note_lifecycle(lifecycle: dict[str, dict[str, int]], event: Any, turn: int) -> None:
     """Record the turn a contract was countersigned, activated or disputed (the first time)."""
     column = LIFECYCLE_TURN.get(type(event))
-    if column is None or (column == "countersigned_turn" and event.status != "countersigned"):
+    if column is None or (column == "countersigned_turn" and event.status != ContractStatus.COUNTERSIGNED):
         return
     lifecycle.setdefault(event.contract_id, {}).setdefault(column, turn)
 

@@ -23,6 +23,7 @@ from ..ledger.audit import decode_row
 from ..ledger.blobs import get_blob, put_blobs
 from ..ledger.engine import submitted_event
 from ..ledger.errors import LedgerError, RunStateError
+from ..ledger.observation import observe
 from ..ledger.replay import positioned_events
 from ..ledger.run import Run
 from ..ledger.store import Store
@@ -32,7 +33,6 @@ from ..study.regimes import engine_config
 from ..study.runner import agent_ids, run_name
 from .calls import CallRecord, CallRequest, from_event
 from .llm_policy import LLMSettings
-from .observation import observe
 from .society import Players, TurnDecision, society_identity
 from .transport import KeptTransport, LiveTransport, PendingCalls, ReplayTransport, Transport, clear_pending
 

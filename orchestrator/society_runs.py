@@ -20,6 +20,7 @@ from msgspec import Meta
 
 from ..events.config import InvalidConfig, check_keys, load_config, load_rules, load_struct
 from ..ledger.errors import BadInput
+from ..study.model_runs import plays_llm
 from ..study.policies import load_policy
 from .llm_policy import LLMSettings
 
@@ -35,19 +36,6 @@ class Endpoint(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 ENDPOINT_KEYS = tuple(Endpoint.__struct_fields__)
 SETTINGS_KEYS = tuple(LLMSettings.__struct_fields__)
-
-
-def plays_llm(regime: dict[str, Any]) -> bool:
-    """Return whether a regime has agents played by a language model."""
-    policy = regime.get("policy")
-    return "llm" in regime or (isinstance(policy, dict) and policy.get("kind") == "llm")
-
-
-def refuse_in_memory(regime_name: str, regime: dict[str, Any]) -> None:
-    """Raise InvalidConfig if a regime plays a language model: its calls need a log to be recorded in."""
-    if plays_llm(regime):
-        raise InvalidConfig(f"{regime_name!r} plays a language model, whose calls only a log records: "
-                            "run it with logs, not in memory")
 
 
 def read_llm_table(regime: dict[str, Any]) -> tuple[Endpoint, LLMSettings, dict[str, Any]]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..projections.metrics import run_summary
-from ..orchestrator.society_runs import plays_llm, refuse_in_memory
+from .model_runs import plays_llm, refuse_in_memory
 from .runner import execute_run, genesis_identity, remove_log_files, run_name, simulate_run
 
 DEFAULT_SEEDS = tuple(range(101, 113))

@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ..projections.state import ContractStatus
 from .paper import Paper
 
 PLOT_DPI = 100
@@ -30,8 +31,9 @@ OWNER_COLOR, NON_OWNER_COLOR = "#D55E00", "#0072B2"
 # paper's settled count (a turn's settlement list, section 4.2) does not include these, so they get their own colour.
 CONFIRMED = "settled on confirmation"
 STATUS_COLORS = {
-    "settled": "#009E73", CONFIRMED: "#8FD9C1", "defaulted": "#D55E00", "disputed": "#CC79A7", "active": "#0072B2",
-    "countersigned": "#56B4E9", "proposed": "#F0E442", "expired": "#A0A0A0",
+    ContractStatus.SETTLED: "#009E73", CONFIRMED: "#8FD9C1", ContractStatus.DEFAULTED: "#D55E00",
+    ContractStatus.DISPUTED: "#CC79A7", ContractStatus.ACTIVE: "#0072B2", ContractStatus.COUNTERSIGNED: "#56B4E9",
+    ContractStatus.PROPOSED: "#F0E442", ContractStatus.EXPIRED: "#A0A0A0",
 }
 EXTRA_STATUS_COLORS = ("#E69F00", "#000000", "#8C564B", "#17BECF")  # statuses this list does not know
 NOT_PUBLISHED_COLOR = "#EEEEEE"
@@ -218,10 +220,10 @@ def split_settled(counted: dict[str, int], runs: list[dict]) -> dict[str, int]:
     if not all("contracts_settled_total" in r for r in runs):
         return counted
     paper_settled = sum(r["contracts_settled_total"] for r in runs)
-    on_confirmation = counted.get("settled", 0) - paper_settled
+    on_confirmation = counted.get(ContractStatus.SETTLED, 0) - paper_settled
     if on_confirmation <= 0:
         return counted
-    return {**counted, "settled": paper_settled, CONFIRMED: on_confirmation}
+    return {**counted, ContractStatus.SETTLED: paper_settled, CONFIRMED: on_confirmation}
 
 
 def plot_contract_outcomes(by_regime: dict[str, list[dict]], paper: Paper):
@@ -237,7 +239,8 @@ def plot_contract_outcomes(by_regime: dict[str, list[dict]], paper: Paper):
                      total))
         published = paper.figure("pooled_contracts", regime)
         if published:
-            shares = {"settled": published["settlement_rate"], "defaulted": published["default_rate"]}
+            shares = {ContractStatus.SETTLED: published["settlement_rate"],
+                      ContractStatus.DEFAULTED: published["default_rate"]}
             bars.append(("paper", shares, published["contracts"]))
     row = max(0.42, 0.1 + 0.15 * count_lines(label for label, _, _ in bars))
     height = 1.85 + row * len(bars)
@@ -253,8 +256,8 @@ def plot_contract_outcomes(by_regime: dict[str, list[dict]], paper: Paper):
         if label.startswith("paper"):  # the paper prints settled and defaulted only
             ax.barh(y, 1 - left, left=left, height=0.8, color=NOT_PUBLISHED_COLOR, hatch="///", edgecolor="#BBBBBB",
                     linewidth=0)
-        ax.text(1.01, y, f"{format_share(shares.get('settled', 0))} settled\n"
-                         f"{format_share(shares.get('defaulted', 0))} defaulted, of {total:,}",
+        ax.text(1.01, y, f"{format_share(shares.get(ContractStatus.SETTLED, 0))} settled\n"
+                         f"{format_share(shares.get(ContractStatus.DEFAULTED, 0))} defaulted, of {total:,}",
                 va="center", fontsize=8, transform=ax.get_yaxis_transform())
         if label.startswith("paper") and y + 1 < len(bars):
             ax.axhline(y + 0.5, color="#777777", linewidth=0.8)
@@ -264,7 +267,7 @@ def plot_contract_outcomes(by_regime: dict[str, list[dict]], paper: Paper):
     ax.xaxis.set_major_formatter(percent_formatter())
     beside = ", beside the paper's (section 4.2)" if any(label == "paper" for label, _, _ in bars) else ""
     ax.set_title(f"Final status of contracts pooled over each regime's runs{beside}")
-    handles = [legend_patch(colors[s], "settled in a turn's settlement (the paper's count)" if s == "settled" else s)
+    handles = [legend_patch(colors[s], "settled in a turn's settlement (the paper's count)" if s == ContractStatus.SETTLED else s)
                for s in statuses]
     if any(label.startswith("paper") for label, _, _ in bars):
         handles.append(legend_patch(NOT_PUBLISHED_COLOR, "not broken down by the paper", hatch="///"))

@@ -4,6 +4,10 @@ A policy spec is plain data, ``{"kind": "study", ...parameters}`` (``kind``
 defaults to ``study``, so a regime's ``policy`` object is a spec as written).
 ``load_policy`` validates it once against its kind's Struct. A run's society
 names a spec per agent; agents with equal specs share one policy object.
+
+The study registers its own kind; a higher layer adds its kinds with
+``register_policy`` when it is imported (the orchestrator registers ``llm``),
+so this layer never imports upward.
 """
 
 from __future__ import annotations
@@ -15,11 +19,18 @@ import msgspec
 from ..events.actions import AgentInput
 from ..events.config import InvalidConfig, load_struct
 from .policy import Policy, PolicyKind, TurnView, decide_turn
-from ..orchestrator.llm_policy import LLM
 from .study_policy import STUDY
 
 DEFAULT_KIND = "study"
-POLICIES: dict[str, PolicyKind] = {DEFAULT_KIND: STUDY, "llm": LLM}
+POLICIES: dict[str, PolicyKind] = {DEFAULT_KIND: STUDY}
+
+
+def register_policy(kind: str, entry: PolicyKind) -> None:
+    """Add a policy kind to the registry (its parameter Struct must be tagged with ``kind``)."""
+    tag = entry.params.__struct_config__.tag
+    if tag != kind:
+        raise ValueError(f"the parameters of policy kind {kind!r} are tagged {tag!r}")
+    POLICIES[kind] = entry
 
 
 def load_policy(data: Any) -> msgspec.Struct:

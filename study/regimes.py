@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..events.config import Config, InvalidConfig, Rules, check_keys, load_config, load_rules, suggest
-from ..orchestrator.society_runs import read_llm_table
+from .model_runs import LLM_TABLE, model_runs
 from .policies import load_policy
 from .study_policy import StudyParams
 
@@ -24,7 +24,6 @@ POLICY_KEYS = tuple(StudyParams.__struct_fields__)
 CONFIG_KNOBS = tuple(Config.__struct_fields__)
 RULES_FIELDS = tuple(Rules.__struct_fields__)
 SECTIONS = ("config", "policy", "rules")
-LLM_TABLE = "llm"  # where the model is, which agents it plays, its settings (orchestrator.society_runs)
 DEFAULT_REGIMES = ("baseline", "coordination_push", "high_compute_cost")
 FILE_KEYS = ("regimes", "_comment")
 
@@ -69,7 +68,7 @@ def validate_regime(name: str, regime: Any) -> None:
         load_policy(regime["policy"])
         load_rules(regime.get("rules"))
         if LLM_TABLE in regime:
-            read_llm_table(regime)
+            model_runs().validate(regime)
     except InvalidConfig as err:
         raise InvalidConfig(f"regime {name!r}: {err}") from None
 

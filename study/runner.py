@@ -10,6 +10,7 @@ import msgspec
 from ..ledger.head import write_run_head
 from ..ledger.memory import MemoryRun
 from ..ledger.run import Run
+from .model_runs import model_runs, plays_llm, refuse_in_memory
 from .policies import Society, load_policy
 from .policy import TurnView
 from .regimes import engine_config
@@ -43,9 +44,7 @@ def genesis_identity(regime_name: str, regime: dict[str, Any], seed: int, agents
 
     Raises InvalidConfig (naming the key) for a regime's ``llm`` table that cannot be played.
     """
-    from ..orchestrator.society_runs import society_plan
-
-    plan = society_plan(regime, agent_ids(agents), seed)
+    plan = model_runs().plan(regime, agent_ids(agents), seed) if plays_llm(regime) else None
     if plan is None:
         return run_identity(regime_name, seed, turns, identity, policies)
     return {**run_identity(regime_name, seed, turns, identity, None), "policies": plan[1]}
@@ -71,17 +70,16 @@ def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], s
     unfinished log of the same run at ``path`` is continued, not replaced, so
     the model calls it recorded (and kept) are not paid for again.
     """
-    from ..orchestrator.society_runs import play_society_run, resume_society_run, society_plan
-
     ids = agent_ids(agents)
-    plan = society_plan(regime, ids, seed)
-    if plan is not None:
+    if plays_llm(regime):
+        model = model_runs()
+        plan = model.plan(regime, ids, seed)
         shape = dict(agents=ids, seed=seed, config=engine_config(regime, agents), rules=rules, turns=turns,
                      keystore=keystore, identity=genesis_identity(regime_name, regime, seed, agents, turns, identity))
-        run = resume_society_run(path, plan[0], **shape)
+        run = model.resume(path, plan[0], **shape)
         if run is None:
             remove_log_files(path)
-            run = play_society_run(path, plan[0], **shape)
+            run = model.play(path, plan[0], **shape)
         return run
     society = Society(society_specs(regime, ids, policies), seed)
     run = Run.create(path, agents=ids, seed=seed, config=engine_config(regime, agents), rules=rules,
@@ -93,8 +91,6 @@ def simulate_run(*, regime_name: str, regime: dict[str, Any], seed: int, agents:
                  identity: dict[str, Any] | None = None, rules: dict | None = None,
                  policies: dict[str, Any] | None = None, keep_events: bool = False) -> MemoryRun:
     """Play the same run as ``execute_run`` in memory (no log, so no head to sign); return it."""
-    from ..orchestrator.society_runs import refuse_in_memory
-
     refuse_in_memory(regime_name, regime)
     ids = agent_ids(agents)
     society = Society(society_specs(regime, ids, policies), seed)

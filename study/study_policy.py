@@ -16,6 +16,7 @@ from msgspec import Meta
 
 from ..events.actions import AgentInput
 from ..events.config import Count, Rate
+from ..projections.state import ContractStatus
 from .policy import AgentView, PolicyKind, TurnView, decide_turn
 
 Number = Annotated[float, Meta(ge=-10**9, le=10**9)]
@@ -66,18 +67,18 @@ class StudyPolicy:
         by_agent = {a["agent_id"]: a for a in view.agents}
         balance = by_agent[me]["balance"]
         for c in view.contracts:
-            if c["status"] == "disputed" and c["arbitrator"] == me:
+            if c["status"] == ContractStatus.DISPUTED and c["arbitrator"] == me:
                 ruling_for = c["proposer"] if rng.random() < 0.55 else c["counterparty"]
                 return {"action": "arbitrator_ruling", "contract_id": c["contract_id"], "ruling_for": ruling_for}, None
         for c in view.contracts:
-            if c["status"] not in ("proposed", "countersigned"):
+            if c["status"] not in (ContractStatus.PROPOSED, ContractStatus.COUNTERSIGNED):
                 continue
-            if c["counterparty"] == me and c["status"] == "proposed" and rng.random() < p.sign_prob:
+            if c["counterparty"] == me and c["status"] == ContractStatus.PROPOSED and rng.random() < p.sign_prob:
                 return {"action": "sign_contract", "contract_id": c["contract_id"], "role": "counterparty"}, None
             if c["arbitrator"] == me and rng.random() < p.arb_sign_prob:
                 return {"action": "sign_contract", "contract_id": c["contract_id"], "role": "arbitrator"}, None
         for c in view.contracts:
-            if c["status"] == "active" and int(c["terms"]["delivery_turn"]) <= view.turn \
+            if c["status"] == ContractStatus.ACTIVE and int(c["terms"]["delivery_turn"]) <= view.turn \
                     and me in (c["proposer"], c["counterparty"]):
                 if rng.random() < p.confirm_prob:
                     return {"action": "confirm_delivery", "contract_id": c["contract_id"]}, None

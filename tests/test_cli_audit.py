@@ -83,7 +83,7 @@ def test_token_movements_match_what_each_event_says(log_path, final_state):
     for cid in final_state.contracts:
         _, doc = audit_json(log_path, cid)
         for entry in doc["events"]:
-            p, moves = entry["payload"], {m["agent"]: m for m in entry["movements"]}
+            p, moves = entry["payload"], {m["agent_id"]: m for m in entry["movements"]}
             if entry["kind"] == "collateral_locked":
                 assert moves[p["agent"]]["balance"] == -p["amount"] and moves[p["agent"]]["locked"] == p["amount"]
             elif entry["kind"] == "collateral_released":

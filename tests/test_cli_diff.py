@@ -78,9 +78,9 @@ def test_account_deltas_are_b_minus_a(runs):
         a, b = load_state(sa), load_state(sb)
     position = lambda state, agent: (state.accounts[agent].balance, state.accounts[agent].staked)  # noqa: E731
     expected = {agent for agent in a.agents if position(a, agent) != position(b, agent)}
-    assert {row["agent"] for row in doc["accounts"]} == expected
+    assert {row["agent_id"] for row in doc["accounts"]} == expected
     for row in doc["accounts"]:
-        acc_a, acc_b = a.accounts[row["agent"]], b.accounts[row["agent"]]
+        acc_a, acc_b = a.accounts[row["agent_id"]], b.accounts[row["agent_id"]]
         assert row["delta"] == {"balance": acc_b.balance - acc_a.balance, "staked": acc_b.staked - acc_a.staked,
                                 "wealth": acc_b.wealth - acc_a.wealth}
     statuses = {row["contract_id"]: (row["a"], row["b"]) for row in doc["contracts"]}

@@ -1,4 +1,5 @@
-"""The layers show in the imports: events <- projections <- ledger <- study / api <- cli, never upward."""
+"""The layers show in the imports, never upward:
+events <- projections <- ledger <- study / api <- orchestrator / workbench <- cli."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = {"events": 0, "projections": 1, "ledger": 2, "study": 3, "api": 3, "cli": 4}
+LAYERS = {"events": 0, "projections": 1, "ledger": 2, "study": 3, "api": 3, "orchestrator": 4, "workbench": 4,
+          "cli": 5}
 
 
 def imported_packages(path: Path) -> list[tuple[int, str]]:

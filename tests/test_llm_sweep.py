@@ -217,3 +217,18 @@ def test_in_memory_runs_refuse_a_model_played_regime_before_running_anything(tmp
     assert result.exit_code == 2 and "'talk' plays a language model" in result.output
     assert "not in memory" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "o" / "run_summaries.csv").exists()
+
+
+def test_the_study_alone_refuses_a_model_played_regime_in_one_line():
+    """The study never imports the orchestrator: without it, a regime with an llm table is refused, not misplayed."""
+    import subprocess
+    import sys
+
+    code = ("from simledger.events.config import InvalidConfig\n"
+            "from simledger.study.regimes import load_regimes, validate_regime\n"
+            "import sys\n"
+            "regime = dict(load_regimes()['baseline'], llm={'url': 'http://127.0.0.1:1/v1', 'model': 'm'})\n"
+            "try:\n    validate_regime('talk', regime)\nexcept InvalidConfig as err:\n    print(err)\n"
+            "print('orchestrator loaded' if 'simledger.orchestrator' in sys.modules else 'orchestrator not loaded')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "import simledger.orchestrator" in out and out.strip().endswith("orchestrator not loaded"), out

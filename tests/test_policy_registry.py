@@ -137,3 +137,25 @@ def test_resume_still_refuses_a_log_the_study_policy_did_not_play(tmp_path):
         run.close()
     with pytest.raises(RunStateError, match="turn 1"):
         resume_run(path, load_regimes())
+
+
+def test_the_study_layer_loads_without_the_orchestrator_which_registers_its_kind_when_imported():
+    import subprocess
+    import sys
+
+    code = ("import sys; import simledger.study.policies as p, simledger.study.sweep, simledger.study.study_run;"
+            "before = sorted(p.POLICIES), 'simledger.orchestrator' in sys.modules;"
+            "import simledger.orchestrator; print(before, sorted(p.POLICIES))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "(['study'], False) ['llm', 'study']"
+
+
+def test_a_kind_is_registered_under_its_own_tag(monkeypatch):
+    from simledger.study.policies import register_policy
+
+    entry = PolicyKind(params=ScriptedParams, build=ScriptedPolicy, replayable=True)
+    with pytest.raises(ValueError, match="tagged 'scripted'"):
+        register_policy("other", entry)
+    monkeypatch.setattr("simledger.study.policies.POLICIES", dict(POLICIES))
+    register_policy("scripted", entry)
+    assert isinstance(load_policy({"kind": "scripted"}), ScriptedParams)

@@ -145,3 +145,11 @@ def test_any_run_stores_per_turn_rows_equal_to_the_projection_at_each_turn(tmp_p
             assert [(r[1], r[2], r[3], r[4]) for r in rows] == sorted(
                 (a, acc.balance, acc.staked, acc.locked) for a, acc in state.accounts.items())
             assert tables["turns"][turn][TURN_COLUMNS.index("token_supply")] == state.token_supply()
+
+
+def test_a_table_written_with_the_old_agent_column_fails_verify_cleanly_and_the_next_turn_replaces_it(log_path):
+    sql(log_path, "ALTER TABLE account_turns RENAME COLUMN agent_id TO agent")
+    result = verify_log(log_path)
+    assert not result.ok and "per-turn read models cannot be checked" in result.message
+    play_one_more_turn(log_path)
+    assert stored(log_path) == folded(log_path) and verify_log(log_path).ok

@@ -56,3 +56,23 @@ def test_log_and_the_api_show_the_same_events(log_path):
         if served.pop("redacted", None):  # the API never serves the genesis' seed
             assert served["payload"].pop("seed") is None and ours["payload"].pop("seed") == 103
         assert ours == served
+
+
+def test_an_agent_is_agent_id_in_every_view_table_and_json_document(log_path, tmp_path):
+    from simledger import open_run
+
+    other = tmp_path / "other.db"
+    execute_run(other, regime_name="coordination_push", regime=load_regimes()["coordination_push"], seed=104,
+                agents=6, turns=12).close()
+    state = cli_json("replay", log_path)
+    differ = CliRunner().invoke(app, ["diff", str(log_path), str(other), "--json"])
+    assert differ.exit_code == 1, differ.output  # the runs differ
+    diff = json.loads(differ.stdout)
+    statement = cli_json("audit", log_path, "--agent", state["accounts"][0]["agent_id"])
+    contract = next(cid for ids in state["contracts"].values() for cid in ids)
+    movements = [m for entry in cli_json("audit", log_path, contract)["events"] for m in entry["movements"]]
+    assert diff["accounts"] and movements
+    for document in [*state["accounts"], *diff["accounts"], statement, *movements]:
+        assert "agent_id" in document and "agent" not in document, document
+    frame = open_run(log_path).accounts()
+    assert "agent_id" in frame.columns and "agent" not in frame.columns

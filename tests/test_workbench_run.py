@@ -52,14 +52,14 @@ def test_one_row_per_turn_and_per_turn_and_agent(run):
     assert run.turns().turn.tolist() == list(range(TURNS + 1))
     accounts = run.accounts()
     assert accounts.shape[0] == (TURNS + 1) * 8
-    assert accounts.groupby("turn").agent.apply(list).tolist() == [[f"agent_{i}" for i in range(8)]] * (TURNS + 1)
+    assert accounts.groupby("turn").agent_id.apply(list).tolist() == [[f"agent_{i}" for i in range(8)]] * (TURNS + 1)
 
 
 def test_accounts_agree_with_the_projection_at_every_turn(run, projections):
-    accounts = run.accounts().set_index(["turn", "agent"])
-    fees = run.events(kind="inference_fee_charged").assign(agent=lambda f: f.data.str["agent"],
+    accounts = run.accounts().set_index(["turn", "agent_id"])
+    fees = run.events(kind="inference_fee_charged").assign(agent_id=lambda f: f.data.str["agent"],
                                                            fee=lambda f: f.data.str["fee"])
-    fees_by_turn_agent = fees.groupby(["turn", "agent"]).fee.sum().to_dict()
+    fees_by_turn_agent = fees.groupby(["turn", "agent_id"]).fee.sum().to_dict()
     for turn, state in enumerate(projections):
         metrics = state.turns[-1] if state.turns and state.turns[-1].turn == turn else None
         owners = {owner for owner, _ in state.cores.values()}
@@ -110,15 +110,15 @@ def test_tables_agree_with_replay_json(run, log_path):
         result = CliRunner().invoke(app, ["replay", str(log_path), "--until", "turn", str(turn), "--json"])
         assert result.exit_code == 0, result.output
         replay = json.loads(result.output)
-        ours = accounts[accounts.turn == turn][["agent", "balance", "staked", "wealth", "locked"]]
-        shown = [{"agent": a["agent_id"], **{k: a[k] for k in ("balance", "staked", "wealth", "locked")}}
+        ours = accounts[accounts.turn == turn][["agent_id", "balance", "staked", "wealth", "locked"]]
+        shown = [{"agent_id": a["agent_id"], **{k: a[k] for k in ("balance", "staked", "wealth", "locked")}}
                  for a in replay["accounts"]]
         assert ours.to_dict("records") == shown
         assert turns.loc[turn].token_supply == replay["token_supply"]
         by_status = {status: len(ids) for status, ids in replay["contracts"].items()}
         assert {s: n for s in STATUSES if (n := turns.loc[turn, f"contracts_{s}"])} == by_status
         owners = {core["owner"] for core in replay["cores"]}
-        assert set(accounts[(accounts.turn == turn) & accounts.owns_core].agent) == owners
+        assert set(accounts[(accounts.turn == turn) & accounts.owns_core].agent_id) == owners
 
 
 def test_contracts_have_their_lifecycle_turns(run, projections):
@@ -186,7 +186,7 @@ def test_a_first_version_log_without_per_turn_tables_is_read_by_folding_it(tmp_p
     with Store(path) as store:
         state = load_state(store)
     assert run.turns().turn.tolist() == list(range(state.sealed_turn + 1))
-    final = run.accounts().query("turn == @state.sealed_turn").set_index("agent").balance.to_dict()
+    final = run.accounts().query("turn == @state.sealed_turn").set_index("agent_id").balance.to_dict()
     assert final == {agent: account.balance for agent, account in state.accounts.items()}
     assert run.verify().ok
 

@@ -2,7 +2,7 @@
 
 >>> import simledger
 >>> run = simledger.open_run("results/runs/baseline_101.db")          # doctest: +SKIP
->>> run.accounts().query("turn == 40")[["agent", "balance", "owns_core"]]  # doctest: +SKIP
+>>> run.accounts().query("turn == 40")[["agent_id", "balance", "owns_core"]]  # doctest: +SKIP
 >>> run.events(kind="block_produced", turns=range(10, 21))            # doctest: +SKIP
 >>> run.state(turn=20).accounts["agent_0"].balance                      # doctest: +SKIP
 """
@@ -89,7 +89,7 @@ class RunLog:
         owns_core, and what the turn moved: fees_paid, dividends (received),
         interest (charged).
 
-        >>> run.accounts().pivot(index="turn", columns="agent", values="wealth")  # doctest: +SKIP
+        >>> run.accounts().pivot(index="turn", columns="agent_id", values="wealth")  # doctest: +SKIP
         """
         return self.frame("accounts")
 

@@ -17,7 +17,7 @@ from ...events.config import load_config, load_rules
 from ...ledger.errors import FolderInUse, LedgerError
 from ...ledger.head import head_file_of, write_file_atomically
 from ...ledger.store import Store, library_version
-from ...orchestrator.society_runs import plays_llm
+from ..model_runs import plays_llm
 from ..experiment import RunSpec, execute_spec, execute_specs
 from ..regimes import engine_config
 from ..summary import run_order, summarize_log
