@@ -11,7 +11,9 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+import tomllib
 from fractions import Fraction
+from pathlib import Path
 from typing import Annotated, Any, Iterable, Literal
 
 import msgspec
@@ -89,6 +91,21 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 LEGACY_RULES = {"sign_repeat": "reject", "early_arbitrator_signature": "void", "offer_deadline": "delivery_turn",
                 "attestation": "all_parties", "supply_counts_collateral": True, "block_gate": "weight"}
 """The rule variants of logs whose genesis predates these fields (run_genesis payload v1 or v2)."""
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """Return the table of a TOML file; InvalidConfig says in one line why it cannot be read (``what`` names it)."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InvalidConfig(f"{what} {path} not found") from None
+    except IsADirectoryError:
+        raise InvalidConfig(f"{what} {path} is a folder") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InvalidConfig(f"{path}: not valid TOML: {err}") from None
+    except UnicodeDecodeError:
+        raise InvalidConfig(f"{path}: not a UTF-8 text file") from None
 
 
 def load_struct(cls: type, data: Any, *, what: str):

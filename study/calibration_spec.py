@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..events.config import InvalidConfig, Rules, load_rules
+from ..events.config import InvalidConfig, Rules, load_rules, read_toml
 from .experiment import DEFAULT_HELD_OUT, FIT_SEEDS, HELD_OUT_FIRST, held_out_seeds
 from .regimes import DEFAULT_REGIMES
 from .sweep.spec import get_int, parse_seeds
@@ -67,16 +66,7 @@ class CalibrationSpec:
 def load_calibration(path: str | Path) -> CalibrationSpec:
     """Return the validated spec of a TOML file (InvalidConfig names the file and the bad key)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise InvalidConfig(f"calibration spec {path} not found") from None
-    except IsADirectoryError:
-        raise InvalidConfig(f"calibration spec {path} is a folder") from None
-    except tomllib.TOMLDecodeError as err:
-        raise InvalidConfig(f"{path}: not valid TOML: {err}") from None
-    except UnicodeDecodeError:
-        raise InvalidConfig(f"{path}: not a UTF-8 text file") from None
+    data = read_toml(path, "calibration spec")
     try:
         return parse_calibration(data)
     except InvalidConfig as err:

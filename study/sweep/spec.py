@@ -6,12 +6,11 @@ import hashlib
 import itertools
 import json
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from ...events.config import InvalidConfig, check_keys, load_config, load_rules, suggest
+from ...events.config import InvalidConfig, check_keys, load_config, load_rules, read_toml, suggest
 from ..experiment import DEFAULT_SEEDS, RunSpec
 from ..policies import load_policy
 from ..regimes import DEFAULT_REGIMES, SECTIONS, canonical_knob, engine_config, load_regimes, validate_regime
@@ -64,15 +63,7 @@ class Sweep:
 def load_sweep(path: str | Path) -> Sweep:
     """Return the validated sweep of a TOML spec file (InvalidConfig names the bad key)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise InvalidConfig(f"sweep spec {path} not found") from None
-    except tomllib.TOMLDecodeError as err:
-        raise InvalidConfig(f"{path}: not valid TOML: {err}") from None
-    except UnicodeDecodeError:
-        raise InvalidConfig(f"{path}: not a UTF-8 text file") from None
-    return parse_sweep(data, source=str(path), base_dir=path.parent)
+    return parse_sweep(read_toml(path, "sweep spec"), source=str(path), base_dir=path.parent)
 
 
 def parse_sweep(data: dict[str, Any], *, source: str = "spec", base_dir: str | Path = ".") -> Sweep:
