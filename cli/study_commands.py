@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ..study.experiment import DEFAULT_HELD_OUT, DEFAULT_SEEDS, HELD_OUT_FIRST, default_workers
 from ..study.regimes import DEFAULT_REGIMES, load_regimes, regime_rules
+from ..study.model_runs import LLM_TABLE
 from ..study.study_run import StudyProgress, run_study, summarize_study
 from ..study.sweep import parse_seeds
 from . import llm_options as opt
@@ -214,7 +215,10 @@ def run(
     if policy not in ("study", "llm"):
         fail(f"--policy must be study or llm, got {policy!r}")
     started = db.exists() and db.stat().st_size > 0 and not is_unstarted_log(db)
-    regime_plays_llm = regime in catalogue and catalogue[regime]["policy"].get("kind") == "llm"
+    # A regime whose llm table names the endpoint is played as a sweep would play it (execute_run);
+    # one whose policy is an llm spec without a table takes the endpoint from the --llm options.
+    regime_plays_llm = (regime in catalogue and catalogue[regime]["policy"].get("kind") == "llm"
+                        and LLM_TABLE not in catalogue[regime])
     if policy == "llm" or regime_plays_llm or (resume and started and is_society_log(db)):
         run_society(db, regime=regime, seed=seed, agents=agents, turns=turns, resume=resume and started,
                     catalogue=catalogue, options=llm, as_json=as_json)

@@ -232,3 +232,23 @@ def test_the_study_alone_refuses_a_model_played_regime_in_one_line():
             "print('orchestrator loaded' if 'simledger.orchestrator' in sys.modules else 'orchestrator not loaded')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "import simledger.orchestrator" in out and out.strip().endswith("orchestrator not loaded"), out
+
+
+@pytest.mark.parametrize("policy_is_llm", [False, True])
+def test_run_of_a_regime_with_an_llm_table_plays_the_tables_endpoint(tmp_path, policy_is_llm):
+    """`simledger run --regime talk` takes the endpoint from talk's llm table, as a sweep would (no --llm-url)."""
+    log, regimes = tmp_path / "talk.db", tmp_path / "regimes.json"
+    with ChatServer() as server:
+        llm_regimes(tmp_path, server.url)
+        if policy_is_llm:  # the policy is the llm spec (every agent); the table only says where the model is
+            doc = json.loads(regimes.read_text())
+            doc["regimes"]["talk"]["policy"] = {"kind": "llm", "model": "scripted-model"}
+            doc["regimes"]["talk"]["llm"] = {"url": server.url}
+            regimes.write_text(json.dumps(doc))
+        args = ["run", str(log), "--regimes-file", str(regimes), "--regime", "talk",
+                "--seed", "101", "--agents", "3", "--turns", "2", "--json"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    played = ["agent_0", "agent_1", "agent_2"] if policy_is_llm else ["agent_2"]
+    assert len(server.requests) == 2 * len(played)
+    assert sorted({c.agent for c in model_calls(log)}) == played
