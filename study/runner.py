@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from ..ledger.head import write_run_head
+from ..ledger.head import head_file_of, write_run_head
 from ..ledger.memory import MemoryRun
 from ..ledger.run import Run
 from .model_runs import model_runs, plays_llm, refuse_in_memory
@@ -51,10 +51,11 @@ def genesis_identity(regime_name: str, regime: dict[str, Any], seed: int, agents
 
 
 def remove_log_files(path: str | Path) -> None:
-    """Remove a log and its SQLite side files, if present."""
+    """Remove a log, its SQLite side files and its signed head if present (never a folder)."""
     path = Path(path)
-    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        stale.unlink(missing_ok=True)
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), head_file_of(path)):
+        if stale.is_file():
+            stale.unlink()
 
 
 def execute_run(path: str | Path, *, regime_name: str, regime: dict[str, Any], seed: int, agents: int = 8,

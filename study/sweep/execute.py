@@ -20,6 +20,7 @@ from ...ledger.store import Store, library_version
 from ..model_runs import plays_llm
 from ..experiment import RunSpec, execute_spec, execute_specs
 from ..regimes import engine_config
+from ..runner import remove_log_files
 from ..summary import run_order, summarize_log
 from .spec import Sweep, select_shard, sweep_specs
 from .tables import write_outputs
@@ -105,20 +106,13 @@ def checkpoint(path: str | Path) -> None:
 
 def write_log_bytes(path: Path, data: bytes) -> None:
     """Write a returned log atomically, removing any stale file (and its WAL) of the same name first."""
-    remove_log(path)
+    remove_log_files(path)
     partial = path.with_name(path.name + ".part")
     try:
         partial.write_bytes(data)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
-
-
-def remove_log(path: Path) -> None:
-    """Remove a log, its SQLite side files and its signed head if present (never a folder)."""
-    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), head_file_of(path)):
-        if stale.is_file():
-            stale.unlink()
 
 
 class InlineExecutor(Executor):
@@ -265,7 +259,7 @@ def run_shared(todo: list[RunSpec], runs: Path, pool: Executor, result: SweepRes
 
 def remove_partial(path: Path) -> None:
     try:
-        remove_log(path)
+        remove_log_files(path)
     except OSError:
         pass
 
