@@ -13,12 +13,15 @@ from .common import console, err_console, fail, handle_errors, print_json
 
 
 def collect_logs(sources: list[Path]) -> list[Path]:
-    """Return the logs named: files as given, folders by their ``runs/*.db`` (or ``*.db``)."""
+    """Return the logs named: files as given (skipping the sidecars and heads ``summarize`` skips, so
+    ``export runs/*`` works), folders by their ``runs/*.db`` (or ``*.db``)."""
     from simledger.studies import find_logs
+
+    from ..study.summary import log_files
 
     logs: list[Path] = []
     for source in sources:
-        logs.extend(find_logs(source) if source.is_dir() else [source])
+        logs.extend(find_logs(source) if source.is_dir() else [Path(p) for p in log_files([source])])
     return logs
 
 

@@ -60,6 +60,15 @@ def test_csv_export_writes_each_run_and_the_combined_tables(results, tmp_path):
             assert header == list(simledger.reader.TABLES[table]) and cells == as_csv_cells(run.rows(table))
 
 
+def test_export_of_a_shell_glob_skips_the_signed_heads_beside_the_logs(results, tmp_path):
+    files = sorted((results / "runs").iterdir())  # what `simledger export results/runs/*` receives
+    assert any(f.suffix == ".head" for f in files)
+    result = invoke("export", *files, "--format", "csv", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    exported = sorted(p.name for p in (tmp_path / "out" / "runs").iterdir())
+    assert exported == sorted(f.stem for f in files if f.suffix == ".db")
+
+
 def test_parquet_export_reads_back_as_the_study_frames(results, tmp_path):
     import pandas
 
