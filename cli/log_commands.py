@@ -635,7 +635,10 @@ def verify(
     """
     from ..ledger.authenticity import parse_engine_key
     from ..ledger.head import load_expected
+    from ..study.summary import NOT_LOGS
 
+    if len(paths) > 1:  # `verify runs/*`: the signed heads and sidecars beside the logs are not logs
+        paths = [path for path in paths if not path.name.endswith(NOT_LOGS)] or fail("none of these files is a log")
     # A malformed checkpoint or key is a usage error (exit 2), even on a broken log.
     if expect_head is not None:
         if len(paths) > 1:

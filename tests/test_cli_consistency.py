@@ -128,6 +128,16 @@ def test_verify_checks_several_logs_in_parallel_one_line_each(runs, tmp_path):
     assert result.exit_code == 2 and f"{tmp_path / 'notes.db'}: error: " in result.stdout
 
 
+def test_verify_of_a_shell_glob_skips_the_signed_heads_beside_the_logs(runs):
+    heads = [runs[name].with_suffix(".head") for name in ("baseline", "dearer")]
+    assert all(head.is_file() for head in heads)
+    result = invoke("verify", runs["baseline"], heads[0], runs["dearer"], heads[1])  # what `verify *` receives
+    assert result.exit_code == 0, result.output
+    assert {line.split(": ")[0] for line in result.stdout.splitlines()} == {str(runs["baseline"]), str(runs["dearer"])}
+    only_heads = invoke("verify", *heads)
+    assert only_heads.exit_code == 2 and "none of these files is a log" in only_heads.output
+
+
 def test_verify_with_expect_head_takes_one_log(runs):
     result = invoke("verify", runs["baseline"], runs["dearer"], "--expect-head", "00" * 32)
     assert result.exit_code == 2 and "give one RUN.db" in result.stderr
