@@ -122,6 +122,13 @@ class Agreement:
         return (f"indistinguishable from the paper at α = {ALPHA} in {self.n_indistinguishable} of "
                 f"{len(self.figures)} figures")
 
+    def targets_summary(self) -> str:
+        """Return the reproduction targets in one line: each count over its total, and whether all are met."""
+        if not self.targets:
+            return ""
+        counts = ", ".join(f"{t.short} {t.met}/{t.total}" for t in self.targets)
+        return f"targets {'met' if all(t.is_met for t in self.targets) else 'NOT met'} ({counts})"
+
     def to_dict(self) -> dict[str, Any]:
         return clean_json({
             "headline": self.headline(), "alpha": ALPHA, "correction": CORRECTION, "n_runs": self.n_runs,

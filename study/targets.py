@@ -39,6 +39,7 @@ class Target:
     """One target: how many figures meet their tolerance, how many must, and which miss."""
 
     name: str
+    short: str  # one word for one-line summaries
     met: int
     total: int
     needed: int
@@ -69,14 +70,14 @@ def mean_target(figures: list[Figure]) -> Target:
     misses = [f"{f.regime} {f.name} ({f.distance:+.2f} SE)" for f in means
               if not (math.isfinite(f.distance) and abs(f.distance) <= MEAN_SE)]
     needed = math.ceil(len(means) * MEANS_NEEDED / 39)  # 35 of 39; pro rata for fewer regimes
-    return Target("regime means within 2 SE (Welch)", len(means) - len(misses), len(means), needed, misses)
+    return Target("regime means within 2 SE (Welch)", "means", len(means) - len(misses), len(means), needed, misses)
 
 
 def share_target(figures: list[Figure]) -> Target:
     shares = [f for f in figures if f.section == "4.7"]
     misses = [f"{f.regime} {f.name} ({100 * (f.ours - f.paper):+.1f} pp)" for f in shares
               if round(abs(f.ours - f.paper), 12) > SHARE_POINTS]  # 2.0 pp exactly is within
-    return Target("action shares within 2 percentage points", len(shares) - len(misses), len(shares), len(shares),
+    return Target("action shares within 2 percentage points", "shares", len(shares) - len(misses), len(shares), len(shares),
                   misses)
 
 
@@ -89,12 +90,12 @@ def pooled_target(figures: list[Figure], paper: Paper) -> Target:
         low, high = compute_wilson(counts[count], counts["contracts"])
         if not low <= f.ours <= high:
             misses.append(f"{f.regime} {f.name.lower()} ({f.ours:.2%}, paper's interval {low:.2%}-{high:.2%})")
-    return Target("pooled contract rates inside the paper's 95% interval (Wilson)", len(pooled) - len(misses),
+    return Target("pooled contract rates inside the paper's 95% interval (Wilson)", "pooled", len(pooled) - len(misses),
                   len(pooled), len(pooled), misses)
 
 
 def block_target(blocks: list[bool]) -> Target:
-    return Target("12-seed band met on disjoint 12-seed blocks", sum(blocks), len(blocks),
+    return Target("12-seed band met on disjoint 12-seed blocks", "band", sum(blocks), len(blocks),
                   math.ceil(BLOCK_SHARE_NEEDED * len(blocks)))
 
 

@@ -77,3 +77,9 @@ def test_compare_reports_the_targets(as_json):
     else:
         assert "Reproduction targets" in agreement.to_markdown()
         assert "action shares within 2 percentage points" in agreement.to_markdown()
+
+
+def test_the_one_line_summary_names_each_count():
+    agreement = judge_study(PAPER.runs)
+    line = agreement.targets_summary()
+    assert line.startswith("targets NOT met (means 39/39, shares 0/0, pooled")  # the rows carry no action counts
