@@ -57,14 +57,17 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Engine constants and rule variants the driver does not send, calibrated against the paper.
 
-    docs/mechanics.md gives the evidence for each default (rules R9, R11, R12, R15,
+    docs/mechanics.md gives the evidence for each default (rules R4, R9, R11, R12, R15,
     R17, R20, R23). The defaults are the rules of new runs; a genesis written before
-    a field existed is upcast with that field's ``LEGACY_RULES`` value (see
+    a field existed is upcast with that field's ``LEGACY_RULES`` or ``RULES_BEFORE_V4`` value (see
     ``events.types.RunGenesis``), so an old log keeps re-executing as it was played.
     """
 
     job_pay_units: NonNegativeInt = 28
-    """A job pays this many compute units at the current inference rate (R11)."""
+    """With ``job_pay = "units"``, a job pays this many compute units at the current inference rate (R11)."""
+    job_pay: Literal["compute", "units"] = "compute"
+    """What a job pays: the price of the compute its input used (the inference fee it is spared), or
+    ``job_pay_units`` at the current inference rate (R11)."""
     job_cooldown_turns: NonNegativeInt = 0
     """Turns an agent must wait after a job before the next one (R11)."""
     block_reward: NonNegativeInt = 0
@@ -86,11 +89,19 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     block_gate: Literal["mining", "weight"] = "mining"
     """What must reach block_threshold: the entrants' mining weight alone (base weight per miner), or their
     whole lottery weight with stake and burns (R9)."""
+    interest_billing: Literal["billed", "every_debtor"] = "billed"
+    """Who pays interest: debtors whose input this turn is billed, since interest comes with the inference bill
+    (an accepted job is not billed, so it carries none), or every debtor (R4)."""
+    interest_to: Literal["sink", "owners"] = "sink"
+    """Where charged interest goes: it leaves the supply, or it is paid to the core owners in equal shares (R4)."""
 
 
 LEGACY_RULES = {"sign_repeat": "reject", "early_arbitrator_signature": "void", "offer_deadline": "delivery_turn",
                 "attestation": "all_parties", "supply_counts_collateral": True, "block_gate": "weight"}
 """The rule variants of logs whose genesis predates these fields (run_genesis payload v1 or v2)."""
+
+RULES_BEFORE_V4 = {"job_pay": "units", "interest_billing": "every_debtor", "interest_to": "owners"}
+"""The money rules of logs whose genesis predates these fields (run_genesis payload v3 and older)."""
 
 
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import msgspec
 
-from .config import LEGACY_RULES
+from .config import LEGACY_RULES, RULES_BEFORE_V4
 from .types import EVENT_TYPES, Event, actor_of, contract_of, kind_of
 
 FORMAT_VERSION = 1
@@ -109,8 +109,10 @@ def payload_version(event: Any, *, since: int | None = None) -> int:
 
 def get_written_version(event: Any, stored_version: int) -> int:
     """Return the version a writer of ``stored_version``'s era gave an event with the fields it decoded
-    (and maybe upcast) to: below the kind's ``SINCE``, the version its optional fields alone imply."""
-    return payload_version(event, since=event.SINCE if stored_version >= event.SINCE else 0)
+    (and maybe upcast) to: from a ``SINCE`` of that era on, that version; below the first, the version its
+    optional fields alone imply."""
+    since = max((v for v in (*event.EARLIER_SINCE, event.SINCE) if v <= stored_version), default=0)
+    return payload_version(event, since=since)
 
 
 def get_direct_versions(cls: type) -> range:
@@ -127,12 +129,18 @@ def upcast_genesis_to_v3(data: dict) -> dict:
     return {**data, "rules": {**LEGACY_RULES, **(data.get("rules") or {})}}
 
 
+def upcast_genesis_to_v4(data: dict) -> dict:
+    """Return a v3 genesis as v4: the money rules it predates (R4, R11) take the values it was played with."""
+    return {**data, "rules": {**RULES_BEFORE_V4, **(data.get("rules") or {})}}
+
+
 # Upcasters: (kind, from_version) -> function(dict) -> dict of version + 1, for a
 # version that changed more than adding UNSET fields. A later version adds
 # entries here and never rewrites stored bytes.
 UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {
     ("run_genesis", 1): dict,  # version 2 only added the optional nonce
     ("run_genesis", 2): upcast_genesis_to_v3,
+    ("run_genesis", 3): upcast_genesis_to_v4,
 }
 
 

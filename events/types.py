@@ -33,6 +33,8 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     ADDED: ClassVar[dict[str, int]] = {}  # field -> the version that added it (fields typed X | UnsetType)
     # The oldest version written and decoded as is; older payloads are upcast (events.envelope.UPCASTERS).
     SINCE: ClassVar[int] = 1
+    # The SINCE of earlier library versions: each was written whatever optional fields it set.
+    EARLIER_SINCE: ClassVar[tuple[int, ...]] = ()
 
 
 # --- run ---------------------------------------------------------------------
@@ -42,13 +44,15 @@ class RunGenesis(_Event, tag="run_genesis"):
     """The run's constitution: who takes part, their keys, the rules, the seed.
 
     Version 2 added ``nonce``. Version 3: ``rules`` holds the rule variants of
-    ``events.config.LEGACY_RULES``; every genesis is written as version 3, and an
+    ``events.config.LEGACY_RULES``. Version 4: ``rules`` holds the money rules of
+    ``events.config.RULES_BEFORE_V4``. Every genesis is written as version 4, and an
     older one is upcast with the variants it was played with.
     """
 
-    VERSION: ClassVar[int] = 3
+    VERSION: ClassVar[int] = 4
     ADDED: ClassVar[dict[str, int]] = {"nonce": 2}
-    SINCE: ClassVar[int] = 3
+    SINCE: ClassVar[int] = 4
+    EARLIER_SINCE: ClassVar[tuple[int, ...]] = (3,)
     run_id: str
     seed: int
     agents: list[str]

@@ -65,7 +65,7 @@ def process_turn(rec: Recorder, turn: int, inputs: list[AgentInput]) -> None:
     process_unstake_releases(rec, turn)
     charges = process_actions(rec, turn, inputs)
     process_inference_billing(rec, turn, charges)
-    process_interest(rec, turn, opening)
+    process_interest(rec, turn, get_interest_debts(rec.state, opening, charges))
     process_dividends(rec, turn)
     process_block_attempt(rec, turn)
     process_contract_settlement(rec, turn)
@@ -76,8 +76,12 @@ def process_turn(rec: Recorder, turn: int, inputs: list[AgentInput]) -> None:
 # --- R2: actions ---------------------------------------------------------------
 
 
-def process_actions(rec: Recorder, turn: int, inputs: list[AgentInput]) -> list[tuple[str, int, int, bool]]:
-    """Record and apply each input in order; return (agent, thinking, output, billed) for billing."""
+Charge = tuple[str, int, int, bool, int]
+"""One input's billing line: (agent, thinking units, output units, billed, input seq)."""
+
+
+def process_actions(rec: Recorder, turn: int, inputs: list[AgentInput]) -> list[Charge]:
+    """Record and apply each input in order; return each input's billing line."""
     charges, seen = [], set()
     for agent_input in inputs:
         submitted = submitted_event(agent_input)
@@ -86,7 +90,7 @@ def process_actions(rec: Recorder, turn: int, inputs: list[AgentInput]) -> list[
         accepted = process_action(rec, turn, seq, submitted, duplicate=submitted.agent in seen)
         seen.add(submitted.agent)
         billed = not (accepted and action_name(submitted.action) == "job")
-        charges.append((submitted.agent, *get_units(submitted), billed))
+        charges.append((submitted.agent, *get_units(submitted), billed, seq))
     return charges
 
 
@@ -194,18 +198,23 @@ def process_transfer(rec: Recorder, turn: int, seq: int, agent: str, action: act
 
 
 def compute_job_pay(config: Config, rules: Rules) -> int:
-    """Return a job's pay: job_pay_units of compute at the current rate, rounded down (R11)."""
+    """Return a job's pay under ``job_pay = "units"``: job_pay_units of compute at the current rate, rounded down (R11)."""
     return int(rules.job_pay_units * exact(config.base_inference_rate))
 
 
 def process_job(rec: Recorder, turn: int, seq: int, agent: str, action: act.Job) -> None:
-    """Pay the agent for a job: newly minted tokens, at most one job per cooldown (R11)."""
+    """Take a job, at most one per cooldown; under ``job_pay = "units"`` pay it now (R11).
+
+    Under ``job_pay = "compute"`` the job is paid in the billing step, the price of
+    the compute its input used (``process_job_pay``).
+    """
     state = rec.state
     # Verify the agent is not still in its cooldown after its last job
     last = get_account(state, agent).last_job_turn
     cooldown = state.rules.job_cooldown_turns
     require(turn - last > cooldown, "too_early", f"{agent} took a job at turn {last}; next job from turn {last + cooldown + 1}")
-    rec.emit(ev.JobPaid(agent=agent, amount=compute_job_pay(state.config, state.rules), input_seq=seq))
+    if state.rules.job_pay == "units":
+        rec.emit(ev.JobPaid(agent=agent, amount=compute_job_pay(state.config, state.rules), input_seq=seq))
 
 
 def process_study(rec: Recorder, turn: int, seq: int, agent: str, action: act.Study) -> None:
@@ -412,19 +421,32 @@ def compute_study_discount(rules: Rules, fee: int) -> int:
     return int(fee * (1 - exact(rules.study_discount)))
 
 
-def process_inference_billing(rec: Recorder, turn: int, charges: list[tuple[str, int, int, bool]]) -> None:
-    """Charge each agent that acted for its compute above the commons threshold (R3)."""
+def process_inference_billing(rec: Recorder, turn: int, charges: list[Charge]) -> None:
+    """Charge each agent that acted for its compute above the commons threshold (R3); pay jobs (R11)."""
     state = rec.state
-    for agent, thinking, output, billed in charges:
-        if not billed or agent not in state.accounts:
+    for agent, thinking, output, billed, seq in charges:
+        if agent not in state.accounts:
             continue
         fee = compute_inference_fee(state.config, thinking, output)
+        if not billed:
+            process_job_pay(rec, agent, fee, seq)
+            continue
         discounted = get_account(state, agent).study_until >= turn
         if discounted:
             fee = compute_study_discount(state.rules, fee)
         if fee:
             rec.emit(ev.InferenceFeeCharged(agent=agent, thinking_units=thinking, output_units=output, fee=fee,
                                             discounted=discounted))
+
+
+def process_job_pay(rec: Recorder, agent: str, fee: int, seq: int) -> None:
+    """Pay an accepted job the price of its compute, ``fee`` newly minted tokens (R11, ``job_pay = "compute"``).
+
+    The job is spared its bill (R3) and paid what that compute costs: a wage that
+    follows the price of compute the way the bill does.
+    """
+    if rec.state.rules.job_pay == "compute":
+        rec.emit(ev.JobPaid(agent=agent, amount=fee, input_seq=seq))
 
 
 def get_opening_debts(state: State) -> dict[str, int]:
@@ -438,15 +460,29 @@ def compute_interest(rate: float, debt: int) -> int:
     return fraction.numerator * debt // fraction.denominator
 
 
-def process_interest(rec: Recorder, turn: int, opening_debts: dict[str, int]) -> None:
-    """Charge interest on opening debts and pay it to the core owners in equal shares (R4)."""
+def get_interest_debts(state: State, opening_debts: dict[str, int], charges: list[Charge]) -> dict[str, int]:
+    """Return the opening debts interest is charged on this turn (R4).
+
+    With ``interest_billing = "billed"`` interest comes with the inference bill, so
+    only agents with a billed input pay it; an accepted job is not billed (R3).
+    """
+    if state.rules.interest_billing == "every_debtor":
+        return opening_debts
+    billed = {agent for agent, _thinking, _output, is_billed, _seq in charges if is_billed}
+    return {agent: debt for agent, debt in opening_debts.items() if agent in billed}
+
+
+def process_interest(rec: Recorder, turn: int, debts: dict[str, int]) -> None:
+    """Charge simple interest on the debts; it leaves the supply, or goes to the core owners in equal shares (R4)."""
     state = rec.state
     collected = 0
     for agent in state.agents:
-        interest = compute_interest(state.config.interest_rate_per_turn, opening_debts.get(agent, 0))
+        interest = compute_interest(state.config.interest_rate_per_turn, debts.get(agent, 0))
         if interest:
             rec.emit(ev.InterestCharged(agent=agent, amount=interest))
             collected += interest
+    if state.rules.interest_to == "sink":
+        return
     share = collected // len(state.cores) if state.cores else 0
     for core_id in sorted(state.cores) if share else ():
         rec.emit(ev.InterestPaid(owner=state.cores[core_id][0], core_id=core_id, amount=share))

@@ -15,7 +15,7 @@ from _engine_kit import NO_BLOCK, account, act, assert_accounting, balances, mak
 
 from simledger.events import types as ev
 from simledger.ledger.engine import compute_inference_fee, compute_interest
-from simledger.events.config import Config
+from simledger.events.config import RULES_BEFORE_V4, Config
 
 
 def fee_event(agent: str, thinking: int, output: int, fee: int, discounted: bool = False) -> ev.InferenceFeeCharged:
@@ -106,9 +106,9 @@ def test_malformed_unit_count_bills_zero(tmp_path):
 def test_accepted_job_not_billed(tmp_path):
     run = make_run(tmp_path)
     log = step(run, act("a", "job", thinking=2000, output=500))
-    # the job pays 28 (28 units at rate 1); its 0.1 x 2000 + 500 - 100 = 600 units of compute are not billed
-    assert log.events[1:] == [ev.JobPaid(agent="a", amount=28, input_seq=log.inputs[0]), NO_BLOCK]
-    assert balances(run)["a"] == 1028
+    # its 0.1 x 2000 + 500 - 100 = 600 units of compute are not billed; the job pays their price, 600 (R11)
+    assert log.events[1:] == [ev.JobPaid(agent="a", amount=600, input_seq=log.inputs[0]), NO_BLOCK]
+    assert balances(run)["a"] == 1600
 
 
 def test_rejected_job_billed(tmp_path):
@@ -223,13 +223,13 @@ def test_dividend_to_owner_of_several_cores(tmp_path):
 # --- R4: interest ---------------------------------------------------------------------------------------------
 
 
-def indebt(tmp_path, debts: dict[str, int], **config):
+def indebt(tmp_path, debts: dict[str, int], rules: dict | None = None, **config):
     """Return a run (two cores, owned by a and b) where each agent in ``debts`` ends turn 2 that far below zero.
 
     Genesis 100 each; an agent owing ``debt`` bills 200 + debt output units in turn 2:
     fee = 100 + debt, so 100 - fee = -debt. The pool goes to a and b as dividends.
     """
-    run = make_run(tmp_path, genesis=100, num_cores=2, **config)
+    run = make_run(tmp_path, genesis=100, num_cores=2, rules=rules, **config)
     step(run, *[act(agent, "mine", output=200 + debt) for agent, debt in debts.items()])
     assert {agent: balances(run)[agent] for agent in debts} == {agent: -debt for agent, debt in debts.items()}
     return run
@@ -246,7 +246,7 @@ def indebt(tmp_path, debts: dict[str, int], **config):
 ])
 def test_interest_rounding(tmp_path, rate, debt, interest):
     run = indebt(tmp_path, {"d": debt}, interest_rate_per_turn=rate)
-    log = step(run)
+    log = step(run, act("d", "mine"))  # a billed input (fee 0): interest comes with the bill
     assert log.of(ev.InterestCharged) == ([ev.InterestCharged(agent="d", amount=interest)] if interest else [])
     assert balances(run)["d"] == -debt - interest
     assert compute_interest(rate, debt) == interest
@@ -254,7 +254,7 @@ def test_interest_rounding(tmp_path, rate, debt, interest):
 
 
 def test_interest_paid_to_core_owners_remainder_retained(tmp_path):
-    run = indebt(tmp_path, {"c": 150, "d": 250})
+    run = indebt(tmp_path, {"c": 150, "d": 250}, rules=RULES_BEFORE_V4)
     before = balances(run)
     log = step(run)
     # c: floor(1.5) = 1, d: floor(2.5) = 2; total 3 over 2 owned cores: 1 each to a and b, 1 leaves the supply
@@ -271,7 +271,7 @@ def test_interest_paid_to_core_owners_remainder_retained(tmp_path):
 
 
 def test_interest_too_small_to_share_leaves_supply(tmp_path):
-    run = indebt(tmp_path, {"d": 150})
+    run = indebt(tmp_path, {"d": 150}, rules=RULES_BEFORE_V4)
     log = step(run)
     # 1 token of interest over 2 cores: floor(1 / 2) = 0 each, the token is destroyed
     assert log.effects == [ev.InterestCharged(agent="d", amount=1)]
@@ -288,7 +288,7 @@ def test_no_interest_in_the_turn_debt_appears(tmp_path):
 
 def test_interest_is_simple_not_compound(tmp_path):
     run = indebt(tmp_path, {"d": 199})
-    charged = [[e.amount for e in step(run).of(ev.InterestCharged)] for _ in range(3)]
+    charged = [[e.amount for e in step(run, act("d", "mine")).of(ev.InterestCharged)] for _ in range(3)]
     # principal stays 199: floor(1.99) = 1 every turn; compounding would charge floor(2.00) = 2 from the second turn
     assert charged == [[1], [1], [1]]
     assert account(run, "d").balance == -202 and account(run, "d").interest_paid == 3
@@ -297,20 +297,20 @@ def test_interest_is_simple_not_compound(tmp_path):
 def test_interest_on_opening_debt_even_if_repaid_this_turn(tmp_path):
     run = indebt(tmp_path, {"d": 250})
     # a holds 100 + 175 of turn 2's dividends = 275
-    log = step(run, act("a", "transfer", to="d", amount=260))
+    log = step(run, act("a", "transfer", to="d", amount=260), act("d", "mine"))
     # d opened the turn owing 250: charged 2 though it ends the turn in credit
     assert log.of(ev.InterestCharged) == [ev.InterestCharged(agent="d", amount=2)]
     assert balances(run)["d"] == -250 + 260 - 2
 
 
-def test_interest_charged_to_agents_that_do_not_act(tmp_path):
-    run = indebt(tmp_path, {"d": 250})
+def test_interest_charged_to_agents_that_do_not_act_under_every_debtor(tmp_path):
+    run = indebt(tmp_path, {"d": 250}, rules=RULES_BEFORE_V4)
     log = step(run, act("a", "mine"))
     assert log.of(ev.InterestCharged) == [ev.InterestCharged(agent="d", amount=2)]
 
 
 def test_interest_comes_after_fees_before_dividends(tmp_path):
-    run = indebt(tmp_path, {"d": 250})
+    run = indebt(tmp_path, {"d": 250}, rules=RULES_BEFORE_V4)
     log = step(run, act("c", "mine", output=110))
     kinds = [type(e) for e in log.effects]
     assert kinds == [ev.MiningEntered, ev.InferenceFeeCharged, ev.InterestCharged, ev.InterestPaid, ev.InterestPaid,

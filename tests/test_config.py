@@ -61,7 +61,8 @@ def test_rules_defaults():
                                 "study_duration_turns": 5, "sign_repeat": "accept",
                                 "early_arbitrator_signature": "count", "offer_deadline": "none",
                                 "attestation": "principals", "supply_counts_collateral": False,
-                                "block_gate": "mining"}
+                                "block_gate": "mining", "job_pay": "compute", "interest_billing": "billed",
+                                "interest_to": "sink"}
 
 
 def test_integer_written_for_float_knob_accepted():
@@ -167,5 +168,5 @@ def test_invalid_rules_names_the_field(field, value):
 
 
 def test_invalid_rules_unknown_field():
-    with pytest.raises(InvalidConfig, match="unknown field `job_pay`"):
-        load_rules({"job_pay": 25})
+    with pytest.raises(InvalidConfig, match="unknown field `job_wage`"):
+        load_rules({"job_wage": 25})

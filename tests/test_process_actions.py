@@ -325,6 +325,8 @@ def test_invalid_transfer_fee_below_rules_minimum(tmp_path):
 
 
 # --- job -------------------------------------------------------------------------------------
+# Pay by units (job_pay = "units", logs before the money rules); the default pay is pinned in test_money_rules.py.
+UNITS_PAY = {"job_pay": "units"}
 
 
 @pytest.mark.parametrize("rate, pay", [
@@ -336,7 +338,7 @@ def test_invalid_transfer_fee_below_rules_minimum(tmp_path):
     (0.0, 0),  # free compute: the job pays nothing
 ])
 def test_job_pays_indexed_wage(tmp_path, rate, pay):
-    run = make_run(tmp_path, base_inference_rate=rate)
+    run = make_run(tmp_path, rules=UNITS_PAY, base_inference_rate=rate)
     log = step(run, act("a", "job"))
     assert log.effects == [ev.JobPaid(agent="a", amount=pay, input_seq=log.inputs[0])]
     assert balances(run)["a"] == 1000 + pay and run.state.minted == pay
@@ -344,13 +346,13 @@ def test_job_pays_indexed_wage(tmp_path, rate, pay):
 
 
 def test_job_pay_follows_rules_units(tmp_path):
-    run = make_run(tmp_path, rules={"job_pay_units": 40}, base_inference_rate=0.5)
+    run = make_run(tmp_path, rules={**UNITS_PAY, "job_pay_units": 40}, base_inference_rate=0.5)
     log = step(run, act("a", "job"))
     assert log.effects[0].amount == 20  # 40 x 0.5
 
 
 def test_invalid_job_during_cooldown(tmp_path):
-    run = make_run(tmp_path, rules={"job_cooldown_turns": 1})
+    run = make_run(tmp_path, rules={**UNITS_PAY, "job_cooldown_turns": 1})
     step(run, act("a", "job"))  # turn 2
     log = step(run, act("a", "job"))  # turn 3: cooldown 1 forbids two turns running
     assert log.effects == [ev.ActionRejected(agent="a", action="job", reason="too_early",
@@ -361,7 +363,7 @@ def test_invalid_job_during_cooldown(tmp_path):
 
 
 def test_job_cooldown_is_per_agent(tmp_path):
-    run = make_run(tmp_path, rules={"job_cooldown_turns": 1})
+    run = make_run(tmp_path, rules={**UNITS_PAY, "job_cooldown_turns": 1})
     step(run, act("a", "job"))
     log = step(run, act("b", "job"))
     assert log.effects == [ev.JobPaid(agent="b", amount=28, input_seq=log.inputs[0])]

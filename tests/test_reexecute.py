@@ -21,7 +21,6 @@ import pytest
 from typer.testing import CliRunner
 
 from simledger.cli.main import app
-from simledger.events import actions as act
 from simledger.events import types as ev
 from simledger.events.actions import AgentInput
 from simledger.events.envelope import Envelope, encode_payload, envelope_hash, payload_json
@@ -116,10 +115,10 @@ def test_altered_input_without_its_signature_is_refused_at_its_seq(log_path, tmp
 
 @pytest.fixture(scope="module")
 def forged_log(tmp_path_factory):
-    """A consistent log written by an engine whose job step pays one token too many."""
+    """A consistent log written by an engine whose job pay is one token too many."""
     path = tmp_path_factory.mktemp("forged") / "run.db"
 
-    real_job = engine.ACTION_STEPS[act.Job]
+    real_pay = engine.process_job_pay
 
     class Inflating:
         """Passes events on to the real recorder, adding one token to every job payment."""
@@ -135,11 +134,11 @@ def forged_log(tmp_path_factory):
         def turn_hashes(self):
             return self.rec.turn_hashes()
 
-    def generous_job(rec, turn, seq, agent, action):
-        real_job(Inflating(rec), turn, seq, agent, action)
+    def generous_pay(rec, agent, fee, seq):
+        real_pay(Inflating(rec), agent, fee, seq)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(engine.ACTION_STEPS, act.Job, generous_job)
+        mp.setattr(engine, "process_job_pay", generous_pay)
         with Run.create(path, agents=agent_ids(8), seed=7) as run:
             for turn in range(1, 5):
                 run.step(hand_inputs(turn))
