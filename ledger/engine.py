@@ -109,7 +109,11 @@ def is_valid_units(value: Any) -> bool:
 
 def get_units(submitted: ev.ActionSubmitted) -> tuple[int, int]:
     """Return the billable (thinking, output) units of an input; malformed counts bill as 0 (R3)."""
-    return tuple(v if is_valid_units(v) else 0 for v in (submitted.thinking_units, submitted.output_units))
+    return compute_billable_units(submitted.thinking_units), compute_billable_units(submitted.output_units)
+
+
+def compute_billable_units(value: Any) -> int:
+    return value if is_valid_units(value) else 0
 
 
 def process_action(rec: Recorder, turn: int, seq: int, submitted: ev.ActionSubmitted, *, duplicate: bool) -> bool:
