@@ -104,6 +104,7 @@ class Agreement:
     seeds: list[int] = field(default_factory=list)
     band: str = ""
     not_tested: list[str] = field(default_factory=list)
+    targets: list[Any] = field(default_factory=list)  # study.targets.Target, set by study.compare.judge_study
 
     @property
     def tests(self) -> list[HypothesisTest]:
@@ -121,12 +122,20 @@ class Agreement:
         return (f"indistinguishable from the paper at α = {ALPHA} in {self.n_indistinguishable} of "
                 f"{len(self.figures)} figures")
 
+    def targets_summary(self) -> str:
+        """Return the reproduction targets in one line: each count over its total, and whether all are met."""
+        if not self.targets:
+            return ""
+        counts = ", ".join(f"{t.short} {t.met}/{t.total}" for t in self.targets)
+        return f"targets {'met' if all(t.is_met for t in self.targets) else 'NOT met'} ({counts})"
+
     def to_dict(self) -> dict[str, Any]:
         return clean_json({
             "headline": self.headline(), "alpha": ALPHA, "correction": CORRECTION, "n_runs": self.n_runs,
             "indistinguishable": self.n_indistinguishable, "figures_total": len(self.figures),
             "tests_total": len(self.tests), "tests_rejected_unadjusted": sum(1 for t in self.tests if t.p < ALPHA),
             "worst": [f.key for f in self.worst()], "band": self.band, "not_tested": self.not_tested,
+            "targets": [t.to_dict() for t in self.targets],
             "figures": [{"section": f.section, "regime": f.regime, "figure": f.name, "ours": f.ours,
                          "paper": f.paper, "distance_se": f.distance, "indistinguishable": f.is_indistinguishable,
                          "detail": f.detail,
@@ -466,6 +475,10 @@ def markdown_lines(a: Agreement, h: str, title: str) -> list[str]:
         lines += [f"- {describe_figure(f)}" for f in distinguishable[:10]]
         if len(distinguishable) > 10:
             lines.append(f"- and {len(distinguishable) - 10} more (table below)")
+        lines.append("")
+    if a.targets:
+        lines += ["Reproduction targets (evidence only on seeds never used to choose a rule):", ""]
+        lines += [f"- {t.describe()}" for t in a.targets]
         lines.append("")
     if a.band:
         lines += [f"Old band, for context: {a.band}", ""]

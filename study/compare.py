@@ -35,6 +35,7 @@ from typing import Any
 
 from .agreement import Agreement, clean_json, judge_agreement
 from .metrics import regime_summary
+from .targets import judge_targets
 from .paper import (
     BASELINE, METRIC_LABELS, METRICS, REGIME_MEANS, TABLE2_METRICS, Paper, compute_dividend_fee_ratio, compute_pooled_contracts,
     compute_sd, load_paper,
@@ -264,7 +265,9 @@ def judge_study(runs: list[dict[str, Any]], rows: list[dict[str, Any]] | None = 
     blocks = compute_band_blocks(runs, paper)
     if blocks:
         band += f"; on disjoint 12-seed blocks of these runs the band is met in {sum(blocks)} of {len(blocks)}"
-    return judge_agreement(runs, paper, band=band)
+    agreement = judge_agreement(runs, paper, band=band)
+    agreement.targets = judge_targets(agreement.figures, paper, blocks)
+    return agreement
 
 
 def compute_band_blocks(runs: list[dict[str, Any]], paper: Paper, size: int = 12) -> list[bool]:

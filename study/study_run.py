@@ -120,8 +120,11 @@ def write_verdicts(out: Path, runs: list[dict], rows: list[dict], *, runs_dir: P
 
     write_report(out, runs, rows, runs_dir=runs_dir, held_out=held_out,
                  on_step=progress.report(report_steps(runs, runs_dir)))
-    verdicts = {f"{name} {format_seeds(sorted({r['seed'] for r in ensemble}))}": judge_study(ensemble).headline()
-                for name, ensemble in (("seeds", runs), ("held-out seeds", held_out or [])) if ensemble}
+    verdicts = {f"seeds {format_seeds(sorted({r['seed'] for r in runs}))}": judge_study(runs).headline()}
+    if held_out:
+        agreement = judge_study(held_out)
+        seeds = format_seeds(sorted({r["seed"] for r in held_out}))
+        verdicts[f"held-out seeds {seeds}"] = f"{agreement.headline()}; {agreement.targets_summary()}"
     return {"report": str(out / "report.md"), "verdicts": verdicts}
 
 
