@@ -113,7 +113,11 @@ def is_valid_units(value: Any) -> bool:
 
 def get_units(submitted: ev.ActionSubmitted) -> tuple[int, int]:
     """Return the billable (thinking, output) units of an input; malformed counts bill as 0 (R3)."""
-    return tuple(v if is_valid_units(v) else 0 for v in (submitted.thinking_units, submitted.output_units))
+    return compute_billable_units(submitted.thinking_units), compute_billable_units(submitted.output_units)
+
+
+def compute_billable_units(value: Any) -> int:
+    return value if is_valid_units(value) else 0
 
 
 def process_action(rec: Recorder, turn: int, seq: int, submitted: ev.ActionSubmitted, *, duplicate: bool) -> bool:
@@ -504,21 +508,34 @@ def process_dividends(rec: Recorder, turn: int) -> None:
 # --- R9: the block lottery ------------------------------------------------------
 
 
+def compute_ppm(numerator: int, denominator: int) -> int:
+    """Return numerator / denominator (denominator > 0) in ppm, rounded toward zero as ``int()`` of the Fraction."""
+    scaled = numerator * PPM
+    return scaled // denominator if scaled >= 0 else -(-scaled // denominator)
+
+
 def compute_burn_weight_ppm(config: Config, burns: list[tuple[int, int]], turn: int) -> int:
-    """Return matured burn weight in ppm: amount x w x (1 - decay)^(turn - maturity), rounded down (R8)."""
-    keep = 1 - exact(config.burn_decay_rate)
-    per_token = exact(config.burn_weight_per_token)
-    total = Fraction(0)
-    for matures, amount in burns:
-        if turn >= matures:
-            total += amount * per_token * keep ** (turn - matures)
-    return int(total * PPM)
+    """Return matured burn weight in ppm: amount x w x (1 - decay)^(turn - maturity), rounded down (R8).
+
+    In integers (every miner, every turn): with w = a/b and 1 - decay = p/q, a burn
+    of age k weighs amount x a x p^k x q^(oldest - k) / (b x q^oldest), so the exact
+    sum over all matured burns is one fraction, rounded once.
+    """
+    keep, per_token = 1 - exact(config.burn_decay_rate), exact(config.burn_weight_per_token)
+    ages = [(turn - matures, amount) for matures, amount in burns if turn >= matures]
+    if not ages:
+        return 0
+    oldest = max(age for age, _ in ages)
+    kept = sum(amount * keep.numerator ** age * keep.denominator ** (oldest - age) for age, amount in ages)
+    return compute_ppm(per_token.numerator * kept, per_token.denominator * keep.denominator ** oldest)
 
 
 def compute_weight_ppm(config: Config, account: Account, turn: int) -> int:
-    """Return a miner's lottery weight in ppm: base + stake x w + matured burns (R9)."""
-    base = exact(config.mine_base_weight) + exact(config.stake_weight_per_token) * account.staked
-    return int(base * PPM) + compute_burn_weight_ppm(config, account.burns, turn)
+    """Return a miner's lottery weight in ppm: base + stake x w + matured burns (R9), in integers as the burns."""
+    base, per_token = exact(config.mine_base_weight), exact(config.stake_weight_per_token)
+    stake_weighted = base.numerator * per_token.denominator + per_token.numerator * base.denominator * account.staked
+    return (compute_ppm(stake_weighted, base.denominator * per_token.denominator)
+            + compute_burn_weight_ppm(config, account.burns, turn))
 
 
 def compute_randomness(state: State, turn: int) -> bytes:

@@ -38,7 +38,11 @@ class TurnView:
 
     def seen_by(self, agent_id: str) -> "AgentView":
         """Return this view as the agent ``agent_id`` receives it."""
-        return AgentView(**{f.name: getattr(self, f.name) for f in fields(TurnView)}, agent_id=agent_id)
+        return AgentView(**{name: getattr(self, name) for name in SHARED_FIELDS}, agent_id=agent_id)
+
+
+SHARED_FIELDS = tuple(f.name for f in fields(TurnView))
+"""The fields every agent's view shares (``dataclasses.fields`` is too slow to ask once per agent per turn)."""
 
 
 @dataclass(frozen=True)
