@@ -107,6 +107,7 @@ class AgentView(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     staked: int
     locked: int  # collateral held by open contracts
     pending_unstake: int
+    pending_stake: int  # staked tokens still warming up: no lottery weight, not in wealth (R7)
     burned: int
     wealth: int  # balance + staked
     study_until: int

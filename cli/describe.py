@@ -72,7 +72,14 @@ def describe_event(kind: str, p: dict[str, Any]) -> str:
         case "mining_entered":
             return f"{p['agent']} enters the block lottery"
         case "stake_locked":
-            return f"{p['agent']} stakes {p['amount']}"
+            warm = f", pending until turn {p['activates_turn']}" if "activates_turn" in p else ""
+            return f"{p['agent']} stakes {p['amount']}{warm}"
+        case "stake_activated":
+            return f"{p['agent']}'s pending stake of {p['amount']} is staked: it weighs in the lottery"
+        case "stake_rewarmed":
+            return f"{p['agent']}'s stake of {p['amount']} won a block: pending again until turn {p['activates_turn']}"
+        case "burns_spent":
+            return f"{p['agent']}'s burns of {p['amount']} matured by turn {p['matured_by']} won a block: spent"
         case "unstake_requested":
             return f"{p['agent']} unstakes {p['amount']}, released in turn {p['release_turn']}"
         case "unstake_released":

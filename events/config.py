@@ -57,9 +57,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Engine constants and rule variants the driver does not send, calibrated against the paper.
 
-    docs/mechanics.md gives the evidence for each default (rules R4, R9, R11, R12, R15,
+    docs/mechanics.md gives the evidence for each default (rules R4, R7, R9, R11, R12, R15,
     R17, R20, R23). The defaults are the rules of new runs; a genesis written before
-    a field existed is upcast with that field's ``LEGACY_RULES`` or ``RULES_BEFORE_V4`` value (see
+    a field existed is upcast with that field's ``LEGACY_RULES``, ``RULES_BEFORE_V4`` or ``RULES_BEFORE_V5`` value (see
     ``events.types.RunGenesis``), so an old log keeps re-executing as it was played.
     """
 
@@ -94,6 +94,13 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     (an accepted job is not billed, so it carries none), or every debtor (R4)."""
     interest_to: Literal["sink", "owners"] = "sink"
     """Where charged interest goes: it leaves the supply, or it is paid to the core owners in equal shares (R4)."""
+    stake_warmup: bool = True
+    """Whether an accepted stake waits ``unstake_delay_turns`` as a pending stake (no lottery weight, not in
+    ``staked``, counted in the supply) before it is staked, or is staked at once (R7)."""
+    win_rewarms_stake: bool = True
+    """Whether a block's winner's whole stake goes back to pending for ``unstake_delay_turns`` (R9)."""
+    win_spends_burns: bool = True
+    """Whether a block's winner's burns that weighed in the draw (matured by its turn) are spent (R9)."""
 
 
 LEGACY_RULES = {"sign_repeat": "reject", "early_arbitrator_signature": "void", "offer_deadline": "delivery_turn",
@@ -102,6 +109,9 @@ LEGACY_RULES = {"sign_repeat": "reject", "early_arbitrator_signature": "void", "
 
 RULES_BEFORE_V4 = {"job_pay": "units", "interest_billing": "every_debtor", "interest_to": "owners"}
 """The money rules of logs whose genesis predates these fields (run_genesis payload v3 and older)."""
+
+RULES_BEFORE_V5 = {"stake_warmup": False, "win_rewarms_stake": False, "win_spends_burns": False}
+"""The stake rules of logs whose genesis predates these fields (run_genesis payload v4 and older)."""
 
 
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:

@@ -45,14 +45,15 @@ class RunGenesis(_Event, tag="run_genesis"):
 
     Version 2 added ``nonce``. Version 3: ``rules`` holds the rule variants of
     ``events.config.LEGACY_RULES``. Version 4: ``rules`` holds the money rules of
-    ``events.config.RULES_BEFORE_V4``. Every genesis is written as version 4, and an
+    ``events.config.RULES_BEFORE_V4``. Version 5: ``rules`` holds the stake rules of
+    ``events.config.RULES_BEFORE_V5``. Every genesis is written as version 5, and an
     older one is upcast with the variants it was played with.
     """
 
-    VERSION: ClassVar[int] = 4
+    VERSION: ClassVar[int] = 5
     ADDED: ClassVar[dict[str, int]] = {"nonce": 2}
-    SINCE: ClassVar[int] = 4
-    EARLIER_SINCE: ClassVar[tuple[int, ...]] = (3,)
+    SINCE: ClassVar[int] = 5
+    EARLIER_SINCE: ClassVar[tuple[int, ...]] = (3, 4)
     run_id: str
     seed: int
     agents: list[str]
@@ -115,9 +116,39 @@ class MiningEntered(_Event, tag="mining_entered"):
 
 
 class StakeLocked(_Event, tag="stake_locked"):
+    """Tokens leave the balance as stake: staked at once, or pending until ``activates_turn`` (R7)."""
+
+    VERSION: ClassVar[int] = 2
+    ADDED: ClassVar[dict[str, int]] = {"activates_turn": 2}
     agent: str
     amount: int
     input_seq: int
+    # Version 2 (rules.stake_warmup): the stake is pending, with no lottery weight, until this turn starts.
+    activates_turn: int | UnsetType = UNSET
+
+
+class StakeActivated(_Event, tag="stake_activated"):
+    """A pending stake whose turn has come becomes staked: it weighs in the lottery from now on (R7)."""
+
+    agent: str
+    amount: int
+
+
+class StakeRewarmed(_Event, tag="stake_rewarmed"):
+    """A block's winner's whole stake goes back to pending until ``activates_turn`` (R9)."""
+
+    agent: str
+    amount: int
+    activates_turn: int
+
+
+class BurnsSpent(_Event, tag="burns_spent"):
+    """A block's winner's burns that weighed in its draw, those matured by ``matured_by`` (the block's turn),
+    are used up (R9)."""
+
+    agent: str
+    amount: int  # the burnt tokens of the spent burns
+    matured_by: int
 
 
 class UnstakeRequested(_Event, tag="unstake_requested"):
@@ -372,8 +403,8 @@ class BlockNotProduced(_Event, tag="block_not_produced"):
 
 
 Event = (
-    RunGenesis | TurnSealed | ActionSubmitted | ActionRejected | MiningEntered | StakeLocked
-    | UnstakeRequested | UnstakeReleased | TokensBurned | TokensTransferred | JobPaid
+    RunGenesis | TurnSealed | ActionSubmitted | ActionRejected | MiningEntered | StakeLocked | StakeActivated
+    | StakeRewarmed | BurnsSpent | UnstakeRequested | UnstakeReleased | TokensBurned | TokensTransferred | JobPaid
     | StudyCompleted | CoreBidPlaced | CoreAuctionResolved | InferenceFeeCharged | DividendPaid
     | FeesRetained | InterestCharged | InterestPaid | ContractProposed | ContractSigned | CollateralLocked
     | ContractActivated | DeliveryConfirmed | DeliveryDisputed | ArbitratorRuled

@@ -62,6 +62,7 @@ def require(condition: bool, reason: str, detail: str) -> None:
 def process_turn(rec: Recorder, turn: int, inputs: list[AgentInput]) -> None:
     """Run one turn (R1): actions, billing, dividends, block, settlement, auction, seal."""
     opening = get_opening_debts(rec.state)
+    process_stake_activations(rec, turn)
     process_unstake_releases(rec, turn)
     charges = process_actions(rec, turn, inputs)
     process_inference_billing(rec, turn, charges)
@@ -162,11 +163,19 @@ def process_mine(rec: Recorder, turn: int, seq: int, agent: str, action: act.Min
 
 
 def process_stake(rec: Recorder, turn: int, seq: int, agent: str, action: act.Stake) -> None:
-    """Lock tokens as stake (R7)."""
+    """Lock tokens as stake (R7): with ``stake_warmup`` it is pending until the start of turn + unstake_delay_turns."""
     # Verify a positive amount the agent holds
     require_amount(action.amount)
     require_funds(rec.state, agent, action.amount, "stake")
-    rec.emit(ev.StakeLocked(agent=agent, amount=action.amount, input_seq=seq))
+    activates = get_warm_turn(rec.state, turn) if rec.state.rules.stake_warmup else None
+    rec.emit(ev.StakeLocked(agent=agent, amount=action.amount, input_seq=seq,
+                            **({} if activates is None else {"activates_turn": activates})))
+
+
+def get_warm_turn(state: State, turn: int) -> int | None:
+    """Return the turn a stake warming from ``turn`` activates, or None when there is no delay (staked at once)."""
+    delay = state.config.unstake_delay_turns
+    return turn + delay if delay else None
 
 
 def process_unstake(rec: Recorder, turn: int, seq: int, agent: str, action: act.Unstake) -> None:
@@ -395,7 +404,16 @@ ACTION_STEPS = {
 }
 
 
-# --- R7: unstake releases ------------------------------------------------------
+# --- R7: stake activations and unstake releases ---------------------------------
+
+
+def process_stake_activations(rec: Recorder, turn: int) -> None:
+    """Stake the pending stakes whose turn has come (R7), oldest first."""
+    for agent in rec.state.agents:
+        for activates_turn, amount in list(get_account(rec.state, agent).pending_stakes):
+            if activates_turn <= turn:
+                rec.emit(ev.StakeActivated(agent=agent, amount=amount))
+
 
 
 def process_unstake_releases(rec: Recorder, turn: int) -> None:
@@ -565,9 +583,21 @@ def process_block_attempt(rec: Recorder, turn: int) -> None:
         return
     randomness = compute_randomness(state, turn)
     draw = int.from_bytes(randomness, "big") % total
-    rec.emit(ev.BlockProduced(height=state.block_height + 1, winner=pick_weighted(entrants, draw),
-                              reward=state.rules.block_reward, entrants=entrants, total_weight_ppm=total,
-                              randomness=randomness.hex(), draw=draw))
+    winner = pick_weighted(entrants, draw)
+    rec.emit(ev.BlockProduced(height=state.block_height + 1, winner=winner, reward=state.rules.block_reward,
+                              entrants=entrants, total_weight_ppm=total, randomness=randomness.hex(), draw=draw))
+    process_winning_weight(rec, turn, winner)
+
+
+def process_winning_weight(rec: Recorder, turn: int, winner: str) -> None:
+    """Use up the weight that won the block (R9): the winner's stake warms up again, its matured burns are spent."""
+    state, account = rec.state, get_account(rec.state, winner)
+    activates = get_warm_turn(state, turn)
+    if state.rules.win_rewarms_stake and account.staked and activates is not None:
+        rec.emit(ev.StakeRewarmed(agent=winner, amount=account.staked, activates_turn=activates))
+    spent = sum(amount for matures, amount in account.burns if turn >= matures)  # those compute_burn_weight_ppm counts
+    if state.rules.win_spends_burns and spent:
+        rec.emit(ev.BurnsSpent(agent=winner, amount=spent, matured_by=turn))
 
 
 def pick_weighted(entrants: list[ev.BlockEntry], draw: int) -> str:

@@ -23,7 +23,7 @@ def account_view(state: State, agent: str) -> dict[str, Any]:
     account = state.accounts[agent]
     return {
         "agent_id": agent, "balance": account.balance, "staked": account.staked, "locked": account.locked,
-        "pending_unstake": account.pending, "burned": sum(amount for _, amount in account.burns),
+        "pending_unstake": account.pending, "pending_stake": account.pending_stake, "burned": sum(amount for _, amount in account.burns),
         "wealth": account.wealth, "study_until": account.study_until,
     }
 

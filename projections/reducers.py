@@ -80,7 +80,31 @@ def apply_mining_entered(state: State, e: ev.MiningEntered, seq: int, turn: int)
 def apply_stake_locked(state: State, e: ev.StakeLocked, seq: int, turn: int) -> None:
     account = state.accounts[e.agent]
     account.balance -= e.amount
+    if e.activates_turn is msgspec.UNSET:
+        account.staked += e.amount
+    else:
+        account.pending_stakes.append((e.activates_turn, e.amount))
+
+
+def apply_stake_activated(state: State, e: ev.StakeActivated, seq: int, turn: int) -> None:
+    account = state.accounts[e.agent]
+    # The engine activates each due entry with its own event, oldest first.
+    due = next((i for i, (activates_turn, amount) in enumerate(account.pending_stakes)
+                if activates_turn <= turn and amount == e.amount), None)
+    if due is not None:
+        del account.pending_stakes[due]
     account.staked += e.amount
+
+
+def apply_stake_rewarmed(state: State, e: ev.StakeRewarmed, seq: int, turn: int) -> None:
+    account = state.accounts[e.agent]
+    account.staked -= e.amount
+    account.pending_stakes.append((e.activates_turn, e.amount))
+
+
+def apply_burns_spent(state: State, e: ev.BurnsSpent, seq: int, turn: int) -> None:
+    account = state.accounts[e.agent]
+    account.burns = [(matures, amount) for matures, amount in account.burns if matures > e.matured_by]
 
 
 def apply_unstake_requested(state: State, e: ev.UnstakeRequested, seq: int, turn: int) -> None:
@@ -289,6 +313,7 @@ REDUCERS: dict[type, Callable[[State, Any, int, int], None]] = {
     ev.RunGenesis: apply_run_genesis, ev.TurnSealed: apply_turn_sealed,
     ev.ActionSubmitted: apply_action_submitted, ev.ActionRejected: apply_action_rejected,
     ev.MiningEntered: apply_mining_entered, ev.StakeLocked: apply_stake_locked,
+    ev.StakeActivated: apply_stake_activated, ev.StakeRewarmed: apply_stake_rewarmed, ev.BurnsSpent: apply_burns_spent,
     ev.UnstakeRequested: apply_unstake_requested, ev.UnstakeReleased: apply_unstake_released,
     ev.TokensBurned: apply_tokens_burned, ev.TokensTransferred: apply_tokens_transferred,
     ev.JobPaid: apply_job_paid, ev.StudyCompleted: apply_study_completed,

@@ -48,6 +48,7 @@ class Account:
     staked: int = 0
     locked: int = 0
     pending_unstakes: list[tuple[int, int]] = field(default_factory=list)  # (release_turn, amount)
+    pending_stakes: list[tuple[int, int]] = field(default_factory=list)  # (activates_turn, amount): no weight yet
     burns: list[tuple[int, int]] = field(default_factory=list)  # (matures_turn, amount)
     study_until: int = 0
     last_job_turn: int = -1000
@@ -56,6 +57,10 @@ class Account:
     @property
     def pending(self) -> int:
         return sum(amount for _, amount in self.pending_unstakes)
+
+    @property
+    def pending_stake(self) -> int:
+        return sum(amount for _, amount in self.pending_stakes)
 
     @property
     def wealth(self) -> int:
@@ -152,14 +157,15 @@ class State:
 
     def token_supply(self) -> int:
         """Return the token supply (R23): balances (negatives included) and stakes, plus pending
-        unstakes and the fee pool; collateral held in contracts only where the rules count it."""
+        stakes and unstakes and the fee pool; collateral held in contracts only where the rules count it."""
         if self.rules.supply_counts_collateral:
             return self.held_tokens()
         return self.held_tokens() - sum(a.locked for a in self.accounts.values())
 
     def held_tokens(self) -> int:
         """Return every token the ledger holds anywhere: balances, stakes, collateral, pools."""
-        return self.fee_pool + sum(a.balance + a.staked + a.locked + a.pending for a in self.accounts.values())
+        return self.fee_pool + sum(a.balance + a.staked + a.locked + a.pending + a.pending_stake
+                                   for a in self.accounts.values())
 
     def expected_tokens(self) -> int:
         """Return what the mint and sink events say the ledger should hold."""
@@ -191,7 +197,9 @@ class Digested:
     default: Any  # the value every log written before the field existed implies
 
 
-DIGEST_EXTENSIONS: list[Digested] = []
+DIGEST_EXTENSIONS: list[Digested] = [
+    Digested("account", "pending_stakes", []),  # R7's stake warm-up and R9's re-warmed stake
+]
 """Append a row for each new field of State, Account or Contract the engine decides from (never reorder)."""
 
 
@@ -236,12 +244,13 @@ def get_digest_extensions(state: State) -> dict[str, Any]:
     return found
 
 
-SNAPSHOT_VERSION = 4
+SNAPSHOT_VERSION = 5
 """Bumped whenever State's shape changes; a checkpoint of another version is ignored.
 
 3: dicts keep insertion order (version 2 sorted them, so a run resumed from a
 checkpoint visited contracts and accounts in another order and diverged).
-4: the per-turn ``submitted``/``inputs`` bookkeeping is gone (nothing read it)."""
+4: the per-turn ``submitted``/``inputs`` bookkeeping is gone (nothing read it).
+5: ``Account.pending_stakes`` (R7's stake warm-up)."""
 
 _SNAPSHOT_DECODER = msgspec.msgpack.Decoder(tuple[int, State])
 # Insertion order, not sorted: the engine iterates contracts (creation order) and

@@ -62,7 +62,8 @@ def test_rules_defaults():
                                 "early_arbitrator_signature": "count", "offer_deadline": "none",
                                 "attestation": "principals", "supply_counts_collateral": False,
                                 "block_gate": "mining", "job_pay": "compute", "interest_billing": "billed",
-                                "interest_to": "sink"}
+                                "interest_to": "sink", "stake_warmup": True, "win_rewarms_stake": True,
+                                "win_spends_burns": True}
 
 
 def test_integer_written_for_float_knob_accepted():

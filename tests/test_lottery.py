@@ -15,6 +15,7 @@ import pytest
 from _engine_kit import PPM, act, assert_accounting, balances, make_run, read_events, step
 
 from simledger.events import types as ev
+from simledger.events.config import RULES_BEFORE_V5 as STAKED_AT_ONCE
 from simledger.events.config import Config
 from simledger.ledger.engine import compute_burn_weight_ppm
 
@@ -45,7 +46,7 @@ def test_miner_weight_is_base_weight(tmp_path):
     (1, 10_010_000),  # one token: 0.01
 ])
 def test_miner_weight_adds_stake(tmp_path, staked, weight_ppm):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=STAKED_AT_ONCE)
     step(run, act("a", "stake", amount=staked))
     log = step(run, act("a", "mine"))
     assert lottery(log).entrants == [entry("a", weight_ppm)]
@@ -151,14 +152,14 @@ def test_two_base_miners_reach_threshold(tmp_path):
     (999, False),  # 19.99: just under
 ])
 def test_one_heavily_staked_miner_when_all_weight_gates(tmp_path, staked, produced):
-    run = make_run(tmp_path, rules={"block_gate": "weight"})
+    run = make_run(tmp_path, rules={**STAKED_AT_ONCE, "block_gate": "weight"})
     step(run, act("a", "stake", amount=staked))
     log = step(run, act("a", "mine"))
     assert isinstance(lottery(log), ev.BlockProduced) is produced
 
 
 def test_stake_and_burns_cannot_make_one_miner_a_block(tmp_path):
-    run = make_run(tmp_path, rules={"block_gate": "mining"})  # only mining weight gates
+    run = make_run(tmp_path, rules={**STAKED_AT_ONCE, "block_gate": "mining"})  # only mining weight gates
     step(run, act("a", "stake", amount=900), act("b", "burn", amount=400))
     step(run), step(run)
     log = step(run, act("a", "mine"))  # turn 5: weight 19 (10 + 9 staked) but one miner's mining weight is 10
@@ -168,7 +169,7 @@ def test_stake_and_burns_cannot_make_one_miner_a_block(tmp_path):
 
 
 def test_stake_tilts_the_draw_once_two_miners_gate_it(tmp_path):
-    run = make_run(tmp_path, rules={"block_gate": "mining"})
+    run = make_run(tmp_path, rules={**STAKED_AT_ONCE, "block_gate": "mining"})
     step(run, act("a", "stake", amount=1000))
     block = lottery(step(run, act("a", "mine"), act("b", "mine")))
     assert isinstance(block, ev.BlockProduced)
@@ -231,7 +232,7 @@ def recheck(store, seed: int, block: ev.BlockProduced, turn: int) -> tuple[str, 
 
 
 def test_draw_recheckable_from_block_event(tmp_path):
-    run = make_run(tmp_path, seed=12345)
+    run = make_run(tmp_path, rules=STAKED_AT_ONCE, seed=12345)
     step(run, act("c", "stake", amount=700))
     winners = set()
     for _ in range(12):

@@ -16,7 +16,7 @@ import pytest
 from _engine_kit import NO_BLOCK, account, act, assert_accounting, balances, make_run, step
 
 from simledger.events import types as ev
-from simledger.events.config import RULES_BEFORE_V4, Rules
+from simledger.events.config import RULES_BEFORE_V4, RULES_BEFORE_V5, Rules
 from simledger.events.envelope import decode_payload, get_written_version
 from simledger.ledger.reexecute import reexecute
 from simledger.ledger.verify import verify_log
@@ -119,7 +119,7 @@ def test_older_logs_charge_every_debtor_and_pay_the_owners(tmp_path):
 def as_version_3(genesis: ev.RunGenesis) -> dict:
     """Return the genesis as a version-3 writer stored it: rules without the money rules."""
     data = msgspec.to_builtins(genesis)
-    data["rules"] = {k: v for k, v in data["rules"].items() if k not in RULES_BEFORE_V4}
+    data["rules"] = {k: v for k, v in data["rules"].items() if k not in {**RULES_BEFORE_V4, **RULES_BEFORE_V5}}
     return data
 
 

@@ -13,6 +13,7 @@ import pytest
 from _engine_kit import NO_BLOCK, PPM, account, act, assert_accounting, balances, make_run, rejected, step
 
 from simledger.events import types as ev
+from simledger.events.config import RULES_BEFORE_V5 as STAKED_AT_ONCE
 from simledger.ledger.errors import BadInput
 from simledger.ledger.reexecute import reexecute
 
@@ -37,7 +38,7 @@ def test_every_turn_ends_with_one_seal_over_its_events(tmp_path):
 
 
 def test_inputs_apply_in_submission_order(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=STAKED_AT_ONCE)
     # b's transfer comes first, so a can stake 1,500 of its 2,000
     log = step(run, act("b", "transfer", to="a", amount=1000), act("a", "stake", amount=1500))
     assert log.effects == [ev.TokensTransferred(sender="b", recipient="a", amount=1000, fee=0, input_seq=log.inputs[0]),
@@ -61,7 +62,7 @@ def test_unknown_submitter_refused_before_recording(tmp_path):
 
 
 def test_duplicate_input_rejected(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=STAKED_AT_ONCE)
     log = step(run, act("a", "stake", amount=10), act("a", "stake", amount=20))
     # the first input counts, the second (same agent, same turn) is refused
     assert log.effects == [
@@ -166,7 +167,7 @@ def test_invalid_units_malformed(tmp_path, thinking, output):
 
 
 def test_units_at_cap_accepted(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=STAKED_AT_ONCE)
     log = step(run, act("a", "stake", amount=1, thinking=10**9, output=0))
     # 10^9 thinking units x 0.1 = 10^8 billable, minus 100 commons = 99,999,900 tokens of fee
     assert log.effects[0] == ev.StakeLocked(agent="a", amount=1, input_seq=log.inputs[0])
@@ -188,7 +189,7 @@ def test_mine_enters_the_lottery(tmp_path):
 
 
 def test_stake_locks_tokens(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=STAKED_AT_ONCE)
     log = step(run, act("a", "stake", amount=300))
     assert log.effects == [ev.StakeLocked(agent="a", amount=300, input_seq=log.inputs[0])]
     assert (account(run, "a").balance, account(run, "a").staked) == (700, 300)
@@ -197,7 +198,7 @@ def test_stake_locks_tokens(tmp_path):
 
 
 def test_stake_whole_balance(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=STAKED_AT_ONCE)
     step(run, act("a", "stake", amount=1000))
     assert (account(run, "a").balance, account(run, "a").staked) == (0, 1000)
 
@@ -224,7 +225,7 @@ def test_invalid_stake_from_negative_balance(tmp_path):
 
 
 def test_unstake_requests_release(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=STAKED_AT_ONCE)
     step(run, act("a", "stake", amount=300))
     log = step(run, act("a", "unstake", amount=100))
     # turn 3 + unstake_delay_turns 5 = turn 8
@@ -240,7 +241,7 @@ def test_unstake_requests_release(tmp_path):
     (301, "insufficient_funds"),  # one more than staked
 ])
 def test_invalid_unstake(tmp_path, amount, reason):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=STAKED_AT_ONCE)
     step(run, act("a", "stake", amount=300))
     log = step(run, act("a", "unstake", amount=amount))
     assert rejected(log) == ("unstake", reason)

@@ -1,4 +1,6 @@
-"""R7: stake, delayed unstake, and the release at the start of turn ``request + unstake_delay_turns``."""
+"""R7: stake, delayed unstake, and the release at the start of turn ``request + unstake_delay_turns``.
+
+These run with stakes staked at once (the rules before the warm-up); tests/test_stake_rules.py covers the warm-up."""
 
 from __future__ import annotations
 
@@ -6,10 +8,11 @@ from __future__ import annotations
 from _engine_kit import PPM, account, act, assert_accounting, make_run, rejected, step
 
 from simledger.events import types as ev
+from simledger.events.config import RULES_BEFORE_V5 as STAKED_AT_ONCE
 
 
 def test_stake_locks_tokens(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=STAKED_AT_ONCE)
     log = step(run, act("a", "stake", amount=300))
     assert log.effects == [ev.StakeLocked(agent="a", amount=300, input_seq=log.inputs[0])]
     a = account(run, "a")
@@ -18,14 +21,14 @@ def test_stake_locks_tokens(tmp_path):
 
 
 def test_stakes_accumulate(tmp_path):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, rules=STAKED_AT_ONCE)
     step(run, act("a", "stake", amount=300))
     step(run, act("a", "stake", amount=200))
     assert (account(run, "a").balance, account(run, "a").staked) == (500, 500)
 
 
 def test_stake_survives_overdraft(tmp_path):
-    run = make_run(tmp_path, genesis=100, num_cores=1)
+    run = make_run(tmp_path, rules=STAKED_AT_ONCE, genesis=100, num_cores=1)
     step(run, act("d", "stake", amount=100))
     # fee 250 overdraws the balance; the stake is untouched
     step(run, act("d", "mine", output=350))
@@ -34,7 +37,7 @@ def test_stake_survives_overdraft(tmp_path):
 
 def unstaked(tmp_path, **config):
     """Return a run where a staked 300 at turn 2 and asked to unstake 100 at turn 3."""
-    run = make_run(tmp_path, **config)
+    run = make_run(tmp_path, rules=STAKED_AT_ONCE, **config)
     step(run, act("a", "stake", amount=300))
     log = step(run, act("a", "unstake", amount=100))
     return run, log
