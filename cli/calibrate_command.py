@@ -60,10 +60,10 @@ def calibrate(
         return
     console.print(f"{len(result.trials)} trials; chosen rules (trial {best.number}, loss {best.loss:.3f}): "
                   + ", ".join(f"{k} = {v}" for k, v in sorted(result.chosen.items())), highlight=False, soft_wrap=True)
-    console.print(f"held-out seeds, chosen rules: {result.held_out.headline()}", highlight=False, soft_wrap=True)
-    if result.held_out_default is not None:
-        console.print(f"held-out seeds, default rules: {result.held_out_default.headline()}", highlight=False,
-                      soft_wrap=True)
+    for name, verdict in (("chosen", result.held_out), ("default", result.held_out_default)):
+        if verdict is not None:
+            console.print(f"held-out seeds, {name} rules: {verdict.headline()}; {verdict.targets_summary()}",
+                          highlight=False, soft_wrap=True)
     console.print(f"report: {path}", highlight=False, soft_wrap=True)
 
 

@@ -36,6 +36,7 @@ from typing import Any, Callable
 
 from ..events.config import InvalidConfig, Rules, load_rules
 from .agreement import Agreement, judge_agreement
+from .compare import judge_study
 from .calibration_spec import Candidate, CalibrationSpec
 from .experiment import RunSpec, simulate_specs
 from .sweep import study_specs
@@ -175,9 +176,9 @@ def calibrate(spec: CalibrationSpec, out: str | Path, *, workers: int = 1, paper
         chosen = min(trials, key=lambda t: (t.loss, t.number)).rules
         held = play(spec.held_out_seeds, chosen)
         defaults = default_rules(spec)
-        held_default = None if chosen == defaults else judge_agreement(play(spec.held_out_seeds, defaults), paper)
+        held_default = None if chosen == defaults else judge_study(play(spec.held_out_seeds, defaults), None, paper)
     write_summaries(held, regime_summary(held), out / "held_out")
-    return Calibration(spec=spec, trials=trials, chosen=chosen, held_out=judge_agreement(held, paper),
+    return Calibration(spec=spec, trials=trials, chosen=chosen, held_out=judge_study(held, None, paper),
                        held_out_default=held_default)
 
 
@@ -215,9 +216,9 @@ def report_lines(cal: Calibration) -> list[str]:
     for name, value in sorted(cal.chosen.items()):
         lines.append(f"| {name} | {value} | {getattr(defaults, name)} |")
     lines += ["", "## Held-out verdict", "",
-              f"- chosen rules: {cal.held_out.headline()}"]
+              f"- chosen rules: {cal.held_out.headline()}; {cal.held_out.targets_summary()}"]
     if cal.held_out_default is not None:
-        lines.append(f"- default rules: {cal.held_out_default.headline()}")
+        lines.append(f"- default rules: {cal.held_out_default.headline()}; {cal.held_out_default.targets_summary()}")
     lines += [""] + cal.held_out.to_markdown(level=3, title="Held-out seeds, chosen rules").splitlines()
     lines += ["", "## Every trial", "", "![Loss over trials, with the best so far](loss.png)", "",
               "| Trial | Loss | Indistinguishable (fitting seeds) | " + " | ".join(c.name for c in spec.candidates) + " |",
