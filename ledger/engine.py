@@ -415,7 +415,6 @@ def process_stake_activations(rec: Recorder, turn: int) -> None:
                 rec.emit(ev.StakeActivated(agent=agent, amount=amount))
 
 
-
 def process_unstake_releases(rec: Recorder, turn: int) -> None:
     """Return matured unstakes to their owners' balances, oldest first."""
     for agent in rec.state.agents:
