@@ -77,6 +77,17 @@ def apply_mining_entered(state: State, e: ev.MiningEntered, seq: int, turn: int)
     state.miners.append(e.agent)
 
 
+def remove_due_entry(entries: list[tuple[int, int]], turn: int, amount: int) -> None:
+    """Remove the first (due turn, amount) entry due by ``turn`` with this amount.
+
+    The engine moves each due entry of a pending list with its own event, oldest first.
+    """
+    due = next((i for i, (due_turn, entry_amount) in enumerate(entries)
+                if due_turn <= turn and entry_amount == amount), None)
+    if due is not None:
+        del entries[due]
+
+
 def apply_stake_locked(state: State, e: ev.StakeLocked, seq: int, turn: int) -> None:
     account = state.accounts[e.agent]
     account.balance -= e.amount
@@ -88,11 +99,7 @@ def apply_stake_locked(state: State, e: ev.StakeLocked, seq: int, turn: int) -> 
 
 def apply_stake_activated(state: State, e: ev.StakeActivated, seq: int, turn: int) -> None:
     account = state.accounts[e.agent]
-    # The engine activates each due entry with its own event, oldest first.
-    due = next((i for i, (activates_turn, amount) in enumerate(account.pending_stakes)
-                if activates_turn <= turn and amount == e.amount), None)
-    if due is not None:
-        del account.pending_stakes[due]
+    remove_due_entry(account.pending_stakes, turn, e.amount)
     account.staked += e.amount
 
 
@@ -115,11 +122,7 @@ def apply_unstake_requested(state: State, e: ev.UnstakeRequested, seq: int, turn
 
 def apply_unstake_released(state: State, e: ev.UnstakeReleased, seq: int, turn: int) -> None:
     account = state.accounts[e.agent]
-    # The engine releases each due entry with its own event, oldest first.
-    due = next((i for i, (release_turn, amount) in enumerate(account.pending_unstakes)
-                if release_turn <= turn and amount == e.amount), None)
-    if due is not None:
-        del account.pending_unstakes[due]
+    remove_due_entry(account.pending_unstakes, turn, e.amount)
     account.balance += e.amount
 
 
