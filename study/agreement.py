@@ -314,7 +314,7 @@ def ratio_figures(regime: str, ours: list[dict], theirs: list[dict]) -> list[Fig
 def pooled_figures(regime: str, ours: list[dict], paper: Paper) -> list[Figure]:
     """Return section 4.2: pooled settlement and default rates, Fisher's exact test, Clopper-Pearson CIs."""
     o = compute_pooled_contracts(ours)
-    p = paper.figure("pooled_contracts", regime) or compute_pooled_contracts(paper.runs_of(regime))
+    p = paper.pooled_contracts(regime)
     figures = []
     for count, label in (("settled", "Settlement rate"), ("defaulted", "Default rate")):
         if not o["contracts"] or not p.get("contracts"):

@@ -60,6 +60,10 @@ class Paper:
         row = self.regimes.get(regime)
         return None if row is None else row[metric]
 
+    def pooled_contracts(self, regime: str) -> dict[str, Any]:
+        """Return the paper's pooled contract counts of ``regime``: section 4.2's, else pooled from its run rows."""
+        return self.figure("pooled_contracts", regime) or compute_pooled_contracts(self.runs_of(regime))
+
     def figure(self, *path: str, default: Any = None) -> Any:
         """Return a number printed in the paper's text, by its path in paper_figures.json."""
         node: Any = self.figures

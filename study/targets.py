@@ -26,7 +26,7 @@ from typing import Any
 from scipy import stats
 
 from .agreement import Figure
-from .paper import Paper, compute_pooled_contracts
+from .paper import Paper
 
 MEAN_SE = 2.0
 SHARE_POINTS = 0.02
@@ -85,7 +85,7 @@ def pooled_target(figures: list[Figure], paper: Paper) -> Target:
     pooled = [f for f in figures if f.section == "4.2"]
     misses = []
     for f in pooled:
-        counts = paper.figure("pooled_contracts", f.regime) or compute_pooled_contracts(paper.runs_of(f.regime))
+        counts = paper.pooled_contracts(f.regime)
         count = "settled" if f.name.startswith("Settlement") else "defaulted"
         low, high = compute_wilson(counts[count], counts["contracts"])
         if not low <= f.ours <= high:
