@@ -407,20 +407,23 @@ ACTION_STEPS = {
 # --- R7: stake activations and unstake releases ---------------------------------
 
 
+def get_due_amounts(entries: list[tuple[int, int]], turn: int) -> list[int]:
+    """Return the amounts of a pending list's (due turn, amount) entries due by ``turn``, oldest first."""
+    return [amount for due_turn, amount in entries if due_turn <= turn]
+
+
 def process_stake_activations(rec: Recorder, turn: int) -> None:
     """Stake the pending stakes whose turn has come (R7), oldest first."""
     for agent in rec.state.agents:
-        for activates_turn, amount in list(get_account(rec.state, agent).pending_stakes):
-            if activates_turn <= turn:
-                rec.emit(ev.StakeActivated(agent=agent, amount=amount))
+        for amount in get_due_amounts(get_account(rec.state, agent).pending_stakes, turn):
+            rec.emit(ev.StakeActivated(agent=agent, amount=amount))
 
 
 def process_unstake_releases(rec: Recorder, turn: int) -> None:
     """Return matured unstakes to their owners' balances, oldest first."""
     for agent in rec.state.agents:
-        for release_turn, amount in list(get_account(rec.state, agent).pending_unstakes):
-            if release_turn <= turn:
-                rec.emit(ev.UnstakeReleased(agent=agent, amount=amount))
+        for amount in get_due_amounts(get_account(rec.state, agent).pending_unstakes, turn):
+            rec.emit(ev.UnstakeReleased(agent=agent, amount=amount))
 
 
 # --- R3-R6: billing, interest, dividends ----------------------------------------
@@ -531,6 +534,11 @@ def compute_ppm(numerator: int, denominator: int) -> int:
     return scaled // denominator if scaled >= 0 else -(-scaled // denominator)
 
 
+def get_matured_burns(burns: list[tuple[int, int]], turn: int) -> list[tuple[int, int]]:
+    """Return the (maturity turn, amount) burns that weigh in ``turn``'s draw (R8: from their maturity turn on)."""
+    return [(matures, amount) for matures, amount in burns if turn >= matures]
+
+
 def compute_burn_weight_ppm(config: Config, burns: list[tuple[int, int]], turn: int) -> int:
     """Return matured burn weight in ppm: amount x w x (1 - decay)^(turn - maturity), rounded down (R8).
 
@@ -539,7 +547,7 @@ def compute_burn_weight_ppm(config: Config, burns: list[tuple[int, int]], turn: 
     sum over all matured burns is one fraction, rounded once.
     """
     keep, per_token = 1 - exact(config.burn_decay_rate), exact(config.burn_weight_per_token)
-    ages = [(turn - matures, amount) for matures, amount in burns if turn >= matures]
+    ages = [(turn - matures, amount) for matures, amount in get_matured_burns(burns, turn)]
     if not ages:
         return 0
     oldest = max(age for age, _ in ages)
@@ -594,7 +602,7 @@ def process_winning_weight(rec: Recorder, turn: int, winner: str) -> None:
     activates = get_warm_turn(state, turn)
     if state.rules.win_rewarms_stake and account.staked and activates is not None:
         rec.emit(ev.StakeRewarmed(agent=winner, amount=account.staked, activates_turn=activates))
-    spent = sum(amount for matures, amount in account.burns if turn >= matures)  # those compute_burn_weight_ppm counts
+    spent = sum(amount for _matures, amount in get_matured_burns(account.burns, turn))
     if state.rules.win_spends_burns and spent:
         rec.emit(ev.BurnsSpent(agent=winner, amount=spent, matured_by=turn))
 
