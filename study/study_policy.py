@@ -43,6 +43,11 @@ class StudyParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 
 CONTRACT_TYPES = ["service", "information_sale", "forward", "loan"]
+# The statuses the contract scans compare with, looked up once: reading an enum member costs
+# as much as the comparison itself, and every agent scans every contract three times a turn.
+PROPOSED, COUNTERSIGNED = ContractStatus.PROPOSED, ContractStatus.COUNTERSIGNED
+ACTIVE, DISPUTED = ContractStatus.ACTIVE, ContractStatus.DISPUTED
+AWAITING_SIGNATURES = (PROPOSED, COUNTERSIGNED)
 
 
 class StudyPolicy:
@@ -67,18 +72,18 @@ class StudyPolicy:
         by_agent = {a["agent_id"]: a for a in view.agents}
         balance = by_agent[me]["balance"]
         for c in view.contracts:
-            if c["status"] == ContractStatus.DISPUTED and c["arbitrator"] == me:
+            if c["status"] == DISPUTED and c["arbitrator"] == me:
                 ruling_for = c["proposer"] if rng.random() < 0.55 else c["counterparty"]
                 return {"action": "arbitrator_ruling", "contract_id": c["contract_id"], "ruling_for": ruling_for}, None
         for c in view.contracts:
-            if c["status"] not in (ContractStatus.PROPOSED, ContractStatus.COUNTERSIGNED):
+            if c["status"] not in AWAITING_SIGNATURES:
                 continue
-            if c["counterparty"] == me and c["status"] == ContractStatus.PROPOSED and rng.random() < p.sign_prob:
+            if c["counterparty"] == me and c["status"] == PROPOSED and rng.random() < p.sign_prob:
                 return {"action": "sign_contract", "contract_id": c["contract_id"], "role": "counterparty"}, None
             if c["arbitrator"] == me and rng.random() < p.arb_sign_prob:
                 return {"action": "sign_contract", "contract_id": c["contract_id"], "role": "arbitrator"}, None
         for c in view.contracts:
-            if c["status"] == ContractStatus.ACTIVE and int(c["terms"]["delivery_turn"]) <= view.turn \
+            if c["status"] == ACTIVE and int(c["terms"]["delivery_turn"]) <= view.turn \
                     and me in (c["proposer"], c["counterparty"]):
                 if rng.random() < p.confirm_prob:
                     return {"action": "confirm_delivery", "contract_id": c["contract_id"]}, None
