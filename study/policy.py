@@ -17,7 +17,7 @@ import msgspec
 
 from ..events.actions import AgentInput
 from ..ledger.readmodels import contract_data
-from ..projections.state import State
+from ..projections.state import Contract, State
 
 
 @dataclass(frozen=True)
@@ -30,15 +30,33 @@ class TurnView:
     contracts: list[dict[str, Any]]  # contract data + "status", in creation order
 
     @classmethod
-    def from_state(cls, state: State, turn: int, max_turns: int) -> "TurnView":
+    def from_state(cls, state: State, turn: int, max_turns: int,
+                   offers: dict[str, tuple[Any, dict[str, Any]]] | None = None) -> "TurnView":
+        """Return the start-of-turn view of ``state``.
+
+        ``offers`` is a memo a caller may keep across a run's turns: contract id -> (offer, its data).
+        A contract's offer never changes once proposed, and converting every offer every turn
+        was a twentieth of an in-memory run; a contract whose offer is not the memo's very object
+        is converted afresh. A view is read, not written: its contracts' nested data is shared
+        between the turns' views.
+        """
         agents = [{"agent_id": a, "balance": state.accounts[a].balance, "staked": state.accounts[a].staked}
                   for a in state.agents]
-        contracts = [{**contract_data(c), "status": c.status} for c in state.contracts.values()]
+        offers = {} if offers is None else offers
+        contracts = [{**get_contract_data(offers, c), "status": c.status} for c in state.contracts.values()]
         return cls(turn=turn, max_turns=max_turns, agents=agents, contracts=contracts)
 
     def seen_by(self, agent_id: str) -> "AgentView":
         """Return this view as the agent ``agent_id`` receives it."""
         return AgentView(**{name: getattr(self, name) for name in SHARED_FIELDS}, agent_id=agent_id)
+
+
+def get_contract_data(offers: dict[str, tuple[Any, dict[str, Any]]], contract: Contract) -> dict[str, Any]:
+    """Return ``contract_data(contract)``, from the memo ``offers`` when it holds this very offer (else stored there)."""
+    known = offers.get(contract.contract_id)
+    if known is None or known[0] is not contract.offer:
+        known = offers[contract.contract_id] = (contract.offer, contract_data(contract))
+    return known[1]
 
 
 SHARED_FIELDS = tuple(f.name for f in fields(TurnView))

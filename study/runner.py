@@ -115,9 +115,10 @@ def play_to(run: Run, society, turns: int) -> Run:
 
 def play_turns(run: Run | MemoryRun, society, turns: int) -> Run | MemoryRun:
     """Play ``society`` from the run's next turn through turn ``turns``; close the run if a turn fails."""
+    offers: dict = {}  # each contract's data for the views, converted once per run (TurnView.from_state)
     try:
         for turn in range(run.next_turn, turns + 1):
-            run.step(society.decide(TurnView.from_state(run.state, turn, turns)))
+            run.step(society.decide(TurnView.from_state(run.state, turn, turns, offers)))
     except BaseException:
         run.close()
         raise

@@ -340,14 +340,15 @@ def test_one_rng_carries_across_turns_like_the_drivers(regimes, driver):
 
 def test_a_run_driven_by_the_drivers_loop_has_the_study_runs_head(regimes, driver, tmp_path):
     """Play a run with run_single's loop (driver's choose_action, driver's fetch_contracts on the live
-    contracts table) and compare, turn by turn, with StudyPolicy; the log's head equals execute_run's."""
+    contracts table) and compare, turn by turn, with StudyPolicy (and the view, with and without the memo of
+    contract data a run keeps); the log's head equals execute_run's."""
     name, seed, turns, regime = "high_compute_cost", 102, 12, regimes["high_compute_cost"]
     params = regime["policy"]
     ident = {"regime": name, "run_name": run_name(name, seed), "turns": turns}
     path = tmp_path / "driver.db"
     run = Run.create(path, agents=agent_ids(8), seed=seed, config=engine_config(regime, 8), identity=ident)
     rng, policy = random.Random(seed), StudyPolicy(params, seed)
-    kinds_played = set()
+    kinds_played, offers = set(), {}  # offers: the memo play_turns keeps across a run's views
     try:
         for turn in range(1, turns + 1):
             state_by_agent = {a: {"agent_id": a, "balance": run.state.accounts[a].balance,
@@ -355,6 +356,7 @@ def test_a_run_driven_by_the_drivers_loop_has_the_study_runs_head(regimes, drive
             contracts = driver.fetch_contracts(path)
             view = TurnView(turn=turn, max_turns=turns, agents=list(state_by_agent.values()), contracts=contracts)
             assert TurnView.from_state(run.state, turn, turns) == view, f"turn {turn}: view differs from the table"
+            assert TurnView.from_state(run.state, turn, turns, offers) == view, f"turn {turn}: memo view differs"
             inputs = driver_turn(driver, rng, view, params)
             assert as_dicts(policy.decide(TurnView.from_state(run.state, turn, turns))) == inputs, f"turn {turn}"
             kinds_played |= {i["action"]["action"] for i in inputs}
