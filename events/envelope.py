@@ -103,8 +103,12 @@ def payload_version(event: Any, *, since: int | None = None) -> int:
     added = event.ADDED
     if not added:
         return event.VERSION
-    used = [version for name, version in added.items() if getattr(event, name) is not msgspec.UNSET]
-    return max(*used, event.SINCE if since is None else since, min(added.values()) - 1)
+    # One pass, no list or argument unpacking: every agent input is a kind with an added field.
+    version = max(event.SINCE if since is None else since, min(added.values()) - 1)
+    for name, added_in in added.items():
+        if added_in > version and getattr(event, name) is not msgspec.UNSET:
+            version = added_in
+    return version
 
 
 def get_written_version(event: Any, stored_version: int) -> int:
