@@ -164,6 +164,13 @@ def to_plain_json(value: Any, depth: int = 0) -> Any:
     """
     if depth > 32:
         return "<too deep>"
+    # What agents send almost always, answered first: ASCII text, and objects keyed by ASCII text
+    # (such keys are their own reduction, and sort as they are).
+    kind = type(value)
+    if kind is str and value.isascii():
+        return value
+    if kind is dict and has_ascii_keys(value):
+        return {key: to_plain_json(value[key], depth + 1) for key in sorted(value)}
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -178,6 +185,14 @@ def to_plain_json(value: Any, depth: int = 0) -> Any:
         items = sorted([(to_plain_key(key), item) for key, item in value.items()], key=itemgetter(0))
         return {key: to_plain_json(item, depth + 1) for key, item in items}
     return f"<unsupported {type(value).__name__}>"
+
+
+def has_ascii_keys(value: dict) -> bool:
+    """Return whether every key of ``value`` is a ``str`` (not a subclass) of ASCII text."""
+    for key in value:
+        if type(key) is not str or not key.isascii():
+            return False
+    return True
 
 
 def to_plain_key(key: Any) -> str:
