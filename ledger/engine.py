@@ -24,7 +24,8 @@ from ..events.actions import AgentInput, action_name, parse_action, to_plain_jso
 from ..events.config import Config, Rules, exact
 from ..events.envelope import ENCODER
 from ..events.merkle import merkle_root
-from ..projections.state import SETTLED_ON_CONFIRMATION, Account, Contract, ContractStatus, State, state_digest
+from ..projections.state import (FINAL_STATUSES, SETTLED_ON_CONFIRMATION, Account, Contract, ContractStatus, State,
+                                 state_digest)
 
 PPM = 1_000_000
 MAX_UNITS = 10**9
@@ -634,6 +635,8 @@ def process_contract_settlement(rec: Recorder, turn: int) -> None:
     """Settle attested or ruled contracts; default late ones; let unsigned offers lapse (R17-R21)."""
     state = rec.state
     for contract in list(state.contracts.values()):
+        if contract.status in FINAL_STATUSES:
+            continue  # most of a run's contracts, passed over without reading four enum members each
         if contract.status == ContractStatus.ACTIVE and is_attested(contract, state.rules):
             settle_contract(rec, contract, winner=contract.counterparty, outcome="attested")
         elif contract.status == ContractStatus.DISPUTED and contract.ruling_for is not None:
