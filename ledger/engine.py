@@ -547,13 +547,14 @@ def compute_burn_weight_ppm(config: Config, burns: list[tuple[int, int]], turn: 
     of age k weighs amount x a x p^k x q^(oldest - k) / (b x q^oldest), so the exact
     sum over all matured burns is one fraction, rounded once.
     """
-    keep, per_token = 1 - exact(config.burn_decay_rate), exact(config.burn_weight_per_token)
     ages = [(turn - matures, amount) for matures, amount in get_matured_burns(burns, turn)]
     if not ages:
         return 0
+    decay, per_token = exact(config.burn_decay_rate), exact(config.burn_weight_per_token)
+    p, q = decay.denominator - decay.numerator, decay.denominator  # 1 - decay, without a Fraction subtraction
     oldest = max(age for age, _ in ages)
-    kept = sum(amount * keep.numerator ** age * keep.denominator ** (oldest - age) for age, amount in ages)
-    return compute_ppm(per_token.numerator * kept, per_token.denominator * keep.denominator ** oldest)
+    kept = sum(amount * p ** age * q ** (oldest - age) for age, amount in ages)
+    return compute_ppm(per_token.numerator * kept, per_token.denominator * q ** oldest)
 
 
 def compute_weight_ppm(config: Config, account: Account, turn: int) -> int:
