@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from statistics import pvariance
+from statistics import mean, pvariance
 from importlib import resources
 
 from scipy import stats
 
 from simledger.study.band_reference import (
-    DRAWS, ON_DEMAND_DRAWS, compute_band_reference, describe_against_reference, draw_block, load_band_reference,
-    name_failure,
+    DRAWS, ON_DEMAND_DRAWS, TurnOne, compute_band_reference, describe_against_reference, draw_block,
+    load_band_reference, name_failure,
 )
 from simledger.study.compare import compare
 from simledger.study.paper import load_paper
@@ -74,3 +74,17 @@ def test_our_block_count_is_tested_against_the_reference_rate():
     line = describe_against_reference(75, 100, reference)
     assert f"{reference.rate:.1%}" in line and f"{stats.binomtest(75, 100, reference.rate).pvalue:.2g}" in line
     assert "binomial p" in block_target([True] * 9 + [False], PAPER).describe()
+
+
+def test_a_resampled_run_trades_its_seeds_turn_one_fees_for_a_fresh_seeds():
+    turn_one = TurnOne(paper={("baseline", 101): 140}, fresh={"baseline": [200]})
+    row = {"regime": "baseline", "seed": 101, "inference_fees_total": 6000, "token_supply_final": 5000, "x": 1}
+    assert turn_one.redraw(row, random.Random(0)) == {**row, "inference_fees_total": 6060, "token_supply_final": 4940}
+
+
+def test_the_papers_seeds_drew_low_turn_one_fees():
+    """Why turn 1 is re-drawn: the paper's 12 seeds a regime sit below fresh seeds' turn-1 fees."""
+    turn_one = TurnOne.compute(PAPER, range(20_001, 20_201))
+    for regime in ("baseline", "high_compute_cost"):
+        ours = [fees for (name, _), fees in turn_one.paper.items() if name == regime]
+        assert len(ours) == 12 and mean(ours) < mean(turn_one.fresh[regime])
