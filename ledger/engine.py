@@ -513,12 +513,7 @@ def process_interest(rec: Recorder, turn: int, debts: dict[str, int]) -> None:
 
 
 def process_dividends(rec: Recorder, turn: int) -> None:
-    """Pay each core's owner floor(pool / num_cores) x proportion (R6).
-
-    A pool with no owned core to pay (turn 1) is retained. What a payout leaves, the
-    remainder of the division and any unowned share, stays in the pool for the next
-    payout (``pool_remainder = "carry"``) or is retained too (``"retain"``).
-    """
+    """Pay each core's owner floor(fees / num_cores) x proportion; retain the rest (R6)."""
     state = rec.state
     share = state.fee_pool // state.config.num_cores
     for core_id in sorted(state.cores):
@@ -526,7 +521,7 @@ def process_dividends(rec: Recorder, turn: int) -> None:
         amount = share * proportion_ppm // PPM
         if amount:
             rec.emit(ev.DividendPaid(owner=owner, core_id=core_id, amount=amount))
-    if state.fee_pool and (not state.cores or state.rules.pool_remainder == "retain"):
+    if state.fee_pool:
         rec.emit(ev.FeesRetained(amount=state.fee_pool))
 
 

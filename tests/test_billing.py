@@ -161,13 +161,13 @@ def test_rejected_study_gives_no_discount(tmp_path):
     assert log.of(ev.InferenceFeeCharged) == [fee_event("a", 0, 150, 50)]
 
 
-# --- R6: dividends, the carried remainder and fee retention -------------------------------------------------------------------
+# --- R6: dividends and fee retention -------------------------------------------------------------------
 
 
-def test_dividends_pay_core_owners_and_the_remainder_carries(tmp_path):
+def test_dividends_pay_core_owners_and_retain_remainder(tmp_path):
     run = make_run(tmp_path)
     log = step(run, act("a", "mine", output=107))
-    # pool 7 over 4 cores: floor(7 / 4) = 1 per core, 3 stay in the pool
+    # pool 7 over 4 cores: floor(7 / 4) = 1 per core, 3 retained
     assert log.effects == [
         ev.MiningEntered(agent="a", input_seq=log.inputs[0]),
         fee_event("a", 0, 107, 7),
@@ -175,42 +175,30 @@ def test_dividends_pay_core_owners_and_the_remainder_carries(tmp_path):
         ev.DividendPaid(owner="b", core_id="core_1", amount=1),
         ev.DividendPaid(owner="c", core_id="core_2", amount=1),
         ev.DividendPaid(owner="d", core_id="core_3", amount=1),
+        ev.FeesRetained(amount=3),
         ev.BlockNotProduced(entrants=[ev.BlockEntry(agent="a", weight_ppm=10_000_000)], total_weight_ppm=10_000_000,
                             threshold_ppm=20_000_000),
     ]
     assert balances(run) == {"a": 994, "b": 1001, "c": 1001, "d": 1001}
-    assert run.state.fee_pool == 3 and run.state.sunk == 0
+    assert run.state.fee_pool == 0 and run.state.sunk == 3
     assert_accounting(run)
 
 
-def test_a_carried_remainder_is_paid_with_the_next_pool(tmp_path):
-    run = make_run(tmp_path)
-    first = step(run, act("a", "mine", output=103))  # pool 3 < 4 cores: nothing paid, 3 carried
-    second = step(run, act("a", "mine", output=101))  # 3 + 1 = 4: one each
-    assert first.of(ev.DividendPaid) == [] and run.state.fee_pool == 0
-    assert [(e.core_id, e.amount) for e in second.of(ev.DividendPaid)] == [(f"core_{i}", 1) for i in range(4)]
-    assert first.of(ev.FeesRetained) == second.of(ev.FeesRetained) == [] and run.state.sunk == 0
-    assert_accounting(run)
-
-
-@pytest.mark.parametrize("pool_remainder", ["carry", "retain"])
-@pytest.mark.parametrize("num_cores, outputs, dividend, remainder", [
-    (4, [103], 0, 3),  # pool 3 < 4 cores: nothing paid
-    (4, [104], 1, 0),  # pool 4: 1 each, no remainder (no fees_retained event)
-    (4, [105, 106], 2, 3),  # pool 5 + 6 = 11: 2 each, 3 left
-    (3, [110], 3, 1),  # pool 10 over 3 cores: 3 each, 1 left
+@pytest.mark.parametrize("num_cores, outputs, dividend, retained", [
+    (4, [103], 0, 3),  # pool 3 < 4 cores: nothing paid, all retained
+    (4, [104], 1, 0),  # pool 4: 1 each, nothing retained (no fees_retained event)
+    (4, [105, 106], 2, 3),  # pool 5 + 6 = 11: 2 each, 3 retained
+    (3, [110], 3, 1),  # pool 10 over 3 cores: 3 each, 1 retained
     (1, [150, 160], 110, 0),  # one core takes the whole pool of 50 + 60
-    (5, [149], 9, 4),  # 5 cores, 4 agents: core_4 goes to a again (fill cycles), pool 49: 9 each, 4 left
+    (5, [149], 9, 4),  # 5 cores, 4 agents: core_4 goes to a again (fill cycles), pool 49: 9 each, 4 retained
 ])
-def test_dividend_floor_with_remainders(tmp_path, pool_remainder, num_cores, outputs, dividend, remainder):
-    """The remainder stays in the pool (carry, R6) or leaves the supply (retain, the rule of older logs)."""
-    run = make_run(tmp_path, num_cores=num_cores, rules={"pool_remainder": pool_remainder})
+def test_dividend_floor_with_remainders(tmp_path, num_cores, outputs, dividend, retained):
+    run = make_run(tmp_path, num_cores=num_cores)
     log = step(run, *[act(agent, "stake", amount=1, output=o) for agent, o in zip("cd", outputs)])
     assert [(e.core_id, e.amount) for e in log.of(ev.DividendPaid)] == (
         [(f"core_{i}", dividend) for i in range(num_cores)] if dividend else [])
-    retained = remainder if pool_remainder == "retain" else 0
     assert log.of(ev.FeesRetained) == ([ev.FeesRetained(amount=retained)] if retained else [])
-    assert (run.state.fee_pool, run.state.sunk) == (remainder - retained, retained)
+    assert run.state.fee_pool == 0
     assert_accounting(run)
 
 

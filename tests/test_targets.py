@@ -54,8 +54,8 @@ def test_a_pooled_rate_is_judged_by_the_papers_wilson_interval():
 
 
 def test_the_band_target_asks_for_nine_blocks_in_ten():
-    assert block_target([True] * 9 + [False]).is_met
-    assert not block_target([True] * 8 + [False] * 2).is_met
+    assert block_target([True] * 9 + [False], PAPER).is_met
+    assert not block_target([True] * 8 + [False] * 2, PAPER).is_met
     assert judge_targets([], PAPER, blocks=[]) [-1].name.startswith("pooled")  # no blocks, no band target
 
 
