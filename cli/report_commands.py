@@ -23,7 +23,7 @@ from rich.table import Table
 from ..projections.metrics import run_csv_fields
 from ..study.paper import METRICS, Paper, PaperDataError, load_paper
 from .common import console, fail, handle_errors, print_json
-from .output import show_markdown
+from .output import show_markdown, show_table
 
 RESULTS_HELP = "A results folder holding run_summaries.json (from `simledger experiment` or `summarize`)."
 PAPER_HELP = "The paper's regime_summary.csv (default: the copy shipped with simledger)."
@@ -190,7 +190,7 @@ def yardstick(
     table.add_column("ours, against the paper", justify="right")
     for row in result.to_dict()["targets"]:
         table.add_row(row["target"], f"{row['faithful_rate']:.1%}", f"{row['ours_met']} of {row['ours_ranges']}")
-    console.print(table)
+    show_table(table)
 
 
 def register(app: typer.Typer) -> None:
