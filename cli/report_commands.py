@@ -1,4 +1,4 @@
-"""``simledger compare`` and ``simledger report``: a study's results beside the paper's.
+"""``simledger compare``, ``report`` and ``yardstick``: a study's results beside the paper's.
 
 Both read a results folder written by ``simledger experiment`` or
 ``simledger summarize`` (``run_summaries.json``, ``regime_summary.json``, and
@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.table import Table
 
 from ..projections.metrics import run_csv_fields
 from ..study.paper import METRICS, Paper, PaperDataError, load_paper
 from .common import console, fail, handle_errors, print_json
-from .output import show_markdown
+from .output import show_markdown, show_table
 
 RESULTS_HELP = "A results folder holding run_summaries.json (from `simledger experiment` or `summarize`)."
 PAPER_HELP = "The paper's regime_summary.csv (default: the copy shipped with simledger)."
@@ -151,6 +152,48 @@ def report(
                       soft_wrap=True, highlight=False)
 
 
+@handle_errors
+def yardstick(
+    results_dir: Annotated[Path, typer.Argument(help="A results folder of a large in-memory ensemble (at least "
+                                                "12 x PAPERS + 240 seeds), e.g. from `simledger experiment --seeds "
+                                                "20001-22400 --no-logs --held-out 0`.")],
+    papers: Annotated[int, typer.Option(min=1, help="Stand-in papers: the first PAPERS blocks of 12 seeds.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rates as JSON.")] = False,
+) -> None:
+    """How often a faithful engine would meet each reproduction target, beside how often ours does.
+
+    Our engine stands in for the original: each block of 12 seeds plays the paper
+    and each later 120-seed range the ensemble, judged as against the real paper.
+    The rates assume the original's run-to-run spread is like ours.
+
+    Example: simledger yardstick results_large --papers 100
+    """
+    from ..study.yardstick import YardstickError, compute_yardstick, split_seeds
+    from .study_commands import study_progress
+
+    runs = load_run_summaries(results_dir)
+    paper = load_paper()
+    try:
+        stand_ins, ranges = split_seeds(runs, papers)
+    except YardstickError as err:
+        fail(str(err))
+    with study_progress() as progress:
+        task = progress.add_task("pairs", total=len(stand_ins) * len(ranges), rate="")
+        result = compute_yardstick(runs, paper, papers, on_pair=lambda: progress.advance(task))
+    if as_json:
+        print_json(result.to_dict())
+        return
+    table = Table(title=f"Reproduction targets: {result.pairs} (stand-in paper, 120-seed range) pairs; "
+                        f"{result.ranges} ranges against the paper", title_justify="left")
+    table.add_column("target")
+    table.add_column("a faithful engine", justify="right")
+    table.add_column("ours, against the paper", justify="right")
+    for row in result.to_dict()["targets"]:
+        table.add_row(row["target"], f"{row['faithful_rate']:.1%}", f"{row['ours_met']} of {row['ours_ranges']}")
+    show_table(table)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(compare)
     app.command()(report)
+    app.command()(yardstick)

@@ -99,17 +99,17 @@ def pooled_target(figures: list[Figure], paper: Paper) -> Target:
                   len(pooled), len(pooled), misses)
 
 
-def block_target(blocks: list[bool], paper: Paper) -> Target:
+def block_target(blocks: list[bool], paper: Paper, with_reference: bool = True) -> Target:
     """The band's target, read against the rate the original engine itself would reach (study.band_reference)."""
-    context = describe_against_reference(sum(blocks), len(blocks), load_band_reference(paper))
+    context = describe_against_reference(sum(blocks), len(blocks), load_band_reference(paper)) if with_reference else ""
     return Target("12-seed band met on disjoint 12-seed blocks", "band", sum(blocks), len(blocks),
                   math.ceil(BLOCK_SHARE_NEEDED * len(blocks)), context=context)
 
 
-def judge_targets(figures: list[Figure], paper: Paper, blocks: list[bool]) -> list[Target]:
+def judge_targets(figures: list[Figure], paper: Paper, blocks: list[bool], with_reference: bool = True) -> list[Target]:
     """Return the four targets for an ensemble's figures (the band's target only with two blocks or more)."""
     targets = [mean_target(figures), share_target(figures), pooled_target(figures, paper)]
-    return targets + ([block_target(blocks, paper)] if blocks else [])
+    return targets + ([block_target(blocks, paper, with_reference)] if blocks else [])
 
 
 __all__ = ["Target", "judge_targets", "compute_wilson"]
