@@ -156,7 +156,7 @@ def report(
 def yardstick(
     results_dir: Annotated[Path, typer.Argument(help="A results folder of a large in-memory ensemble (at least "
                                                 "12 x PAPERS + 240 seeds), e.g. from `simledger experiment --seeds "
-                                                "20001-22400 --no-logs --held-out 0`.")],
+                                                "30001-33600 --no-logs --held-out 0`.")],
     papers: Annotated[int, typer.Option(min=1, help="Stand-in papers: the first PAPERS blocks of 12 seeds.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rates as JSON.")] = False,
 ) -> None:

@@ -12,8 +12,9 @@ seeds can answer, each with a stated tolerance:
   binomial 95% interval (Wilson's, of the paper's counts); target: all;
 - the old 12-seed band met on at least 90% of the disjoint 12-seed blocks of
   the ensemble (``study.compare.compute_band_blocks``). The original engine
-  itself would meet it on only about that share (``study.band_reference``),
-  so this count is shown beside that rate with a binomial test against it.
+  itself would meet it on only about 82% of blocks (``study.band_reference``),
+  so this count is shown beside that rate with a binomial test against it;
+  ``study.yardstick`` asks how often a faithful engine meets each target.
 
 A target is only evidence on seeds that were not used to choose a rule: run it
 on a fresh seed range (``simledger experiment --seeds A-B --no-logs``).
