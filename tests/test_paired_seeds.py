@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from statistics import mean
 
-from simledger.projections.metrics import run_summary
+from simledger.projections.metrics import METRICS, run_summary
 from simledger.study.paper import load_paper
 from simledger.study.regimes import load_regimes
 from simledger.study.runner import simulate_run
@@ -31,3 +31,28 @@ def test_the_fees_minus_dividends_gap_matches_the_papers_run_by_run():
     # the 39 later remainders differ run to run (SD ~10 tokens); a lost turn-1 fee or a carried remainder
     # would shift every run by tens of tokens
     assert abs(mean(differences)) < 10 and max(map(abs, differences)) < 40, differences
+
+
+LOTTERY_COLUMNS = {"winner_hhi", "gini_wealth"}
+"""Who wins the blocks, and the winner's stake warming again (R9), which moves stake out of wealth."""
+
+
+def test_lottery_only_rules_leave_every_other_column_unchanged_on_the_papers_seeds():
+    # block_reward is 0, so a block's winner gains nothing the driver reads (balances, contracts): the draw, the
+    # weights it uses and what a win spends cannot reach the agents' decisions, and each paper row outside the
+    # lottery columns is a function of the seed and the rules that do reach them (docs/mechanics.md, "Exact
+    # per-run reproduction on the paper's seeds")
+    catalogue = load_regimes()
+    columns = [m.run for m in METRICS if m.paper and m.run not in LOTTERY_COLUMNS]
+    changed_hhi = 0
+    for row in load_paper().runs:
+        regime = catalogue[row["regime"]]
+        flat = {**regime, "config": {**regime["config"], "stake_weight_per_token": 0.0, "burn_weight_per_token": 0.0}}
+        play = dict(regime_name=row["regime"], seed=row["seed"], turns=40)
+        base = run_summary(simulate_run(regime=regime, **play).state)
+        for variant in (run_summary(simulate_run(regime=flat, **play).state),
+                        run_summary(simulate_run(regime=regime, rules={"win_rewarms_stake": False,
+                                                                       "win_spends_burns": False}, **play).state)):
+            assert {c: variant[c] for c in columns} == {c: base[c] for c in columns}, row["run_id"]
+            changed_hhi += variant["winner_hhi"] != base["winner_hhi"]
+    assert changed_hhi > 36  # the variants do change the lottery: most runs' winners move
