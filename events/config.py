@@ -57,9 +57,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Engine constants and rule variants the driver does not send, calibrated against the paper.
 
-    docs/mechanics.md gives the evidence for each default (rules R4, R7, R9, R11, R12, R15,
+    docs/mechanics.md gives the evidence for each default (rules R3, R4, R7, R9, R11, R12, R15,
     R17, R20, R23). The defaults are the rules of new runs; a genesis written before
-    a field existed is upcast with that field's ``LEGACY_RULES``, ``RULES_BEFORE_V4`` or ``RULES_BEFORE_V5`` value (see
+    a field existed is upcast with that field's ``LEGACY_RULES`` or ``RULES_BEFORE_V<n>`` value (see
     ``events.types.RunGenesis``), so an old log keeps re-executing as it was played.
     """
 
@@ -101,6 +101,9 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """Whether a block's winner's whole stake goes back to pending for ``unstake_delay_turns`` (R9)."""
     win_spends_burns: bool = True
     """Whether a block's winner's burns that weighed in the draw (matured by its turn) are spent (R9)."""
+    billable_units: Literal["whole", "fractional"] = "whole"
+    """How the inference fee counts compute (R3): in whole units (the discounted thinking rounded down, then
+    times the rate), or in fractional units times the rate, the fee rounded down once."""
 
 
 LEGACY_RULES = {"sign_repeat": "reject", "early_arbitrator_signature": "void", "offer_deadline": "delivery_turn",
@@ -112,6 +115,9 @@ RULES_BEFORE_V4 = {"job_pay": "units", "interest_billing": "every_debtor", "inte
 
 RULES_BEFORE_V5 = {"stake_warmup": False, "win_rewarms_stake": False, "win_spends_burns": False}
 """The stake rules of logs whose genesis predates these fields (run_genesis payload v4 and older)."""
+
+RULES_BEFORE_V6 = {"billable_units": "fractional"}
+"""The fee rule of logs whose genesis predates this field (run_genesis payload v5 and older)."""
 
 
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:

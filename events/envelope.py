@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import msgspec
 
-from .config import LEGACY_RULES, RULES_BEFORE_V4, RULES_BEFORE_V5
+from .config import LEGACY_RULES, RULES_BEFORE_V4, RULES_BEFORE_V5, RULES_BEFORE_V6
 from .types import EVENT_TYPES, Event, actor_of, contract_of, kind_of
 
 FORMAT_VERSION = 1
@@ -143,6 +143,11 @@ def upcast_genesis_to_v5(data: dict) -> dict:
     return {**data, "rules": {**RULES_BEFORE_V5, **(data.get("rules") or {})}}
 
 
+def upcast_genesis_to_v6(data: dict) -> dict:
+    """Return a v5 genesis as v6: the fee rule it predates (R3) takes the value it was played with."""
+    return {**data, "rules": {**RULES_BEFORE_V6, **(data.get("rules") or {})}}
+
+
 # Upcasters: (kind, from_version) -> function(dict) -> dict of version + 1, for a
 # version that changed more than adding UNSET fields. A later version adds
 # entries here and never rewrites stored bytes.
@@ -151,6 +156,7 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {
     ("run_genesis", 2): upcast_genesis_to_v3,
     ("run_genesis", 3): upcast_genesis_to_v4,
     ("run_genesis", 4): upcast_genesis_to_v5,
+    ("run_genesis", 5): upcast_genesis_to_v6,
 }
 
 

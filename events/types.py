@@ -46,14 +46,15 @@ class RunGenesis(_Event, tag="run_genesis"):
     Version 2 added ``nonce``. Version 3: ``rules`` holds the rule variants of
     ``events.config.LEGACY_RULES``. Version 4: ``rules`` holds the money rules of
     ``events.config.RULES_BEFORE_V4``. Version 5: ``rules`` holds the stake rules of
-    ``events.config.RULES_BEFORE_V5``. Every genesis is written as version 5, and an
+    ``events.config.RULES_BEFORE_V5``. Version 6: ``rules`` holds the fee rule of
+    ``events.config.RULES_BEFORE_V6``. Every genesis is written as version 6, and an
     older one is upcast with the variants it was played with.
     """
 
-    VERSION: ClassVar[int] = 5
+    VERSION: ClassVar[int] = 6
     ADDED: ClassVar[dict[str, int]] = {"nonce": 2}
-    SINCE: ClassVar[int] = 5
-    EARLIER_SINCE: ClassVar[tuple[int, ...]] = (3, 4)
+    SINCE: ClassVar[int] = 6
+    EARLIER_SINCE: ClassVar[tuple[int, ...]] = (3, 4, 5)
     run_id: str
     seed: int
     agents: list[str]

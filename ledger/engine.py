@@ -430,13 +430,19 @@ def process_unstake_releases(rec: Recorder, turn: int) -> None:
 # --- R3-R6: billing, interest, dividends ----------------------------------------
 
 
-def compute_inference_fee(config: Config, thinking: int, output: int) -> int:
-    """Return rate x max(0, discount x thinking + output - threshold), rounded down (R3).
+def compute_inference_fee(config: Config, thinking: int, output: int, whole_units: bool = True) -> int:
+    """Return rate x billable units, rounded down (R3).
 
-    In integers (the hot path of every ensemble): billable x den(discount) is an
-    integer, so the exact product floors with one integer division.
+    Billable units are max(0, discount x thinking + output - threshold): with
+    ``whole_units`` the discounted thinking is rounded down first, so the units are
+    whole before the rate multiplies them (``billable_units = "whole"``); else the
+    fractional units are multiplied and the fee rounded down once. In integers
+    (the hot path of every ensemble): one or two integer divisions.
     """
     discount, rate = exact(config.thinking_layer_discount), exact(config.base_inference_rate)
+    if whole_units:
+        units = discount.numerator * thinking // discount.denominator + output - config.commons_threshold_per_turn
+        return rate.numerator * units // rate.denominator if units > 0 else 0
     scaled = discount.numerator * thinking + discount.denominator * (output - config.commons_threshold_per_turn)
     return rate.numerator * scaled // (rate.denominator * discount.denominator) if scaled > 0 else 0
 
@@ -452,7 +458,7 @@ def process_inference_billing(rec: Recorder, turn: int, charges: list[Charge]) -
     for agent, thinking, output, billed, seq in charges:
         if agent not in state.accounts:
             continue
-        fee = compute_inference_fee(state.config, thinking, output)
+        fee = compute_inference_fee(state.config, thinking, output, state.rules.billable_units == "whole")
         if not billed:
             process_job_pay(rec, agent, fee, seq)
             continue

@@ -15,7 +15,7 @@ from _engine_kit import NO_BLOCK, account, act, assert_accounting, balances, mak
 
 from simledger.events import types as ev
 from simledger.ledger.engine import compute_inference_fee, compute_interest
-from simledger.events.config import RULES_BEFORE_V4, Config
+from simledger.events.config import RULES_BEFORE_V4, RULES_BEFORE_V6, Config
 
 
 def fee_event(agent: str, thinking: int, output: int, fee: int, discounted: bool = False) -> ev.InferenceFeeCharged:
@@ -37,7 +37,8 @@ FEE_EDGES = [
     ({}, 15, 99, 0),  # 1.5 + 99 - 100 = 0.5, rounded down
     ({}, 25, 99, 1),  # 2.5 + 99 - 100 = 1.5, rounded down
     ({}, 500, 200, 150),  # 50 + 200 - 100
-    ({"base_inference_rate": 3.0}, 15, 100, 4),  # 3 x 1.5 = 4.5, rounded down
+    ({"base_inference_rate": 3.0}, 15, 100, 3),  # whole units: 1.5 thinking counts 1, 3 x 1
+    ({"base_inference_rate": 3.0}, 25, 99, 3),  # 2 + 99 - 100 = 1 whole unit, 3 x 1
     ({"base_inference_rate": 3.0}, 0, 101, 3),  # 3 x 1
     ({"base_inference_rate": 0.29}, 0, 200, 29),  # 0.29 x 100 is exactly 29 (binary floats give 28.999...)
     ({"thinking_layer_discount": 0.29}, 100, 100, 29),  # 0.29 x 100 + 100 - 100 = 29 exactly
@@ -46,6 +47,23 @@ FEE_EDGES = [
     ({"commons_threshold_per_turn": 0}, 0, 1, 1),  # no free allowance
     ({"base_inference_rate": 0.0}, 0, 10**6, 0),  # free compute
 ]
+
+
+@pytest.mark.parametrize("thinking, output, whole, fractional", [
+    (15, 100, 3, 4),  # 1.5 thinking: whole 1 unit x 3; fractional 3 x 1.5 = 4.5, rounded down
+    (19, 100, 3, 5),  # 1.9: whole 1 x 3; 3 x 1.9 = 5.7 -> 5
+    (10, 100, 3, 3),  # a whole unit either way
+    (5, 100, 0, 1),  # 0.5 thinking: no whole unit; 3 x 0.5 = 1.5 -> 1
+    (0, 101, 3, 3),  # output only: no fraction to drop
+])
+def test_whole_billable_units_drop_the_fraction_before_the_rate(tmp_path, thinking, output, whole, fractional):
+    """R3: under high compute cost (rate 3) the fraction of the discounted thinking is dropped before the rate
+    triples it; older logs (``billable_units = "fractional"``) multiply it and round the fee once."""
+    for rules, fee in (({}, whole), (RULES_BEFORE_V6, fractional)):
+        run = make_run(tmp_path, base_inference_rate=3.0, rules=rules)
+        log = step(run, act("a", "mine", thinking=thinking, output=output))
+        assert [e.fee for e in log.of(ev.InferenceFeeCharged)] == ([fee] if fee else [])
+        assert_accounting(run)
 
 
 @pytest.mark.parametrize("config, thinking, output, fee", FEE_EDGES)

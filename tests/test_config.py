@@ -63,7 +63,7 @@ def test_rules_defaults():
                                 "attestation": "principals", "supply_counts_collateral": False,
                                 "block_gate": "mining", "job_pay": "compute", "interest_billing": "billed",
                                 "interest_to": "sink", "stake_warmup": True, "win_rewarms_stake": True,
-                                "win_spends_burns": True}
+                                "win_spends_burns": True, "billable_units": "whole"}
 
 
 def test_integer_written_for_float_knob_accepted():

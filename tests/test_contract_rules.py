@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/_engine_kit.py (importli
 from _engine_kit import act, assert_accounting, balances, make_run, offer, rejected, step  # noqa: E402
 
 from simledger.events import types as ev  # noqa: E402
-from simledger.events.config import LEGACY_RULES, RULES_BEFORE_V4, RULES_BEFORE_V5, Rules  # noqa: E402
+from simledger.events.config import LEGACY_RULES, RULES_BEFORE_V4, RULES_BEFORE_V5, RULES_BEFORE_V6, Rules  # noqa: E402
 from simledger.events.envelope import (  # noqa: E402
     decode_payload, encode_payload, get_written_version, payload_version,
 )
@@ -126,7 +126,7 @@ def test_supply_leaves_out_escrowed_collateral_unless_the_rules_count_it(tmp_pat
 
 @pytest.mark.parametrize("version, nonce", [(1, None), (2, "ab" * 16)])
 def test_older_genesis_upcasts_to_the_rules_it_was_played_with(version, nonce):
-    newer = {**LEGACY_RULES, **RULES_BEFORE_V4, **RULES_BEFORE_V5}
+    newer = {**LEGACY_RULES, **RULES_BEFORE_V4, **RULES_BEFORE_V5, **RULES_BEFORE_V6}
     rules = {name: getattr(Rules(), name) for name in Rules.__struct_fields__ if name not in newer}
     genesis = ev.RunGenesis(run_id="r", seed=1, agents=["a"], config=msgspec.convert({}, ev.Config),
                             rules=Rules(), engine_key="", agent_keys={}, key_source="seed", library_version="x")
@@ -141,8 +141,8 @@ def test_older_genesis_upcasts_to_the_rules_it_was_played_with(version, nonce):
     assert get_written_version(decoded, version) == version and get_written_version(decoded, other) != other
 
 
-def test_new_genesis_is_written_as_version_5_and_decodes_as_is():
+def test_new_genesis_is_written_as_version_6_and_decodes_as_is():
     genesis = ev.RunGenesis(run_id="r", seed=1, agents=["a"], config=msgspec.convert({}, ev.Config),
                             rules=Rules(), engine_key="", agent_keys={}, key_source="seed", library_version="x")
-    assert payload_version(genesis) == 5
+    assert payload_version(genesis) == 6
     assert decode_payload("run_genesis", 5, encode_payload(genesis)) == genesis

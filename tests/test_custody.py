@@ -163,9 +163,9 @@ def test_marked_inputs_and_nonced_geneses_are_payload_version_2_and_the_rest_sta
         versions = {name: [(row[2], row[5]) for row in run.store.select("kind IN (?, ?)", ["run_genesis",
                                                                                            "action_submitted"])]
                     for name, run in (("keyed", keyed), ("seeded", seeded))}
-    # every genesis is version 5 now (its rules hold the rule variants); inputs keep their own versions
-    assert versions["keyed"] == [("run_genesis", 5), ("action_submitted", 2), ("action_submitted", 1)]
-    assert versions["seeded"] == [("run_genesis", 5), ("action_submitted", 1)]
+    # every genesis is version 6 now (its rules hold the rule variants); inputs keep their own versions
+    assert versions["keyed"] == [("run_genesis", 6), ("action_submitted", 2), ("action_submitted", 1)]
+    assert versions["seeded"] == [("run_genesis", 6), ("action_submitted", 1)]
 
 
 def test_a_custody_mark_under_the_old_payload_version_does_not_verify(tmp_path):

@@ -20,8 +20,11 @@ UNITS = st.integers(min_value=0, max_value=10**9)
        threshold=st.integers(min_value=0, max_value=10**6))
 def test_inference_fee_is_the_exact_floor(rate, discount, thinking, output, threshold):
     config = Config(base_inference_rate=rate, thinking_layer_discount=discount, commons_threshold_per_turn=threshold)
-    billable = exact(discount) * thinking + output - threshold
-    assert compute_inference_fee(config, thinking, output) == int(exact(rate) * max(Fraction(0), billable))
+    fractional = exact(discount) * thinking + output - threshold
+    whole = math.floor(exact(discount) * thinking) + output - threshold
+    assert compute_inference_fee(config, thinking, output) == int(exact(rate) * max(0, whole))
+    assert compute_inference_fee(config, thinking, output, whole_units=False) == int(
+        exact(rate) * max(Fraction(0), fractional))
 
 
 @given(rate=RATES, debt=st.integers(min_value=0, max_value=10**12))

@@ -56,3 +56,19 @@ def test_lottery_only_rules_leave_every_other_column_unchanged_on_the_papers_see
             assert {c: variant[c] for c in columns} == {c: base[c] for c in columns}, row["run_id"]
             changed_hhi += variant["winner_hhi"] != base["winner_hhi"]
     assert changed_hhi > 36  # the variants do change the lottery: most runs' winners move
+
+
+def test_turn_one_under_high_compute_cost_bills_whole_units():
+    """R3: what the paper's gap leaves after turn 1's pool is its 39 remainders (each pool mod 4, mean 1.5, so
+    58.5 a run, SD about 7.5). With whole billable units it is; with the fraction kept through the rate (the rule
+    of older logs) turn 1 would bill about 7 tokens more, and the paper's remainders would be 3 SE short."""
+    catalogue = load_regimes()
+    rows = load_paper().runs_of("high_compute_cost")
+
+    def left_after_turn_one(rules: dict | None) -> float:
+        return mean(gap(row) - run_summary(simulate_run(regime_name="high_compute_cost", rules=rules, turns=1,
+                                                        regime=catalogue["high_compute_cost"], seed=row["seed"]).state)
+                    ["inference_fees_total"] for row in rows)
+    se = 7.5 / len(rows) ** 0.5
+    assert abs(left_after_turn_one(None) - 58.5) < 2 * se
+    assert left_after_turn_one({"billable_units": "fractional"}) < 58.5 - 3 * se

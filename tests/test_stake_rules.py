@@ -28,17 +28,17 @@ import logtools as lt  # noqa: E402
 V4_LOG = Path(__file__).parent / "fixtures" / "genesis_v4.db"
 
 
-def staked_600(tmp_path, rules: dict | None = None):
+def staked_600(tmp_path, rules: dict | None = None, seed: int = 7):
     """Return a run where a staked 600 at turn 2 (pending until turn 7 under the warm-up)."""
-    run = make_run(tmp_path, rules=rules)
+    run = make_run(tmp_path, rules=rules, seed=seed)
     step(run, act("a", "stake", amount=600))
     return run
 
 
 def won_at_turn_8(tmp_path, rules: dict | None = None):
     """Return (run, turn 8's log): a staked 600 at 2, burnt 100 at 3 (matures 6) and 10 at 7 (matures 10),
-    then a and b mine at 8 and a wins (seed 7, under both rule sets)."""
-    run = staked_600(tmp_path, rules)
+    then a and b mine at 8 and a wins (seed 2, under both rule sets)."""
+    run = staked_600(tmp_path, rules, seed=2)
     step(run, act("a", "burn", amount=100))
     for _ in range(3):
         step(run)
