@@ -49,16 +49,21 @@ class BandReference:
     met: int
     draws: int
     paper_digest: str
+    turn_one_redrawn: bool  # False for paper runs of regimes simledger cannot play (their turn 1 is unknown)
     failures: dict[str, int] = field(default_factory=dict)  # criterion line (regime and metric) -> blocks failing it
 
     @property
     def rate(self) -> float:
         return self.met / self.draws
 
+    @property
+    def method(self) -> str:
+        return "resampling the paper's runs" + (" with turn 1 re-drawn" if self.turn_one_redrawn else "")
+
     def to_dict(self) -> dict[str, Any]:
         return {"met": self.met, "draws": self.draws, "seed": SEED, "paper_digest": self.paper_digest,
-                "failures": self.failures,
-                "method": "posterior-predictive bootstrap of the paper's runs, turn 1 re-drawn from fresh seeds"}
+                "turn_one_redrawn": self.turn_one_redrawn, "failures": self.failures,
+                "method": f"posterior-predictive bootstrap: {self.method}"}
 
 
 def compute_paper_digest(paper: Paper) -> str:
@@ -129,6 +134,7 @@ def compute_band_reference(paper: Paper, draws: int = DRAWS, seed: int = SEED,
         met += result.bar_met
         failures.update({name_failure(line) for line in result.failures})
     return BandReference(met=met, draws=draws, paper_digest=compute_paper_digest(paper),
+                         turn_one_redrawn=turn_one is not None,
                          failures=dict(sorted(failures.items(), key=lambda kv: (-kv[1], kv[0]))))
 
 
@@ -141,7 +147,8 @@ def load_band_reference(paper: Paper) -> BandReference:
     digest = compute_paper_digest(paper)
     stored = json.loads(resources.files(__package__).joinpath("data", SHIPPED).read_text())
     if stored["paper_digest"] == digest:
-        return BandReference(met=stored["met"], draws=stored["draws"], paper_digest=digest, failures=stored["failures"])
+        return BandReference(met=stored["met"], draws=stored["draws"], paper_digest=digest,
+                             turn_one_redrawn=stored["turn_one_redrawn"], failures=stored["failures"])
     if digest not in _RESAMPLED:
         _RESAMPLED[digest] = compute_band_reference(paper, draws=ON_DEMAND_DRAWS, fresh_seeds=ON_DEMAND_FRESH_SEEDS)
     return _RESAMPLED[digest]
@@ -150,9 +157,8 @@ def load_band_reference(paper: Paper) -> BandReference:
 def describe_against_reference(met: int, blocks: int, reference: BandReference) -> str:
     """Return our block rate beside the reference rate, with an exact binomial test of ours against it."""
     p = stats.binomtest(met, blocks, reference.rate).pvalue
-    return (f"the original engine would meet it on about {reference.rate:.1%} of blocks (resampling the paper's runs "
-            f"with turn 1 re-drawn, {reference.draws} draws); ours {met / blocks:.1%}, binomial p = {p:.2g} against "
-            "that rate")
+    return (f"the original engine would meet it on about {reference.rate:.1%} of blocks ({reference.method}, "
+            f"{reference.draws} draws); ours {met / blocks:.1%}, binomial p = {p:.2g} against that rate")
 
 
 __all__ = ["BandReference", "compute_band_reference", "load_band_reference", "describe_against_reference"]

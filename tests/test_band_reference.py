@@ -88,3 +88,14 @@ def test_the_papers_seeds_drew_low_turn_one_fees():
     for regime in ("baseline", "high_compute_cost"):
         ours = [fees for (name, _), fees in turn_one.paper.items() if name == regime]
         assert len(ours) == 12 and mean(ours) < mean(turn_one.fresh[regime])
+
+
+def test_runs_of_a_regime_simledger_cannot_play_are_resampled_without_claiming_a_turn_one_redraw():
+    renamed = {"baseline": "baseline_elsewhere"}
+    other = dataclasses.replace(
+        PAPER, runs=[{**r, "regime": renamed.get(r["regime"], r["regime"])} for r in PAPER.runs],
+        regimes={renamed.get(name, name): row for name, row in PAPER.regimes.items()})
+    reference = load_band_reference(other)
+    assert not reference.turn_one_redrawn and load_band_reference(PAPER).turn_one_redrawn
+    assert "turn 1" not in describe_against_reference(5, 10, reference)
+    assert "with turn 1 re-drawn" in describe_against_reference(5, 10, load_band_reference(PAPER))
